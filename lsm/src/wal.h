@@ -1,0 +1,45 @@
+/*
+ * wal.h — the write-ahead log: an append-only file of checksummed records.
+ *
+ * Each record is framed with its length and CRC32C so the reader can tell a record torn by a
+ * crash at the tail of the file (dropped silently: it was never acknowledged) from a damaged
+ * record in the middle (an error naming the file and offset, unless salvage is asked for).
+ * Record contents are opaque here (the db stores encoded write batches).  Byte layout in
+ * lsm/FORMAT.md.
+ */
+#ifndef LSM_WAL_H
+#define LSM_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "env.h"
+
+typedef struct wal_writer wal_writer;
+
+/* Create path (truncating any old file) and fsync its directory. */
+int wal_writer_open(lsm_env *env, const char *path, wal_writer **out);
+/* Append one record (one write()).  Not durable until wal_sync.  Not thread-safe: the db's
+ * group commit has one writer at a time.  After an error the writer refuses further appends
+ * (the tail may hold a partial record). */
+int wal_append(wal_writer *w, const void *rec, size_t n);
+int wal_sync(wal_writer *w);
+uint64_t wal_size(const wal_writer *w);
+/* Close without syncing (the caller syncs first when it must). */
+int wal_writer_close(wal_writer *w);
+
+typedef struct wal_reader wal_reader;
+
+/* Open path for replay.  salvage: see wal_read. */
+int wal_reader_open(lsm_env *env, const char *path, int salvage, wal_reader **out);
+/* Read the next record into *rec / *n (valid until the next call).  Returns 1 for a record, 0
+ * at the end (including a torn tail, which is dropped), or LSM_ECORRUPT for a damaged record
+ * followed by more data — message "PATH: corrupt WAL record at offset N: why".  With salvage,
+ * that case instead returns 0 and sets wal_reader_dropped() to the bytes abandoned. */
+int wal_read(wal_reader *r, const uint8_t **rec, size_t *n);
+uint64_t wal_reader_dropped(const wal_reader *r);
+/* Offset just past the last good record read. */
+uint64_t wal_reader_offset(const wal_reader *r);
+void wal_reader_close(wal_reader *r);
+
+#endif
