@@ -15,13 +15,20 @@
 
 #include "env.h"
 
+/* Every record is a 12-byte header followed by its payload; payloads up to WAL_MAX_RECORD
+ * bytes (larger appends fail with LSM_ETOOBIG and leave the writer usable). */
+#define WAL_HEADER_SIZE 12
+#define WAL_MAX_RECORD (1u << 30)
+
 typedef struct wal_writer wal_writer;
 
 /* Create path (truncating any old file) and fsync its directory. */
 int wal_writer_open(lsm_env *env, const char *path, wal_writer **out);
 /* Append one record (one write()).  Not durable until wal_sync.  Not thread-safe: the db's
  * group commit has one writer at a time.  After an error the writer refuses further appends
- * (the tail may hold a partial record). */
+ * (the tail may hold a partial record).  A short write counts as an error (LSM_EIO); after a
+ * failed or short write the file is truncated back to the end of the last good record when
+ * possible.  Every later wal_append / wal_sync returns the first error again. */
 int wal_append(wal_writer *w, const void *rec, size_t n);
 int wal_sync(wal_writer *w);
 uint64_t wal_size(const wal_writer *w);
@@ -38,6 +45,8 @@ int wal_reader_open(lsm_env *env, const char *path, int salvage, wal_reader **ou
  * that case instead returns 0 and sets wal_reader_dropped() to the bytes abandoned. */
 int wal_read(wal_reader *r, const uint8_t **rec, size_t *n);
 uint64_t wal_reader_dropped(const wal_reader *r);
+/* Bytes of torn tail dropped at the end of the file (0 if the file ended cleanly). */
+uint64_t wal_reader_torn(const wal_reader *r);
 /* Offset just past the last good record read. */
 uint64_t wal_reader_offset(const wal_reader *r);
 void wal_reader_close(wal_reader *r);

@@ -1,0 +1,352 @@
+/*
+ * wal.c — the write-ahead log of wal.h.  Byte layout: lsm/FORMAT.md, section "WAL".
+ *
+ * A record is a 12-byte header — masked CRC32C of the next 8 header bytes, payload length,
+ * masked CRC32C of the payload — and the payload.  The header has its own checksum so that a
+ * damaged length is caught as damage, rather than read as "the record runs past the end of
+ * the file", which would look like a torn tail and silently lose everything after it.
+ *
+ * Torn tail or corruption?  When the record at offset N fails its checks, the reader looks
+ * for any complete, valid record starting after it (after the record's end when the header
+ * is intact and the length can be trusted, else at any byte after N).  If there is one, the
+ * log was damaged in the middle: an error naming the file and N (or, with salvage, the end of
+ * replay with the rest counted as dropped).  If there is none, the damage is the last thing in
+ * the file — what a crash during an append leaves, including a zero-filled or partially
+ * written tail — and it is dropped silently: such a record was never acknowledged.
+ *
+ * The writer sends header and payload in one pwrite at the tracked end offset, so a record is
+ * never split between two writes.  It does not retry a short write: whatever stopped the
+ * write (usually a full disk) will stop a retry too, and the caller must know the append did
+ * not happen.
+ */
+#include "wal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+
+#include "coding.h"
+#include "crc32c.h"
+#include "lsm.h"
+#include "status.h"
+
+#define WAL_READ_WINDOW (256u * 1024u)   /* bytes the reader fetches per pread */
+#define WAL_KEEP_BUFFER (4u * 1024u * 1024u) /* larger buffers are freed after use */
+
+/* ---- writer ---- */
+
+struct wal_writer {
+    lsm_env *env;
+    int fd;
+    char *path;
+    uint64_t end;   /* offset just past the last good record */
+    int failed;     /* first error of a failed append or sync, or 0 */
+    uint8_t *buf;   /* header + payload of the record being written */
+    size_t cap;
+};
+
+/* The directory part of path ("." when there is none), malloc'd. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+int wal_writer_open(lsm_env *env, const char *path, wal_writer **out)
+{
+    *out = NULL;
+    wal_writer *w = calloc(1, sizeof *w);
+    char *dir = dir_of(path);
+    if (!w || !dir || !(w->path = strdup(path))) {
+        free(dir);
+        if (w) free(w->path);
+        free(w);
+        return lsm_error(LSM_ENOMEM, "%s: out of memory opening WAL", path);
+    }
+    w->env = env;
+    int fd = env->open(env, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        lsm_error(fd, "%s: cannot create WAL: %s", path, strerror(-fd));
+        goto fail;
+    }
+    w->fd = fd;
+    /* The new name must survive a crash, or the records in it would be lost with it. */
+    int rc = env->fsync_dir(env, dir);
+    if (rc < 0) {
+        lsm_error(rc, "%s: cannot sync directory for new WAL %s: %s", dir, path, strerror(-rc));
+        env->close(env, fd);
+        fd = rc;
+        goto fail;
+    }
+    free(dir);
+    *out = w;
+    return 0;
+fail:
+    free(dir);
+    free(w->path);
+    free(w);
+    return fd;
+}
+
+int wal_append(wal_writer *w, const void *rec, size_t n)
+{
+    if (w->failed)
+        return lsm_error(w->failed, "%s: WAL refuses appends after an earlier write error (%s)",
+                         w->path, strerror(-w->failed));
+    if (n > WAL_MAX_RECORD)
+        return lsm_error(LSM_ETOOBIG, "%s: WAL record of %zu bytes exceeds the %u-byte limit",
+                         w->path, n, WAL_MAX_RECORD);
+    size_t total = WAL_HEADER_SIZE + n;
+    if (total > w->cap) {
+        uint8_t *nb = malloc(total);
+        if (!nb)
+            return lsm_error(LSM_ENOMEM, "%s: out of memory for a %zu-byte WAL record", w->path, n);
+        free(w->buf);
+        w->buf = nb;
+        w->cap = total;
+    }
+    uint8_t *h = w->buf;
+    put_fixed32(h + 4, (uint32_t)n);
+    put_fixed32(h + 8, crc32c_mask(crc32c_value(rec, n)));
+    put_fixed32(h, crc32c_mask(crc32c_value(h + 4, 8)));
+    if (n) memcpy(h + WAL_HEADER_SIZE, rec, n);
+
+    ssize_t wr = w->env->pwrite(w->env, w->fd, w->buf, total, (off_t)w->end);
+    if (w->cap > WAL_KEEP_BUFFER) {
+        free(w->buf);
+        w->buf = NULL;
+        w->cap = 0;
+    }
+    if (wr == (ssize_t)total) {
+        w->end += total;
+        return 0;
+    }
+    int err = wr < 0 ? (int)wr : LSM_EIO;
+    w->failed = err;
+    /* Take back any partial record so that appends by a later writer (after reopen) are not
+     * preceded by garbage; if this fails too, replay treats the partial record as torn. */
+    int tr = w->env->ftruncate(w->env, w->fd, (off_t)w->end);
+    if (wr < 0)
+        return lsm_error(err, "%s: WAL append of %zu bytes at offset %llu failed: %s%s", w->path,
+                         total, (unsigned long long)w->end, strerror(-err),
+                         tr < 0 ? " (and truncating the partial record failed)" : "");
+    return lsm_error(err, "%s: short WAL write at offset %llu: %zd of %zu bytes%s", w->path,
+                     (unsigned long long)w->end, wr, total,
+                     tr < 0 ? " (and truncating the partial record failed)" : "");
+}
+
+int wal_sync(wal_writer *w)
+{
+    if (w->failed)
+        return lsm_error(w->failed, "%s: WAL refuses to sync after an earlier write error (%s)",
+                         w->path, strerror(-w->failed));
+    int rc = w->env->fsync(w->env, w->fd);
+    if (rc < 0) {
+        /* After a failed fsync the kernel may have dropped the dirty pages: nothing written
+         * since the last good sync can be trusted, so the log is finished. */
+        w->failed = rc;
+        return lsm_error(rc, "%s: WAL fsync failed: %s", w->path, strerror(-rc));
+    }
+    return 0;
+}
+
+uint64_t wal_size(const wal_writer *w) { return w->end; }
+
+int wal_writer_close(wal_writer *w)
+{
+    if (!w) return 0;
+    int rc = w->env->close(w->env, w->fd);
+    if (rc < 0) lsm_error(rc, "%s: closing WAL: %s", w->path, strerror(-rc));
+    free(w->buf);
+    free(w->path);
+    free(w);
+    return rc;
+}
+
+/* ---- reader ---- */
+
+struct wal_reader {
+    lsm_env *env;
+    int fd;
+    char *path;
+    int salvage;
+    uint64_t size;     /* file size at open */
+    uint64_t off;      /* offset of the next record */
+    uint64_t dropped;  /* bytes abandoned after mid-file corruption (salvage) */
+    uint64_t torn;     /* bytes of torn tail dropped */
+    int state;         /* 0 reading, 1 finished, <0 the error to repeat */
+    uint8_t *win;      /* bytes [win_off, win_off + win_len) of the file */
+    uint64_t win_off;
+    size_t win_len, win_cap;
+};
+
+int wal_reader_open(lsm_env *env, const char *path, int salvage, wal_reader **out)
+{
+    *out = NULL;
+    wal_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        return lsm_error(LSM_ENOMEM, "%s: out of memory opening WAL", path);
+    }
+    r->env = env;
+    r->salvage = salvage;
+    int fd = env->open(env, path, O_RDONLY, 0);
+    if (fd < 0) {
+        lsm_error(fd, "%s: cannot open WAL: %s", path, strerror(-fd));
+        free(r->path);
+        free(r);
+        return fd;
+    }
+    r->fd = fd;
+    int rc = env->fsize(env, fd, &r->size);
+    if (rc < 0) {
+        lsm_error(rc, "%s: cannot get WAL size: %s", path, strerror(-rc));
+        wal_reader_close(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* Point *p at file bytes [off, off + n).  REQUIRES: off + n <= size.  Returns 0 or -errno. */
+static int read_at(wal_reader *r, uint64_t off, size_t n, const uint8_t **p)
+{
+    if (off >= r->win_off && off + n <= r->win_off + r->win_len) {
+        *p = r->win + (off - r->win_off);
+        return 0;
+    }
+    size_t want = n > WAL_READ_WINDOW ? n : WAL_READ_WINDOW;
+    if (want > r->size - off) want = (size_t)(r->size - off);
+    if (want > r->win_cap || (r->win_cap > WAL_KEEP_BUFFER && want <= WAL_READ_WINDOW)) {
+        uint8_t *nb = malloc(want ? want : 1);
+        if (!nb)
+            return lsm_error(LSM_ENOMEM, "%s: out of memory reading %zu bytes at offset %llu",
+                             r->path, want, (unsigned long long)off);
+        free(r->win);
+        r->win = nb;
+        r->win_cap = want;
+    }
+    r->win_len = 0;
+    int rc = env_read_full(r->env, r->fd, r->win, want, (off_t)off);
+    if (rc < 0)
+        return lsm_error(rc == -ENODATA ? LSM_EIO : rc, "%s: read at offset %llu failed: %s",
+                         r->path, (unsigned long long)off,
+                         rc == -ENODATA ? "file shrank during replay" : strerror(-rc));
+    r->win_off = off;
+    r->win_len = want;
+    *p = r->win;
+    return 0;
+}
+
+enum { REC_BAD_HEADER = 0, REC_BAD_BODY = 1, REC_OK = 2 };
+
+/* Check the record at off.  Returns REC_OK (*len set), REC_BAD_HEADER (header unusable: length
+ * unknown), REC_BAD_BODY (header intact, *len set, but the payload is torn or damaged), or a
+ * negative error.  *why says what failed. */
+static int check_record(wal_reader *r, uint64_t off, uint32_t *len, const char **why)
+{
+    const uint8_t *h;
+    if (r->size - off < WAL_HEADER_SIZE) {
+        *why = "incomplete header";
+        return REC_BAD_HEADER;
+    }
+    int rc = read_at(r, off, WAL_HEADER_SIZE, &h);
+    if (rc < 0) return rc;
+    if (crc32c_unmask(get_fixed32(h)) != crc32c_value(h + 4, 8)) {
+        *why = "header checksum mismatch";
+        return REC_BAD_HEADER;
+    }
+    *len = get_fixed32(h + 4);
+    uint32_t crc = crc32c_unmask(get_fixed32(h + 8));
+    if (*len > WAL_MAX_RECORD) {
+        *why = "length over the record limit";
+        return REC_BAD_HEADER;
+    }
+    if (*len > r->size - off - WAL_HEADER_SIZE) {
+        *why = "record runs past the end of the file";
+        return REC_BAD_BODY;
+    }
+    const uint8_t *p;
+    rc = read_at(r, off + WAL_HEADER_SIZE, *len, &p);
+    if (rc < 0) return rc;
+    if (crc32c_value(p, *len) != crc) {
+        *why = "checksum mismatch";
+        return REC_BAD_BODY;
+    }
+    return REC_OK;
+}
+
+/* 1 if a valid record starts anywhere in [from, size), 0 if not, or a negative error. */
+static int valid_record_after(wal_reader *r, uint64_t from)
+{
+    for (uint64_t p = from; p + WAL_HEADER_SIZE <= r->size; p++) {
+        const uint8_t *h;
+        int rc = read_at(r, p, WAL_HEADER_SIZE, &h);
+        if (rc < 0) return rc;
+        /* Cheap header test first; only a matching header costs a payload check. */
+        if (crc32c_unmask(get_fixed32(h)) != crc32c_value(h + 4, 8)) continue;
+        uint32_t len;
+        const char *why;
+        rc = check_record(r, p, &len, &why);
+        if (rc < 0) return rc;
+        if (rc == REC_OK) return 1;
+    }
+    return 0;
+}
+
+int wal_read(wal_reader *r, const uint8_t **rec, size_t *n)
+{
+    if (r->state == 1) return 0;
+    if (r->state < 0)
+        return lsm_error(r->state, "%s: WAL replay already failed at offset %llu", r->path,
+                         (unsigned long long)r->off);
+    if (r->off == r->size) {
+        r->state = 1;
+        return 0;
+    }
+    uint32_t len = 0;
+    const char *why = "";
+    int rc = check_record(r, r->off, &len, &why);
+    if (rc == REC_OK) {
+        const uint8_t *p;
+        rc = read_at(r, r->off + WAL_HEADER_SIZE, len, &p); /* already in the window */
+        if (rc < 0) return rc;
+        *rec = p;
+        *n = len;
+        r->off += WAL_HEADER_SIZE + (uint64_t)len;
+        return 1;
+    }
+    if (rc < 0) return rc;
+    uint64_t from = rc == REC_BAD_BODY ? r->off + WAL_HEADER_SIZE + (uint64_t)len : r->off + 1;
+    int more = from < r->size ? valid_record_after(r, from) : 0;
+    if (more < 0) return more;
+    if (!more) {
+        r->torn = r->size - r->off;
+        r->state = 1;
+        return 0;
+    }
+    if (r->salvage) {
+        r->dropped = r->size - r->off;
+        r->state = 1;
+        return 0;
+    }
+    r->state = LSM_ECORRUPT;
+    return lsm_error(LSM_ECORRUPT, "%s: corrupt WAL record at offset %llu: %s", r->path,
+                     (unsigned long long)r->off, why);
+}
+
+uint64_t wal_reader_dropped(const wal_reader *r) { return r->dropped; }
+uint64_t wal_reader_torn(const wal_reader *r) { return r->torn; }
+uint64_t wal_reader_offset(const wal_reader *r) { return r->off; }
+
+void wal_reader_close(wal_reader *r)
+{
+    if (!r) return;
+    r->env->close(r->env, r->fd);
+    free(r->win);
+    free(r->path);
+    free(r);
+}
