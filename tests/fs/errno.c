@@ -1,0 +1,1004 @@
+/*
+ * errno — POSIX semantics and error codes of each file-system operation, checked on a real
+ * directory (an lsmfs mount, and natively on ext4 where the same program must pass: that is
+ * what keeps the expectations honest).
+ *
+ * usage: errno DIR      (DIR must exist and be empty; run as root: part of the suite drops to
+ *                        uid/gid nobody in a child process to check EACCES/EPERM; on an lsmfs
+ *                        mount that needs -o allow_other so other users may enter it.)
+ *
+ * Every check prints one line, "ok   ..." or "FAIL ...", with what was expected and what
+ * happened (errno names via strerrorname_np).  Exit status 1 if any check failed.  Timestamps
+ * are compared after short sleeps (30 ms) because kernels stamp times with a coarse clock.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Test context: the base directory and the failure count (passed around, no globals). */
+struct ctx {
+    const char *base;
+    int fails, checks;
+};
+
+static void check(struct ctx *c, int ok, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    c->checks++;
+    if (!ok) c->fails++;
+    printf("%s ", ok ? "ok  " : "FAIL");
+    vprintf(fmt, ap);
+    printf("\n");
+    fflush(stdout);
+    va_end(ap);
+}
+
+static const char *ename(int e) { return e ? strerrorname_np(e) : "success"; }
+
+/* expect_err: r is a syscall result captured with its errno: passes iff r == -1 && e == want. */
+#define EXPECT_ERR(c, call, want, what)                                                      \
+    do {                                                                                     \
+        errno = 0;                                                                           \
+        long r_ = (long)(call);                                                              \
+        int e_ = errno;                                                                      \
+        check((c), r_ == -1 && e_ == (want), "%s: expect %s, got %s", (what), ename(want),   \
+              r_ == -1 ? ename(e_) : "success");                                             \
+    } while (0)
+
+#define EXPECT_OK(c, call, what)                                                             \
+    do {                                                                                     \
+        errno = 0;                                                                           \
+        long r_ = (long)(call);                                                              \
+        int e_ = errno;                                                                      \
+        check((c), r_ != -1, "%s: expect success, got %s", (what), r_ == -1 ? ename(e_) : "success"); \
+    } while (0)
+
+static char *P(struct ctx *c, char *buf, const char *fmt, ...)
+{
+    int n = snprintf(buf, PATH_MAX, "%s/", c->base);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, PATH_MAX - n, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+static int write_file(const char *path, const void *data, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return -1;
+    ssize_t w = write(fd, data, n);
+    int rc = (w == (ssize_t)n) ? 0 : -1;
+    if (close(fd) != 0) rc = -1;
+    return rc;
+}
+
+/* Reads up to cap bytes of path into buf; returns bytes read or -1. */
+static ssize_t read_file(const char *path, void *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, (char *)buf + got, cap - got);
+        if (r < 0) { close(fd); return -1; }
+        if (r == 0 || got + r == cap) { got += r; break; }
+        got += r;
+    }
+    close(fd);
+    return (ssize_t)got;
+}
+
+static int content_is(const char *path, const char *want)
+{
+    char buf[4096];
+    ssize_t n = read_file(path, buf, sizeof buf);
+    return n == (ssize_t)strlen(want) && memcmp(buf, want, n) == 0;
+}
+
+static void nap(void) { struct timespec ts = {0, 30 * 1000 * 1000}; nanosleep(&ts, NULL); }
+
+static int ts_cmp(struct timespec a, struct timespec b)
+{
+    if (a.tv_sec != b.tv_sec) return a.tv_sec < b.tv_sec ? -1 : 1;
+    if (a.tv_nsec != b.tv_nsec) return a.tv_nsec < b.tv_nsec ? -1 : 1;
+    return 0;
+}
+
+static struct stat st_of(const char *path)
+{
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    if (lstat(path, &st) != 0) st.st_ino = 0;
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static void t_enoent(struct ctx *c)
+{
+    char p[PATH_MAX], q[PATH_MAX];
+    struct stat st;
+    char buf[16];
+    printf("== ENOENT\n");
+    P(c, p, "nope");
+    EXPECT_ERR(c, open(p, O_RDONLY), ENOENT, "open absent");
+    EXPECT_ERR(c, stat(p, &st), ENOENT, "stat absent");
+    EXPECT_ERR(c, unlink(p), ENOENT, "unlink absent");
+    EXPECT_ERR(c, rmdir(p), ENOENT, "rmdir absent");
+    EXPECT_ERR(c, rename(p, P(c, q, "nope2")), ENOENT, "rename absent source");
+    EXPECT_ERR(c, open(P(c, q, "nodir/x"), O_CREAT | O_WRONLY, 0644), ENOENT, "create in absent dir");
+    EXPECT_ERR(c, mkdir(P(c, q, "nodir/x"), 0755), ENOENT, "mkdir in absent dir");
+    EXPECT_ERR(c, readlink(p, buf, sizeof buf), ENOENT, "readlink absent");
+    EXPECT_ERR(c, chmod(p, 0600), ENOENT, "chmod absent");
+    EXPECT_ERR(c, link(p, P(c, q, "l")), ENOENT, "link from absent");
+    EXPECT_ERR(c, getxattr(p, "user.x", buf, sizeof buf), ENOENT, "getxattr on absent");
+    EXPECT_ERR(c, truncate(p, 10), ENOENT, "truncate absent");
+    P(c, q, "dangling");
+    EXPECT_OK(c, symlink("does-not-exist", q), "symlink dangling");
+    EXPECT_ERR(c, stat(q, &st), ENOENT, "stat through dangling symlink");
+    EXPECT_OK(c, lstat(q, &st), "lstat dangling symlink");
+    unlink(q);
+}
+
+static void t_eexist(struct ctx *c)
+{
+    char d[PATH_MAX], f[PATH_MAX], g[PATH_MAX], s[PATH_MAX];
+    printf("== EEXIST\n");
+    P(c, d, "ex");
+    mkdir(d, 0755);
+    P(c, f, "ex/f");
+    write_file(f, "x", 1);
+    P(c, s, "ex/s");
+    symlink("f", s);
+    EXPECT_ERR(c, open(f, O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST, "O_CREAT|O_EXCL on file");
+    EXPECT_ERR(c, open(s, O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST, "O_CREAT|O_EXCL on symlink");
+    EXPECT_ERR(c, open(d, O_CREAT | O_EXCL | O_RDONLY, 0644), EEXIST, "O_CREAT|O_EXCL on dir");
+    EXPECT_ERR(c, mkdir(d, 0755), EEXIST, "mkdir existing dir");
+    EXPECT_ERR(c, mkdir(f, 0755), EEXIST, "mkdir over file");
+    EXPECT_ERR(c, mkdir(s, 0755), EEXIST, "mkdir over symlink");
+    EXPECT_ERR(c, link(f, s), EEXIST, "link onto existing name");
+    EXPECT_ERR(c, symlink("t", f), EEXIST, "symlink onto existing file");
+    EXPECT_ERR(c, mknod(f, S_IFIFO | 0644, 0), EEXIST, "mknod FIFO onto existing");
+    P(c, g, "ex/g");
+    EXPECT_OK(c, open(g, O_CREAT | O_EXCL | O_WRONLY, 0644), "O_CREAT|O_EXCL new name");
+    check(c, content_is(f, "x"), "existing file untouched by failed creates");
+}
+
+static void t_enotdir_eisdir(struct ctx *c)
+{
+    char d[PATH_MAX], f[PATH_MAX], q[PATH_MAX], e[PATH_MAX];
+    struct stat st;
+    printf("== ENOTDIR / EISDIR\n");
+    P(c, d, "nd");
+    mkdir(d, 0755);
+    P(c, f, "nd/file");
+    write_file(f, "data", 4);
+    P(c, e, "nd/emptydir");
+    mkdir(e, 0755);
+    EXPECT_ERR(c, open(P(c, q, "nd/file/x"), O_RDONLY), ENOTDIR, "open file/x");
+    EXPECT_ERR(c, open(P(c, q, "nd/file/x"), O_CREAT | O_WRONLY, 0644), ENOTDIR, "create file/x");
+    EXPECT_ERR(c, mkdir(P(c, q, "nd/file/x"), 0755), ENOTDIR, "mkdir file/x");
+    EXPECT_ERR(c, stat(P(c, q, "nd/file/"), &st), ENOTDIR, "stat file/");
+    EXPECT_ERR(c, rmdir(f), ENOTDIR, "rmdir on a file");
+    EXPECT_ERR(c, open(f, O_RDONLY | O_DIRECTORY), ENOTDIR, "O_DIRECTORY on a file");
+    EXPECT_ERR(c, rename(e, f), ENOTDIR, "rename dir over file");
+    EXPECT_ERR(c, open(d, O_WRONLY), EISDIR, "open dir O_WRONLY");
+    EXPECT_ERR(c, open(d, O_RDWR), EISDIR, "open dir O_RDWR");
+    EXPECT_ERR(c, unlink(e), EISDIR, "unlink a dir");
+    EXPECT_ERR(c, rename(f, e), EISDIR, "rename file over dir");
+    EXPECT_ERR(c, truncate(d, 0), EISDIR, "truncate a dir");
+    int fd = open(d, O_RDONLY | O_DIRECTORY);
+    char b[8];
+    EXPECT_ERR(c, read(fd, b, sizeof b), EISDIR, "read() on a dir fd");
+    close(fd);
+    check(c, content_is(f, "data"), "file intact after failed ops");
+}
+
+static void t_enotempty_einval(struct ctx *c)
+{
+    char a[PATH_MAX], ab[PATH_MAX], abc[PATH_MAX], q[PATH_MAX], x[PATH_MAX];
+    printf("== ENOTEMPTY / EINVAL (rename into own subtree)\n");
+    P(c, a, "ne");
+    P(c, ab, "ne/b");
+    P(c, abc, "ne/b/c");
+    mkdir(a, 0755);
+    mkdir(ab, 0755);
+    mkdir(abc, 0755);
+    write_file(P(c, q, "ne/b/c/file"), "z", 1);
+    EXPECT_ERR(c, rmdir(a), ENOTEMPTY, "rmdir non-empty dir");
+    EXPECT_ERR(c, rmdir(abc), ENOTEMPTY, "rmdir dir holding one file");
+    P(c, x, "ne2");
+    mkdir(x, 0755);
+    write_file(P(c, q, "ne2/f"), "y", 1);
+    EXPECT_ERR(c, rename(P(c, q, "ne/b"), x), ENOTEMPTY, "rename dir over non-empty dir");
+    EXPECT_ERR(c, rename(a, P(c, q, "ne/b/sub")), EINVAL, "rename dir into its own child");
+    EXPECT_ERR(c, rename(a, P(c, q, "ne/b/c/deeper")), EINVAL, "rename dir into its own grandchild");
+    EXPECT_ERR(c, rename(ab, abc), EINVAL, "rename dir onto its own child");
+    EXPECT_ERR(c, rename(abc, a), ENOTEMPTY, "rename dir onto its non-empty ancestor");
+    EXPECT_OK(c, rename(a, a), "rename dir onto itself (no-op)");
+    check(c, content_is(P(c, q, "ne/b/c/file"), "z"), "subtree intact after failed renames");
+    EXPECT_ERR(c, rmdir(P(c, q, "ne/b/.")), EINVAL, "rmdir dir/.");
+    /* An empty target directory is replaced by rename. */
+    P(c, x, "ne3");
+    mkdir(x, 0755);
+    EXPECT_OK(c, rename(abc, x), "rename dir over empty dir");
+    check(c, content_is(P(c, q, "ne3/file"), "z"), "moved dir content readable at new name");
+    struct stat st;
+    EXPECT_ERR(c, stat(abc, &st), ENOENT, "old dir name gone");
+}
+
+static void t_nametoolong(struct ctx *c)
+{
+    char name[300], p[2 * PATH_MAX], q[PATH_MAX];
+    struct stat st;
+    printf("== ENAMETOOLONG\n");
+    P(c, q, "ntl");
+    mkdir(q, 0755);
+    memset(name, 'n', 256);
+    name[256] = 0;
+    snprintf(p, sizeof p, "%s/%s", q, name);
+    EXPECT_ERR(c, open(p, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG, "create 256-byte name");
+    EXPECT_ERR(c, mkdir(p, 0755), ENAMETOOLONG, "mkdir 256-byte name");
+    EXPECT_ERR(c, stat(p, &st), ENAMETOOLONG, "stat 256-byte name");
+    EXPECT_ERR(c, symlink("x", p), ENAMETOOLONG, "symlink 256-byte name");
+    name[255] = 0;
+    snprintf(p, sizeof p, "%s/%s", q, name);
+    int fd = open(p, O_CREAT | O_WRONLY, 0644);
+    check(c, fd >= 0, "create 255-byte name: %s", fd >= 0 ? "success" : ename(errno));
+    if (fd >= 0) close(fd);
+    EXPECT_OK(c, stat(p, &st), "stat 255-byte name");
+    DIR *dp = opendir(q);
+    int seen = 0;
+    struct dirent *de;
+    while (dp && (de = readdir(dp))) if (strcmp(de->d_name, name) == 0) seen++;
+    if (dp) closedir(dp);
+    check(c, seen == 1, "readdir lists the 255-byte name once (seen %d)", seen);
+    /* A path longer than PATH_MAX, built from short valid components. */
+    char *lp = malloc(PATH_MAX + 100);
+    int n = snprintf(lp, PATH_MAX + 100, "%s", q);
+    while (n < PATH_MAX + 10) n += snprintf(lp + n, PATH_MAX + 100 - n, "/.");
+    EXPECT_ERR(c, stat(lp, &st), ENAMETOOLONG, "stat path > PATH_MAX");
+    EXPECT_ERR(c, open(lp, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG, "create path > PATH_MAX");
+    free(lp);
+    /* Long symlink targets round-trip exactly (ext4 allows up to 4095 bytes). */
+    char *tgt = malloc(4096);
+    for (int i = 0; i < 4000; i++) tgt[i] = (i % 50 == 49) ? '/' : 'a' + i % 26;
+    tgt[4000] = 0;
+    char lbuf[4200];
+    EXPECT_OK(c, symlink(tgt, P(c, q, "ntl/longlink")), "symlink with 4000-byte target");
+    ssize_t rl = readlink(q, lbuf, sizeof lbuf);
+    check(c, rl == 4000 && memcmp(lbuf, tgt, 4000) == 0, "readlink returns the 4000-byte target (got %zd)", rl);
+    check(c, lstat(q, &st) == 0 && st.st_size == 4000, "lstat size of symlink == target length (%lld)", (long long)st.st_size);
+    free(tgt);
+}
+
+static void t_xattr(struct ctx *c)
+{
+    char f[PATH_MAX], d[PATH_MAX], buf[256];
+    printf("== xattrs\n");
+    P(c, f, "xf");
+    write_file(f, "x", 1);
+    EXPECT_ERR(c, getxattr(f, "user.absent", buf, sizeof buf), ENODATA, "getxattr absent name");
+    EXPECT_ERR(c, removexattr(f, "user.absent"), ENODATA, "removexattr absent name");
+    EXPECT_ERR(c, setxattr(f, "user.a", "1", 1, XATTR_REPLACE), ENODATA, "XATTR_REPLACE absent name");
+    EXPECT_OK(c, setxattr(f, "user.a", "hello", 5, XATTR_CREATE), "XATTR_CREATE new name");
+    EXPECT_ERR(c, setxattr(f, "user.a", "2", 1, XATTR_CREATE), EEXIST, "XATTR_CREATE existing name");
+    ssize_t n = getxattr(f, "user.a", buf, sizeof buf);
+    check(c, n == 5 && memcmp(buf, "hello", 5) == 0, "getxattr value round trip (n=%zd)", n);
+    check(c, getxattr(f, "user.a", NULL, 0) == 5, "getxattr size query returns 5");
+    EXPECT_ERR(c, getxattr(f, "user.a", buf, 3), ERANGE, "getxattr buffer too small");
+    EXPECT_OK(c, setxattr(f, "user.a", "bye", 3, XATTR_REPLACE), "XATTR_REPLACE existing name");
+    n = getxattr(f, "user.a", buf, sizeof buf);
+    check(c, n == 3 && memcmp(buf, "bye", 3) == 0, "replaced value read back (n=%zd)", n);
+    char bin[200];
+    for (int i = 0; i < 200; i++) bin[i] = (char)(i * 7);
+    bin[10] = 0;
+    EXPECT_OK(c, setxattr(f, "user.bin", bin, sizeof bin, 0), "setxattr 200-byte binary value with NUL");
+    n = getxattr(f, "user.bin", buf, sizeof buf);
+    check(c, n == 200 && memcmp(buf, bin, 200) == 0, "binary value round trip (n=%zd)", n);
+    EXPECT_OK(c, setxattr(f, "user.empty", "", 0, 0), "setxattr empty value");
+    check(c, getxattr(f, "user.empty", buf, sizeof buf) == 0, "empty value has length 0");
+    ssize_t ln = listxattr(f, NULL, 0);
+    const char want[] = "user.a\0user.bin\0user.empty\0";
+    check(c, ln == (ssize_t)sizeof want - 1, "listxattr size query (%zd, want %zu)", ln, sizeof want - 1);
+    EXPECT_ERR(c, listxattr(f, buf, 5), ERANGE, "listxattr buffer too small");
+    ln = listxattr(f, buf, sizeof buf);
+    int has_a = 0, has_bin = 0, has_empty = 0, other = 0;
+    for (ssize_t i = 0; i < ln; i += strlen(buf + i) + 1) {
+        if (!strcmp(buf + i, "user.a")) has_a++;
+        else if (!strcmp(buf + i, "user.bin")) has_bin++;
+        else if (!strcmp(buf + i, "user.empty")) has_empty++;
+        else if (!strncmp(buf + i, "user.", 5)) other++;
+    }
+    check(c, has_a == 1 && has_bin == 1 && has_empty == 1 && other == 0, "listxattr lists exactly the 3 user names");
+    EXPECT_OK(c, removexattr(f, "user.a"), "removexattr");
+    EXPECT_ERR(c, getxattr(f, "user.a", buf, sizeof buf), ENODATA, "getxattr after remove");
+    P(c, d, "xd");
+    mkdir(d, 0755);
+    EXPECT_OK(c, setxattr(d, "user.dirattr", "v", 1, 0), "setxattr on a directory");
+    check(c, getxattr(d, "user.dirattr", buf, sizeof buf) == 1, "getxattr on a directory");
+    /* xattrs follow the inode through rename and hard links. */
+    char g[PATH_MAX], h[PATH_MAX];
+    P(c, g, "xf.renamed");
+    EXPECT_OK(c, rename(f, g), "rename file with xattrs");
+    n = getxattr(g, "user.bin", buf, sizeof buf);
+    check(c, n == 200 && memcmp(buf, bin, 200) == 0, "xattr survives rename");
+    P(c, h, "xf.link");
+    EXPECT_OK(c, link(g, h), "link file with xattrs");
+    EXPECT_OK(c, setxattr(h, "user.vialink", "L", 1, 0), "setxattr through second name");
+    check(c, getxattr(g, "user.vialink", buf, sizeof buf) == 1, "xattr set via one name visible via the other");
+}
+
+static void t_rename2(struct ctx *c)
+{
+    char a[PATH_MAX], b[PATH_MAX], d[PATH_MAX], q[PATH_MAX];
+    struct stat st;
+    printf("== rename, RENAME_NOREPLACE, RENAME_EXCHANGE\n");
+    P(c, a, "rn_a");
+    P(c, b, "rn_b");
+    write_file(a, "AAA", 3);
+    write_file(b, "BB", 2);
+    EXPECT_ERR(c, renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE), EEXIST, "RENAME_NOREPLACE onto existing");
+    check(c, content_is(a, "AAA") && content_is(b, "BB"), "both files intact after refused rename");
+    EXPECT_OK(c, renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE), "RENAME_EXCHANGE two files");
+    check(c, content_is(a, "BB") && content_is(b, "AAA"), "contents swapped by RENAME_EXCHANGE");
+    EXPECT_ERR(c, renameat2(AT_FDCWD, a, AT_FDCWD, P(c, q, "rn_absent"), RENAME_EXCHANGE), ENOENT, "RENAME_EXCHANGE with absent target");
+    EXPECT_ERR(c, renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE | RENAME_NOREPLACE), EINVAL, "EXCHANGE|NOREPLACE together");
+    P(c, d, "rn_dir");
+    mkdir(d, 0755);
+    write_file(P(c, q, "rn_dir/inner"), "in", 2);
+    EXPECT_OK(c, renameat2(AT_FDCWD, a, AT_FDCWD, d, RENAME_EXCHANGE), "RENAME_EXCHANGE file <-> dir");
+    check(c, stat(a, &st) == 0 && S_ISDIR(st.st_mode) && content_is(P(c, q, "rn_a/inner"), "in"), "dir now at the file's name, with its content");
+    check(c, stat(d, &st) == 0 && S_ISREG(st.st_mode) && content_is(d, "BB"), "file now at the dir's name");
+    EXPECT_OK(c, renameat2(AT_FDCWD, b, AT_FDCWD, P(c, q, "rn_new"), RENAME_NOREPLACE), "RENAME_NOREPLACE onto absent name");
+    check(c, content_is(q, "AAA") && stat(b, &st) != 0, "file moved by RENAME_NOREPLACE");
+    /* Plain rename over an existing file replaces it atomically. */
+    write_file(P(c, b, "rn_over"), "OLD", 3);
+    EXPECT_OK(c, rename(q, b), "rename over existing file");
+    check(c, content_is(b, "AAA") && stat(q, &st) != 0, "target replaced, source name gone");
+    /* rename of a hard link onto its other name is a no-op that keeps both names. */
+    P(c, q, "rn_over.link");
+    link(b, q);
+    EXPECT_OK(c, rename(b, q), "rename onto another name of the same inode");
+    check(c, stat(b, &st) == 0 && st.st_nlink == 2 && stat(q, &st) == 0, "both names still exist (POSIX no-op)");
+    /* Rename a directory with contents into another directory and back. */
+    P(c, q, "rn_a");
+    char to[PATH_MAX];
+    P(c, to, "rn_dir2");
+    mkdir(to, 0755);
+    P(c, to, "rn_dir2/moved");
+    EXPECT_OK(c, rename(q, to), "rename dir into another dir");
+    check(c, content_is(P(c, q, "rn_dir2/moved/inner"), "in"), "content reachable via new path");
+}
+
+static void t_unlink_open(struct ctx *c)
+{
+    char f[PATH_MAX], buf[8192];
+    struct stat st;
+    struct statvfs before, during, after;
+    printf("== unlink of an open file\n");
+    P(c, f, "uo");
+    int fd = open(f, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    check(c, fd >= 0, "create");
+    const size_t big = 16 << 20;
+    char *blk = malloc(1 << 20);
+    for (size_t i = 0; i < (1 << 20); i++) blk[i] = (char)(i * 31 + 7);
+    statvfs(c->base, &before);
+    for (size_t off = 0; off < big; off += 1 << 20) if (write(fd, blk, 1 << 20) != 1 << 20) break;
+    fsync(fd);
+    EXPECT_OK(c, unlink(f), "unlink while open");
+    EXPECT_ERR(c, stat(f, &st), ENOENT, "name gone after unlink");
+    DIR *dp = opendir(c->base);
+    int seen = 0;
+    struct dirent *de;
+    while (dp && (de = readdir(dp))) if (!strcmp(de->d_name, "uo")) seen++;
+    if (dp) closedir(dp);
+    check(c, seen == 0, "readdir no longer lists it");
+    check(c, fstat(fd, &st) == 0 && st.st_nlink == 0 && st.st_size == (off_t)big, "fstat: nlink 0, size kept (%lu, %lld)", (unsigned long)st.st_nlink, (long long)st.st_size);
+    ssize_t n = pread(fd, buf, 4096, 5 << 20);
+    check(c, n == 4096 && memcmp(buf, blk + (5 << 20) % (1 << 20), 4096) == 0, "read through fd after unlink");
+    check(c, pwrite(fd, "NEWDATA", 7, big) == 7, "write through fd after unlink");
+    n = pread(fd, buf, 7, big);
+    check(c, n == 7 && memcmp(buf, "NEWDATA", 7) == 0, "read back the write after unlink");
+    check(c, fsync(fd) == 0, "fsync of unlinked file");
+    statvfs(c->base, &during);
+    close(fd);
+    /* Space must come back once the last descriptor is closed (give a store a moment). */
+    double freed = 0;
+    for (int i = 0; i < 50; i++) {
+        sync();
+        statvfs(c->base, &after);
+        freed = ((double)after.f_bfree - (double)during.f_bfree) * after.f_frsize;
+        if (freed >= big / 2) break;
+        nap();
+    }
+    check(c, freed >= big / 2, "space freed after close: %.1f MiB of %zu MiB (free before create %.1f MiB, while open %.1f MiB, after %.1f MiB)",
+          freed / 1048576.0, big >> 20, (double)before.f_bfree * before.f_frsize / 1048576.0,
+          (double)during.f_bfree * during.f_frsize / 1048576.0, (double)after.f_bfree * after.f_frsize / 1048576.0);
+    free(blk);
+}
+
+static void t_hardlinks(struct ctx *c)
+{
+    char a[PATH_MAX], b[PATH_MAX], d[PATH_MAX], q[PATH_MAX];
+    printf("== hard links: nlink, ctime, shared data\n");
+    P(c, a, "hl_a");
+    P(c, b, "hl_b");
+    write_file(a, "one", 3);
+    struct stat s0 = st_of(a);
+    check(c, s0.st_nlink == 1, "new file nlink 1 (%lu)", (unsigned long)s0.st_nlink);
+    nap();
+    EXPECT_OK(c, link(a, b), "link");
+    struct stat sa = st_of(a), sb = st_of(b);
+    check(c, sa.st_nlink == 2 && sb.st_nlink == 2, "nlink 2 on both names (%lu, %lu)", (unsigned long)sa.st_nlink, (unsigned long)sb.st_nlink);
+    check(c, sa.st_ino == sb.st_ino, "same inode number");
+    check(c, ts_cmp(sa.st_ctim, s0.st_ctim) > 0, "link updates ctime");
+    check(c, ts_cmp(sa.st_mtim, s0.st_mtim) == 0, "link keeps mtime");
+    int fd = open(b, O_WRONLY | O_APPEND);
+    check(c, fd >= 0 && write(fd, "+two", 4) == 4, "append through second name");
+    if (fd >= 0) close(fd);
+    check(c, content_is(a, "one+two"), "write via one name visible via the other");
+    sa = st_of(a);
+    check(c, sa.st_size == 7, "size via first name updated (%lld)", (long long)sa.st_size);
+    EXPECT_OK(c, chmod(b, 0600), "chmod via second name");
+    sa = st_of(a);
+    check(c, (sa.st_mode & 07777) == 0600, "mode change visible via first name (%o)", sa.st_mode & 07777);
+    P(c, q, "hl_c");
+    EXPECT_OK(c, link(b, q), "third link");
+    check(c, st_of(a).st_nlink == 3, "nlink 3");
+    struct stat before = st_of(a);
+    nap();
+    EXPECT_OK(c, unlink(b), "unlink one name");
+    sa = st_of(a);
+    check(c, sa.st_nlink == 2 && content_is(a, "one+two"), "other names keep data, nlink 2 (%lu)", (unsigned long)sa.st_nlink);
+    check(c, ts_cmp(sa.st_ctim, before.st_ctim) > 0, "unlink of one name updates ctime of the inode");
+    /* rename a different file over a linked name: the inode loses one link. */
+    write_file(b, "other", 5);
+    EXPECT_OK(c, rename(b, q), "rename another file over a linked name");
+    sa = st_of(a);
+    check(c, sa.st_nlink == 1 && content_is(a, "one+two") && content_is(q, "other"), "linked inode now nlink 1, replaced name has new content (%lu)", (unsigned long)sa.st_nlink);
+    P(c, d, "hl_dir");
+    mkdir(d, 0755);
+    EXPECT_ERR(c, link(d, P(c, q, "hl_dirlink")), EPERM, "link to a directory");
+    /* Links to symlinks and FIFOs. */
+    P(c, q, "hl_sym");
+    symlink("hl_a", q);
+    char l2[PATH_MAX];
+    EXPECT_OK(c, linkat(AT_FDCWD, q, AT_FDCWD, P(c, l2, "hl_sym2"), 0), "hard link to a symlink");
+    struct stat ss = st_of(l2);
+    check(c, S_ISLNK(ss.st_mode) && ss.st_nlink == 2, "linked symlink is a symlink with nlink 2");
+    P(c, q, "hl_fifo");
+    mknod(q, S_IFIFO | 0644, 0);
+    EXPECT_OK(c, link(q, P(c, l2, "hl_fifo2")), "hard link to a FIFO");
+    ss = st_of(l2);
+    check(c, S_ISFIFO(ss.st_mode) && ss.st_nlink == 2, "linked FIFO is a FIFO with nlink 2");
+    /* Directory link counts as on ext4: 2 + number of subdirectories. */
+    struct stat ds = st_of(d);
+    check(c, ds.st_nlink == 2, "new dir nlink 2 (%lu)", (unsigned long)ds.st_nlink);
+    mkdir(P(c, q, "hl_dir/s1"), 0755);
+    mkdir(P(c, q, "hl_dir/s2"), 0755);
+    write_file(P(c, q, "hl_dir/f"), "", 0);
+    ds = st_of(d);
+    check(c, ds.st_nlink == 4, "dir with 2 subdirs and a file: nlink 4 (%lu)", (unsigned long)ds.st_nlink);
+    rmdir(P(c, q, "hl_dir/s1"));
+    ds = st_of(d);
+    check(c, ds.st_nlink == 3, "after rmdir of one subdir: nlink 3 (%lu)", (unsigned long)ds.st_nlink);
+}
+
+static void t_open_flags(struct ctx *c)
+{
+    char f[PATH_MAX], buf[64];
+    printf("== O_APPEND, O_TRUNC, ftruncate\n");
+    P(c, f, "of");
+    write_file(f, "abc", 3);
+    int fd = open(f, O_WRONLY | O_APPEND);
+    lseek(fd, 0, SEEK_SET);
+    check(c, write(fd, "def", 3) == 3, "write with O_APPEND");
+    close(fd);
+    check(c, content_is(f, "abcdef"), "O_APPEND wrote at the end despite lseek(0)");
+    int f1 = open(f, O_WRONLY | O_APPEND), f2 = open(f, O_WRONLY | O_APPEND);
+    for (int i = 0; i < 10; i++) {
+        if (write(f1, "1", 1) != 1) break;
+        if (write(f2, "2", 1) != 1) break;
+    }
+    close(f1);
+    close(f2);
+    check(c, content_is(f, "abcdef12121212121212121212"), "two O_APPEND fds interleave without overwriting");
+    struct stat s0 = st_of(f);
+    nap();
+    fd = open(f, O_WRONLY | O_TRUNC);
+    close(fd);
+    struct stat s1 = st_of(f);
+    check(c, s1.st_size == 0, "O_TRUNC empties the file");
+    check(c, ts_cmp(s1.st_mtim, s0.st_mtim) > 0 && ts_cmp(s1.st_ctim, s0.st_ctim) > 0, "O_TRUNC updates mtime and ctime");
+
+    /* ftruncate down then up across chunk-sized boundaries must read zeros, not stale data. */
+    const size_t n = 300000;
+    unsigned char *pat = malloc(n), *got = malloc(n);
+    for (size_t i = 0; i < n; i++) pat[i] = (unsigned char)(1 + i % 251);
+    fd = open(f, O_RDWR | O_TRUNC);
+    check(c, write(fd, pat, 200000) == 200000, "write 200000 bytes");
+    EXPECT_OK(c, ftruncate(fd, 70000), "ftruncate shrink to 70000");
+    EXPECT_OK(c, ftruncate(fd, 300000), "ftruncate grow to 300000");
+    ssize_t r = pread(fd, got, n, 0);
+    int ok = r == (ssize_t)n && memcmp(got, pat, 70000) == 0;
+    for (size_t i = 70000; ok && i < n; i++) if (got[i]) ok = 0;
+    check(c, ok, "shrink+grow: old data up to 70000 then zeros (read %zd)", r);
+    close(fd);
+    fd = open(f, O_RDONLY);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    r = pread(fd, got, n, 0);
+    ok = r == (ssize_t)n && memcmp(got, pat, 70000) == 0;
+    for (size_t i = 70000; ok && i < n; i++) if (got[i]) ok = 0;
+    check(c, ok, "same after reopen and dropping the page cache (read %zd)", r);
+    close(fd);
+    EXPECT_OK(c, truncate(f, 5), "truncate(path) to 5");
+    check(c, st_of(f).st_size == 5 && read_file(f, buf, sizeof buf) == 5 && memcmp(buf, pat, 5) == 0, "5 bytes remain");
+    free(pat);
+    free(got);
+}
+
+static void t_times(struct ctx *c)
+{
+    char f[PATH_MAX], d[PATH_MAX], q[PATH_MAX];
+    printf("== timestamps: utimensat, mtime/ctime updates\n");
+    P(c, d, "tm");
+    mkdir(d, 0755);
+    P(c, f, "tm/f");
+    write_file(f, "x", 1);
+    struct timespec ts[2] = {{1000, 500}, {2000, 250000000}};
+    EXPECT_OK(c, utimensat(AT_FDCWD, f, ts, 0), "utimensat explicit times");
+    struct stat s = st_of(f);
+    check(c, s.st_atim.tv_sec == 1000 && s.st_atim.tv_nsec == 500 && s.st_mtim.tv_sec == 2000 && s.st_mtim.tv_nsec == 250000000,
+          "explicit atime/mtime stored with nanoseconds (%ld.%09ld %ld.%09ld)", (long)s.st_atim.tv_sec, s.st_atim.tv_nsec, (long)s.st_mtim.tv_sec, s.st_mtim.tv_nsec);
+    struct timespec t2[2] = {{0, UTIME_OMIT}, {3000, 0}};
+    EXPECT_OK(c, utimensat(AT_FDCWD, f, t2, 0), "utimensat atime UTIME_OMIT");
+    s = st_of(f);
+    check(c, s.st_atim.tv_sec == 1000 && s.st_atim.tv_nsec == 500 && s.st_mtim.tv_sec == 3000, "UTIME_OMIT kept atime, mtime set");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct timespec t3[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};
+    EXPECT_OK(c, utimensat(AT_FDCWD, f, t3, 0), "utimensat atime UTIME_NOW, mtime UTIME_OMIT");
+    s = st_of(f);
+    check(c, labs((long)(s.st_atim.tv_sec - now.tv_sec)) <= 2 && s.st_mtim.tv_sec == 3000, "UTIME_NOW set atime to now, mtime kept");
+    EXPECT_OK(c, utimensat(AT_FDCWD, f, NULL, 0), "utimensat(NULL) = both now");
+    s = st_of(f);
+    check(c, labs((long)(s.st_mtim.tv_sec - now.tv_sec)) <= 2, "mtime now");
+    /* Symlink times with AT_SYMLINK_NOFOLLOW. */
+    P(c, q, "tm/sl");
+    symlink("f", q);
+    EXPECT_OK(c, utimensat(AT_FDCWD, q, ts, AT_SYMLINK_NOFOLLOW), "utimensat AT_SYMLINK_NOFOLLOW");
+    s = st_of(q);
+    check(c, s.st_mtim.tv_sec == 2000, "symlink's own mtime set");
+
+    struct stat b = st_of(f), bd = st_of(d);
+    nap();
+    int fd = open(f, O_WRONLY);
+    check(c, write(fd, "more", 4) == 4, "write");
+    close(fd);
+    s = st_of(f);
+    check(c, ts_cmp(s.st_mtim, b.st_mtim) > 0 && ts_cmp(s.st_ctim, b.st_ctim) > 0, "write updates mtime and ctime");
+    check(c, ts_cmp(st_of(d).st_mtim, bd.st_mtim) == 0, "write leaves the parent dir mtime alone");
+    b = s;
+    nap();
+    truncate(f, 1);
+    s = st_of(f);
+    check(c, ts_cmp(s.st_mtim, b.st_mtim) > 0 && ts_cmp(s.st_ctim, b.st_ctim) > 0, "truncate updates mtime and ctime");
+    b = s;
+    nap();
+    chmod(f, 0640);
+    s = st_of(f);
+    check(c, ts_cmp(s.st_mtim, b.st_mtim) == 0 && ts_cmp(s.st_ctim, b.st_ctim) > 0, "chmod updates ctime only");
+    b = s;
+    nap();
+    chown(f, 1234, 5678);
+    s = st_of(f);
+    check(c, s.st_uid == 1234 && s.st_gid == 5678, "chown as root sets uid/gid");
+    check(c, ts_cmp(s.st_mtim, b.st_mtim) == 0 && ts_cmp(s.st_ctim, b.st_ctim) > 0, "chown updates ctime only");
+    b = s;
+    bd = st_of(d);
+    nap();
+    P(c, q, "tm/f2");
+    rename(f, q);
+    s = st_of(q);
+    check(c, ts_cmp(s.st_mtim, b.st_mtim) == 0 && ts_cmp(s.st_ctim, b.st_ctim) > 0, "rename updates ctime of the file (as ext4)");
+    struct stat sd = st_of(d);
+    check(c, ts_cmp(sd.st_mtim, bd.st_mtim) > 0 && ts_cmp(sd.st_ctim, bd.st_ctim) > 0, "rename updates parent dir mtime/ctime");
+    bd = sd;
+    nap();
+    write_file(P(c, q, "tm/new"), "n", 1);
+    sd = st_of(d);
+    check(c, ts_cmp(sd.st_mtim, bd.st_mtim) > 0, "create updates parent dir mtime");
+    bd = sd;
+    nap();
+    unlink(q);
+    sd = st_of(d);
+    check(c, ts_cmp(sd.st_mtim, bd.st_mtim) > 0, "unlink updates parent dir mtime");
+    bd = sd;
+    nap();
+    mkdir(P(c, q, "tm/sub"), 0755);
+    sd = st_of(d);
+    check(c, ts_cmp(sd.st_mtim, bd.st_mtim) > 0, "mkdir updates parent dir mtime");
+    /* Reading updates atime only under strictatime-like policies; we do not require it. */
+}
+
+static void t_fifo_mknod(struct ctx *c)
+{
+    char f[PATH_MAX], r[PATH_MAX];
+    printf("== mknod: FIFO and regular\n");
+    P(c, f, "fifo");
+    EXPECT_OK(c, mknod(f, S_IFIFO | 0640, 0), "mknod S_IFIFO");
+    struct stat s = st_of(f);
+    check(c, S_ISFIFO(s.st_mode) && (s.st_mode & 0777) == 0640, "it is a FIFO with mode 0640 (%o)", s.st_mode);
+    int rd = open(f, O_RDONLY | O_NONBLOCK);
+    int wr = open(f, O_WRONLY | O_NONBLOCK);
+    char buf[8] = {0};
+    check(c, rd >= 0 && wr >= 0 && write(wr, "pipe", 4) == 4 && read(rd, buf, sizeof buf) == 4 && !memcmp(buf, "pipe", 4), "data flows through the FIFO");
+    if (rd >= 0) close(rd);
+    if (wr >= 0) close(wr);
+    EXPECT_OK(c, mkfifo(P(c, r, "fifo2"), 0600), "mkfifo");
+    EXPECT_OK(c, mknod(P(c, r, "regnode"), S_IFREG | 0600, 0), "mknod S_IFREG");
+    s = st_of(r);
+    check(c, S_ISREG(s.st_mode) && s.st_size == 0, "regular empty file from mknod");
+}
+
+/* Names of the directory's entries other than . and .., via a fresh opendir. */
+static int list_names(const char *dir, char names[][32], int cap)
+{
+    DIR *dp = opendir(dir);
+    if (!dp) return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dp))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (n < cap) snprintf(names[n], 32, "%.31s", de->d_name);
+        n++;
+    }
+    closedir(dp);
+    return n;
+}
+
+static void t_readdir(struct ctx *c)
+{
+    char d[PATH_MAX], q[PATH_MAX];
+    enum { N = 3000 };
+    printf("== readdir while the directory changes; telldir/seekdir\n");
+    P(c, d, "rd");
+    mkdir(d, 0755);
+    /* Long-ish names so the listing spans many getdents buffers. */
+    for (int i = 0; i < N; i++) write_file(P(c, q, "rd/entry-%05d-padding-padding-padding", i), "", 0);
+    static char names[N * 2][32];
+    int n = list_names(d, names, N * 2);
+    check(c, n == N, "fresh listing has exactly %d entries (%d)", N, n);
+
+    static unsigned char seen[N + 1000];
+    memset(seen, 0, sizeof seen);
+    DIR *dp = opendir(d);
+    struct dirent *de;
+    int got = 0, dots = 0, bad = 0;
+    long pos = -1;
+    char after_pos[300] = "";
+    int changed = 0;
+    while ((de = readdir(dp))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) { dots++; continue; }
+        int k;
+        if (sscanf(de->d_name, "entry-%d-", &k) != 1 || k < 0 || k >= N + 1000) { bad++; continue; }
+        seen[k]++;
+        got++;
+        if (got == 1000 && pos < 0) {
+            /* Peek at the next entry, seek back, and the same entry must come again. */
+            pos = telldir(dp);
+            struct dirent *nx = readdir(dp);
+            if (nx) snprintf(after_pos, sizeof after_pos, "%s", nx->d_name);
+            seekdir(dp, pos);
+            nx = readdir(dp);
+            check(c, nx && !strcmp(nx->d_name, after_pos), "seekdir(telldir()) mid-listing returns the same next entry (%s vs %s)",
+                  nx ? nx->d_name : "(end)", after_pos);
+            seekdir(dp, pos);
+        }
+        if (got == 1500 && !changed) {
+            /* Mid-listing: remove entries 2000..2499 (maybe not yet returned), add 1000 new. */
+            for (int i = 2000; i < 2500; i++) unlink(P(c, q, "rd/entry-%05d-padding-padding-padding", i));
+            for (int i = N; i < N + 1000; i++) write_file(P(c, q, "rd/entry-%05d-padding-padding-padding", i), "", 0);
+            changed = 1;
+        }
+    }
+    /* POSIX: entries neither added nor removed during the scan are returned exactly once;
+     * removed/added ones may or may not be returned, but never twice. */
+    int missing = 0, dup = 0;
+    for (int k = 0; k < N + 1000; k++) {
+        int stable = k < 2000 || (k >= 2500 && k < N);
+        if (stable && seen[k] != 1) missing++;
+        if (seen[k] > 1) dup++;
+    }
+    check(c, dots == 2 && bad == 0, "'.' and '..' once each, no foreign names (dots %d, bad %d)", dots, bad);
+    check(c, missing == 0 && dup == 0, "stable entries returned exactly once, none twice (wrong %d, duplicates %d)", missing, dup);
+    /* seekdir back to a telldir position resumes at the same entry. */
+    int ka = -1;
+    sscanf(after_pos, "entry-%d-", &ka);
+    if (ka >= 0 && (ka < 2000 || ka >= 2500)) {
+        seekdir(dp, pos);
+        de = readdir(dp);
+        check(c, de && !strcmp(de->d_name, after_pos), "seekdir to an old telldir position after changes resumes at the same (still existing) entry (%s vs %s)",
+              de ? de->d_name : "(end)", after_pos);
+    }
+    rewinddir(dp);
+    int total = 0;
+    while ((de = readdir(dp))) total++;
+    check(c, total == N - 500 + 1000 + 2, "after rewinddir the listing is exact: %d (want %d)", total, N - 500 + 1000 + 2);
+    closedir(dp);
+    n = list_names(d, names, N * 2);
+    check(c, n == N + 500, "fresh listing exact after changes: %d (want %d)", n, N + 500);
+    for (int i = 0; i < N + 1000; i++) unlink(P(c, q, "rd/entry-%05d-padding-padding-padding", i));
+    n = list_names(d, names, N * 2);
+    check(c, n == 0, "empty after deleting everything (%d)", n);
+    EXPECT_OK(c, rmdir(d), "rmdir the emptied dir");
+}
+
+static int child_lock_probe(const char *f, int use_flock, off_t start, off_t len)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(f, O_RDWR);
+        if (fd < 0) _exit(100);
+        if (use_flock) _exit(flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : (errno == EWOULDBLOCK ? 1 : 101));
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+        if (fcntl(fd, F_SETLK, &fl) == 0) _exit(0);
+        _exit(errno == EAGAIN || errno == EACCES ? 1 : 102);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 200;
+}
+
+static void t_locks(struct ctx *c)
+{
+    char f[PATH_MAX];
+    printf("== flock / fcntl locks between processes\n");
+    P(c, f, "lk");
+    write_file(f, "0123456789", 10);
+    int fd = open(f, O_RDWR);
+    EXPECT_OK(c, flock(fd, LOCK_EX), "flock LOCK_EX");
+    int r = child_lock_probe(f, 1, 0, 0);
+    check(c, r == 1, "second process flock LOCK_EX|LOCK_NB -> EWOULDBLOCK (child status %d)", r);
+    flock(fd, LOCK_UN);
+    r = child_lock_probe(f, 1, 0, 0);
+    check(c, r == 0, "after LOCK_UN the other process gets the lock (child status %d)", r);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 100};
+    EXPECT_OK(c, fcntl(fd, F_SETLK, &fl), "fcntl F_WRLCK on [0,100)");
+    r = child_lock_probe(f, 0, 50, 10);
+    check(c, r == 1, "overlapping F_SETLK in another process refused (child status %d)", r);
+    r = child_lock_probe(f, 0, 200, 10);
+    check(c, r == 0, "disjoint range locked by another process (child status %d)", r);
+    pid_t me = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd2 = open(f, O_RDWR);
+        struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 10, .l_len = 5};
+        if (fcntl(fd2, F_GETLK, &q) != 0) _exit(100);
+        _exit(q.l_type == F_WRLCK && q.l_pid == me && q.l_start == 0 && q.l_len == 100 ? 0 : 1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    check(c, WIFEXITED(st) && WEXITSTATUS(st) == 0, "F_GETLK reports the holder's pid and range");
+    close(fd);   /* closing releases the POSIX lock */
+    r = child_lock_probe(f, 0, 50, 10);
+    check(c, r == 0, "lock released on close (child status %d)", r);
+}
+
+static void t_statfs(struct ctx *c)
+{
+    struct statvfs sv;
+    printf("== statfs\n");
+    EXPECT_OK(c, statvfs(c->base, &sv), "statvfs");
+    check(c, sv.f_bsize > 0 && sv.f_frsize > 0 && sv.f_blocks > 0, "block size and count positive (bsize %lu, frsize %lu, blocks %lu)", sv.f_bsize, sv.f_frsize, (unsigned long)sv.f_blocks);
+    check(c, sv.f_bfree <= sv.f_blocks && sv.f_bavail <= sv.f_bfree, "bavail <= bfree <= blocks (%lu %lu %lu)", (unsigned long)sv.f_bavail, (unsigned long)sv.f_bfree, (unsigned long)sv.f_blocks);
+    check(c, sv.f_namemax == 255, "name max 255 (%lu)", sv.f_namemax);
+    check(c, sv.f_ffree <= sv.f_files, "ffree <= files (%lu %lu)", (unsigned long)sv.f_ffree, (unsigned long)sv.f_files);
+}
+
+static void t_symlinks(struct ctx *c)
+{
+    char s[PATH_MAX], q[PATH_MAX], buf[64];
+    struct stat st;
+    printf("== symlinks\n");
+    P(c, s, "sym");
+    write_file(P(c, q, "symtarget"), "T", 1);
+    EXPECT_OK(c, symlink("symtarget", s), "symlink");
+    ssize_t n = readlink(s, buf, sizeof buf);
+    check(c, n == 9 && !memcmp(buf, "symtarget", 9), "readlink");
+    check(c, lstat(s, &st) == 0 && S_ISLNK(st.st_mode) && st.st_size == 9, "lstat: link, size 9");
+    check(c, stat(s, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 1, "stat follows the link");
+    check(c, content_is(s, "T"), "open follows the link");
+    EXPECT_ERR(c, readlink(q, buf, sizeof buf), EINVAL, "readlink on a regular file");
+    EXPECT_ERR(c, open(s, O_RDONLY | O_NOFOLLOW), ELOOP, "O_NOFOLLOW on a symlink");
+    P(c, q, "loop1");
+    char q2[PATH_MAX];
+    symlink("loop2", q);
+    symlink("loop1", P(c, q2, "loop2"));
+    EXPECT_ERR(c, stat(q, &st), ELOOP, "symlink loop");
+}
+
+static void t_setgid(struct ctx *c)
+{
+    char d[PATH_MAX], q[PATH_MAX];
+    printf("== setgid directories, new-file ownership\n");
+    P(c, d, "sg");
+    mkdir(d, 0755);
+    chown(d, 0, 4321);
+    chmod(d, 02775);
+    struct stat s = st_of(d);
+    check(c, (s.st_mode & 02000) && s.st_gid == 4321, "dir has S_ISGID and gid 4321 (%o, %u)", s.st_mode, s.st_gid);
+    write_file(P(c, q, "sg/f"), "", 0);
+    s = st_of(q);
+    check(c, s.st_gid == 4321 && s.st_uid == 0, "file in setgid dir inherits gid (%u)", s.st_gid);
+    mkdir(P(c, q, "sg/sub"), 0755);
+    s = st_of(q);
+    check(c, s.st_gid == 4321 && (s.st_mode & 02000), "subdir inherits gid and S_ISGID (%o, %u)", s.st_mode, s.st_gid);
+}
+
+/* Runs fn in a child with uid/gid nobody; returns the child's exit status (0 = all ok). */
+static void t_perms(struct ctx *c)
+{
+    char d[PATH_MAX], f[PATH_MAX], pf[PATH_MAX], pd[PATH_MAX], sd[PATH_MAX], q[PATH_MAX];
+    printf("== permissions as uid nobody (default_permissions)\n");
+    if (geteuid() != 0) { check(c, 0, "permission tests need root"); return; }
+    P(c, d, "perm");
+    mkdir(d, 0755);
+    chmod(c->base, 0755);
+    P(c, f, "perm/rootfile");
+    write_file(f, "secret", 6);
+    chmod(f, 0644);
+    P(c, pf, "perm/private");
+    write_file(pf, "p", 1);
+    chmod(pf, 0600);
+    P(c, pd, "perm/privdir");
+    mkdir(pd, 0700);
+    write_file(P(c, q, "perm/privdir/inner"), "i", 1);
+    P(c, sd, "perm/sticky");
+    mkdir(sd, 01777);
+    chmod(sd, 01777);
+    write_file(P(c, q, "perm/sticky/rootowned"), "r", 1);
+    chmod(q, 0666);
+    char open_dir[PATH_MAX];
+    P(c, open_dir, "perm/open");
+    mkdir(open_dir, 0777);
+    chmod(open_dir, 0777);
+    fflush(stdout);
+    int pipefd[2];
+    if (pipe(pipefd) != 0) { check(c, 0, "pipe"); return; }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pipefd[0]);
+        dup2(pipefd[1], 1);
+        struct ctx cc = {.base = c->base};
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) { printf("FAIL setuid nobody\n"); _exit(1); }
+        struct stat st;
+        char buf[16];
+        EXPECT_OK(&cc, stat(f, &st), "nobody: stat a 0644 file in a 0755 dir");
+        check(&cc, content_is(f, "secret"), "nobody: read a 0644 file");
+        EXPECT_ERR(&cc, open(f, O_WRONLY), EACCES, "nobody: open 0644 root file for writing");
+        EXPECT_ERR(&cc, access(f, W_OK), EACCES, "nobody: access(W_OK) on 0644 root file");
+        EXPECT_OK(&cc, access(f, R_OK), "nobody: access(R_OK) on 0644 root file");
+        EXPECT_ERR(&cc, open(pf, O_RDONLY), EACCES, "nobody: open 0600 root file");
+        EXPECT_ERR(&cc, open(P(&cc, q, "perm/new"), O_CREAT | O_WRONLY, 0644), EACCES, "nobody: create in 0755 root dir");
+        EXPECT_ERR(&cc, mkdir(P(&cc, q, "perm/newdir"), 0755), EACCES, "nobody: mkdir in 0755 root dir");
+        EXPECT_ERR(&cc, unlink(f), EACCES, "nobody: unlink in 0755 root dir");
+        EXPECT_ERR(&cc, stat(P(&cc, q, "perm/privdir/inner"), &st), EACCES, "nobody: stat inside a 0700 dir");
+        EXPECT_ERR(&cc, opendir(pd) ? 0 : -1, EACCES, "nobody: opendir a 0700 dir");
+        EXPECT_ERR(&cc, chmod(f, 0777), EPERM, "nobody: chmod a root file");
+        EXPECT_ERR(&cc, chown(f, 65534, 65534), EPERM, "nobody: chown a root file");
+        struct timespec ts[2] = {{1, 0}, {1, 0}};
+        EXPECT_ERR(&cc, utimensat(AT_FDCWD, f, ts, 0), EPERM, "nobody: set explicit times on a root file");
+        EXPECT_ERR(&cc, utimensat(AT_FDCWD, f, NULL, 0), EACCES, "nobody: utimensat(NULL) without write access");
+        EXPECT_OK(&cc, utimensat(AT_FDCWD, P(&cc, q, "perm/sticky/rootowned"), NULL, 0), "nobody: utimensat(NULL) on a 0666 file");
+        EXPECT_ERR(&cc, unlink(q), EPERM, "nobody: unlink root's file in a sticky dir");
+        EXPECT_ERR(&cc, setxattr(f, "user.n", "v", 1, 0), EACCES, "nobody: setxattr on a 0644 root file");
+        EXPECT_ERR(&cc, getxattr(pf, "user.n", buf, sizeof buf), EACCES, "nobody: getxattr on a 0600 root file");
+        int fd = open(P(&cc, q, "perm/open/mine"), O_CREAT | O_WRONLY, 0640);
+        check(&cc, fd >= 0, "nobody: create in a 0777 dir");
+        if (fd >= 0) close(fd);
+        check(&cc, stat(q, &st) == 0 && st.st_uid == 65534 && st.st_gid == 65534, "nobody: new file owned by nobody:nogroup (%u:%u)", st.st_uid, st.st_gid);
+        EXPECT_OK(&cc, chmod(q, 0600), "nobody: chmod own file");
+        EXPECT_ERR(&cc, chown(q, 0, 0), EPERM, "nobody: give own file to root");
+        EXPECT_OK(&cc, mkdir(P(&cc, q, "perm/open/mydir"), 0700), "nobody: mkdir in 0777 dir");
+        char q2[PATH_MAX];
+        EXPECT_OK(&cc, rename(q, P(&cc, q2, "perm/open/mydir2")), "nobody: rename own dir");
+        fflush(stdout);
+        _exit(cc.fails ? 1 : 0);
+    }
+    close(pipefd[1]);
+    char line[512];
+    FILE *in = fdopen(pipefd[0], "r");
+    int child_checks = 0, child_fails = 0;
+    while (fgets(line, sizeof line, in)) {
+        fputs(line, stdout);
+        child_checks++;
+        if (!strncmp(line, "FAIL", 4)) child_fails++;
+    }
+    fclose(in);
+    int st;
+    waitpid(pid, &st, 0);
+    c->checks += child_checks;
+    c->fails += child_fails;
+    check(c, WIFEXITED(st) && (WEXITSTATUS(st) == 0) == (child_fails == 0) && child_checks >= 20,
+          "permission child ran all its checks (%d checks, exit %d)", child_checks, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+static void t_fallocate_sparse(struct ctx *c)
+{
+    char f[PATH_MAX];
+    printf("== sparse files and fallocate\n");
+    P(c, f, "sparse");
+    int fd = open(f, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    check(c, pwrite(fd, "end", 3, (off_t)1 << 30) == 3, "write 3 bytes at 1 GiB");
+    struct stat s;
+    fstat(fd, &s);
+    check(c, s.st_size == ((off_t)1 << 30) + 3, "size 1 GiB + 3");
+    check(c, (long long)s.st_blocks * 512 < (8 << 20), "sparse: st_blocks small (%lld blocks)", (long long)s.st_blocks);
+    char buf[4096], zero[4096] = {0};
+    check(c, pread(fd, buf, sizeof buf, 512 << 20) == 4096 && !memcmp(buf, zero, 4096), "hole reads as zeros");
+    check(c, pwrite(fd, "XXXXXXXX", 8, 100) == 8, "write in the hole");
+    EXPECT_OK(c, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096), "punch hole over it");
+    check(c, pread(fd, buf, 16, 96) == 16 && !memcmp(buf, zero, 16), "punched range reads zeros");
+    fstat(fd, &s);
+    check(c, s.st_size == ((off_t)1 << 30) + 3, "punch hole keeps size");
+    EXPECT_ERR(c, fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, 4096), EOPNOTSUPP, "PUNCH_HOLE without KEEP_SIZE");
+    close(fd);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: errno DIR\n");
+        return 2;
+    }
+    struct ctx c = {.base = argv[1]};
+    struct stat st;
+    if (stat(c.base, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "errno: %s is not a directory\n", c.base);
+        return 2;
+    }
+    umask(022);
+    t_enoent(&c);
+    t_eexist(&c);
+    t_enotdir_eisdir(&c);
+    t_enotempty_einval(&c);
+    t_nametoolong(&c);
+    t_xattr(&c);
+    t_rename2(&c);
+    t_unlink_open(&c);
+    t_hardlinks(&c);
+    t_open_flags(&c);
+    t_times(&c);
+    t_fifo_mknod(&c);
+    t_symlinks(&c);
+    t_readdir(&c);
+    t_locks(&c);
+    t_statfs(&c);
+    t_setgid(&c);
+    t_fallocate_sparse(&c);
+    t_perms(&c);
+    printf("errno: %d checks, %d failed\n", c.checks, c.fails);
+    return c.fails ? 1 : 0;
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# tests/fs/errno.sh BUILD_DIR | --native DIR — run the errno/POSIX-semantics checker (errno.c)
+# on a fresh lsmfs mount.  Mounted with allow_other so that the checks running as uid nobody
+# can enter the mount (the daemon must enforce default_permissions itself).
+. "$(dirname "$0")/lib.sh" "$@"
+prog=$(t_helper errno)
+mnt=$(t_fs allow_other) || fail "mount failed"
+mkdir "$mnt/errno" && chmod 755 "$mnt" "$mnt/errno" || fail "mkdir on the mount"
+# The temp dir holding the mount must be searchable by nobody for the EACCES checks.
+chmod 755 "$T_TMP"
+"$prog" "$mnt/errno" || fail "errno checks failed (see FAIL lines above)"
+note PASS
