@@ -21,8 +21,9 @@
  *   - renames: a rename not followed by an fsync_dir of the target's directory is undone (the
  *     file goes back to its old name, and a file it replaced comes back with the contents it
  *     had at the rename).  Cross-directory renames are undone when either directory is unsynced.
- * Not simulated: unlinks are durable at once; mkdir is durable at once; files opened before
- * the env's first write to them are assumed fully synced at that moment.  After the cut every
+ * Not simulated: unlinks, links and mkdir are durable at once; a file the env first sees
+ * already existing is assumed fully synced at that moment.  fsync and fsync_dir are recorded,
+ * not passed to the kernel: durability is what the simulation decides, and tests stay fast.  After the cut every
  * descriptor opened through the env is stale (the test should close or forget it) and the
  * env's tracking starts afresh, as if after a reboot.
  *
