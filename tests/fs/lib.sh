@@ -156,3 +156,55 @@ t_cleanup() {
 T_EXTRA_CLEANUP2=""
 trap t_cleanup EXIT
 trap 'exit 130' INT TERM
+
+# t_make_tree DIR SEED [fifo] — build the standard test tree: nested and deep dirs, an empty
+# dir, empty/small/chunk-boundary/large (several MiB) files, text files, odd names (spaces,
+# newline, tab, leading dash, UTF-8), relative/absolute/dangling/dir symlinks, hard links
+# (also across directories), several modes, fixed mtimes, user xattrs, and with "fifo" a FIFO.
+t_make_tree() {
+    local d=$1 s=$2 gen
+    gen=$(t_helper gen)
+    mkdir -p "$d/a/b/c/d" "$d/empty dir" "$d/ünïcödé/日本語" "$d/deep/1/2/3/4/5/6/7/8/9" "$d/many" || return 1
+    : >"$d/empty"
+    : >"$d/a/b/c/d/empty too"
+    "$gen" "$s" 3M >"$d/big.bin"
+    "$gen" $((s + 1)) 5300000 >"$d/a/b/bigger.bin"
+    "$gen" $((s + 2)) 100 >"$d/a/small"
+    local n
+    for n in 1 4095 4096 4097 65535 65536 65537 131072 200001; do
+        "$gen" $((s + n)) "$n" >"$d/a/b/size-$n"
+    done
+    "$gen" $((s + 3)) 200K text >"$d/a/b/c/text.txt"
+    "$gen" $((s + 4)) 3K text >"$d/ünïcödé/日本語/файл.txt"
+    for n in $(seq 1 60); do "$gen" $((s + 100 + n)) $((n * 37)) text >"$d/many/file$n.txt"; done
+    echo "needle in a haystack" >>"$d/many/file7.txt"
+    echo "needle again" >"$d/deep/1/2/3/4/5/6/7/8/9/bottom.txt"
+    echo spaces >"$d/with  two spaces"
+    echo newline >"$d/new"$'\n'"line"
+    echo tab >"$d/tab"$'\t'"name"
+    echo dash >"$d/-leading-dash"
+    echo hidden >"$d/.hidden"
+    echo star >"$d/a/star*and?query"
+    ln -s big.bin "$d/link-to-big"
+    ln -s ../small "$d/a/b/up-link"
+    ln -s b/c "$d/a/dirlink"
+    ln -s /nonexistent/target "$d/dangling"
+    ln -s "ünïcödé/日本語/файл.txt" "$d/utf8-link"
+    ln "$d/a/small" "$d/a/b/c/small.hardlink"
+    ln "$d/big.bin" "$d/many/big.hardlink"
+    ln "$d/many/file1.txt" "$d/many/file1.second"
+    ln "$d/many/file1.txt" "$d/many/file1.third"
+    chmod 600 "$d/a/small"
+    chmod 755 "$d/a/b/size-1"
+    chmod 444 "$d/a/b/size-4096"
+    chmod 700 "$d/deep/1"
+    chmod 2775 "$d/many"
+    if [ "${3:-}" = fifo ]; then mkfifo "$d/fifo"; fi
+    setfattr -n user.color -v red "$d/a/small" || return 1
+    setfattr -n user.empty "$d/big.bin" || return 1
+    setfattr -n user.dir -v 0x00ff00ff "$d/a/b" || return 1
+    touch -h -d '2001-02-03 04:05:06.123456789' "$d/link-to-big"
+    find "$d" -depth -not -type l -exec touch -d '2010-01-01 00:00:00.5' {} + 2>/dev/null
+    touch -d '1999-12-31 23:59:59.999999999' "$d/a/b/bigger.bin"
+    return 0
+}
