@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# tests/fs/persistence.sh BUILD_DIR | --native DIR — everything survives unmount + remount.
+#
+# Round 1: build the standard tree (with a FIFO, xattrs, hard links, odd names, fixed mtimes,
+# chown'd files) directly on the mount, plus a 20 MiB file and a sparse file; take a tree
+# checksum (treesum -t: paths, types, modes, owners, nlink, sizes, contents, symlink targets,
+# xattrs, hard-link groups, mtimes); clean unmount; remount; the checksum must be identical.
+# Round 2: modify (rm, rename of a directory subtree, overwrite, truncate, append, xattr
+# changes, new hard link), checksum, remount with a small memtable (so the store flushes
+# tables), identical.  Round 3: remount with other engine options, identical again.
+. "$(dirname "$0")/lib.sh" "$@"
+treesum=$(t_helper treesum)
+gen=$(t_helper gen)
+store=$T_TMP/store
+mnt=$T_TMP/mnt
+
+check_same() {   # check_same LABEL: compare the mount's checksum with $T_TMP/sum.expected
+    "$treesum" -t "$mnt" >"$T_TMP/sum.now" || fail "$1: treesum failed on the mount"
+    if ! diff -u "$T_TMP/sum.expected" "$T_TMP/sum.now" >"$T_TMP/sum.diff"; then
+        head -60 "$T_TMP/sum.diff"
+        fail "$1: tree differs after remount (diff above: - before, + after)"
+    fi
+    note "$1: $(wc -l <"$T_TMP/sum.now") entries identical"
+}
+
+t_mount "$store" "$mnt" || fail "first mount failed"
+t_make_tree "$mnt/tree" "$T_SEED" fifo || fail "building the tree on the mount"
+"$gen" $((T_SEED + 9)) 20M >"$mnt/twenty-mib" || fail "writing 20 MiB"
+"$gen" $((T_SEED + 10)) 4K >"$mnt/chowned"
+chown 1234:5678 "$mnt/chowned" && chmod 4751 "$mnt/chowned" || fail "chown/chmod"
+dd if=/dev/zero of="$mnt/sparse" bs=1 count=0 seek=300M status=none
+printf 'middle' | dd of="$mnt/sparse" bs=1 seek=150M conv=notrunc status=none
+touch -d '2020-02-29 12:34:56.789012345' "$mnt/sparse"
+mkdir -p "$mnt/dir with xattr" && setfattr -n user.k -v "some value" "$mnt/dir with xattr"
+"$treesum" -t "$mnt" >"$T_TMP/sum.expected" || fail "treesum on the mount"
+t_umount "$mnt" || fail "unmount 1"
+t_mount "$store" "$mnt" || fail "remount 1"
+check_same "round 1 (create, remount)"
+
+# Round 2: modifications, then a remount with a small memtable.
+rm -r "$mnt/tree/deep/1/2/3" "$mnt/tree/a/b/size-65536" || fail "rm"
+mv "$mnt/tree/a/b" "$mnt/tree/b-moved" || fail "mv dir"
+mv "$mnt/tree/many" "$mnt/tree/empty dir/many" || fail "mv dir into dir"
+"$gen" $((T_SEED + 11)) 70000 >"$mnt/tree/big.bin" || fail "overwrite"
+truncate -s 123457 "$mnt/twenty-mib" || fail "truncate"
+echo appended >>"$mnt/tree/b-moved/size-4097" || fail "append"
+setfattr -x user.color "$mnt/tree/a/small" && setfattr -n user.new -v 0xdeadbeef "$mnt/tree/a/small" || fail "xattr change"
+ln "$mnt/tree/b-moved/size-200001" "$mnt/tree/hardlink-new" || fail "ln"
+touch -d '2011-11-11 11:11:11' "$mnt/tree/b-moved/size-200001"
+"$treesum" -t "$mnt" >"$T_TMP/sum.expected" || fail "treesum on the mount"
+t_umount "$mnt" || fail "unmount 2"
+t_mount "$store" "$mnt" "memtable_size=1048576" || fail "remount 2 (memtable_size=1048576)"
+check_same "round 2 (modify, remount with a small memtable)"
+# Writes with the small memtable, so they go through several flushes.
+for i in $(seq 1 40); do "$gen" $((T_SEED + 1000 + i)) 100K >"$mnt/flush-$i" || fail "write flush-$i"; done
+"$treesum" -t "$mnt" >"$T_TMP/sum.expected" || fail "treesum on the mount"
+t_umount "$mnt" || fail "unmount 3"
+t_mount "$store" "$mnt" "compaction=tiered,cache_size=1048576,sync=always" || fail "remount 3 (tiered, small cache, sync=always)"
+check_same "round 3 (after flushes, other options)"
+t_umount "$mnt" || fail "final unmount"
+note PASS
