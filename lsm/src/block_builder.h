@@ -41,10 +41,11 @@ int block_builder_add(block_builder *bb, const uint8_t *key, size_t klen, const 
  * reset or free).  Returns 0 or LSM_ENOMEM. */
 int block_builder_finish(block_builder *bb, const uint8_t **out, size_t *len);
 
-/* Size of the block if it were finished now. */
+/* Size of the block if it were finished now (its exact size once finished). */
 static inline size_t block_builder_size(const block_builder *bb)
 {
-    return bb->data.len + bb->restarts.len + 4;
+    if (bb->finished) return bb->data.len;
+    return bb->data.len + (bb->restarts.len ? bb->restarts.len : 4) + 4;
 }
 static inline int block_builder_empty(const block_builder *bb) { return bb->entries == 0; }
 

@@ -1,0 +1,381 @@
+/*
+ * sstable_builder.c — writes an SSTable (layout in sstable_format.h and lsm/FORMAT.md).
+ *
+ * Entries stream into a data block; when it reaches block_size it is compressed (LZ4, kept only
+ * if that saves at least 1/8), framed with a type byte and masked CRC, and appended to an
+ * output buffer that is written out in 64 KiB pieces.  The index entry for a block is added
+ * when the NEXT key arrives, so that it can be a short separator between the two blocks (as
+ * LevelDB's FindShortestSeparator) instead of a full key.  The bloom filter is built at the end
+ * from one 32-bit hash per distinct user key.  Bytes go to PATH.tmp; finish fsyncs it, renames
+ * it to PATH and fsyncs the directory, so a table is either complete under its name or absent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <lz4.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block_builder.h"
+#include "bloom.h"
+#include "crc32c.h"
+#include "sstable.h"
+#include "sstable_format.h"
+#include "status.h"
+
+#define OUT_FLUSH (64 * 1024)
+
+struct sst_builder {
+    lsm_env *env;
+    char *path, *tmp_path;
+    int fd;
+    sst_options opt;
+    uint64_t file_number;
+    uint64_t offset;     /* file offset of the next block (including bytes still in out) */
+    uint64_t out_off;    /* file offset of out.data[0] */
+    buf out;             /* framed blocks not yet written */
+    buf cbuf;            /* compression scratch */
+    block_builder data, index;
+    buf last_key;        /* the last internal key added */
+    int pending_index;   /* a data block was written; its index entry awaits the next key */
+    sst_handle pending;
+    buf hashes;          /* uint32_t bloom hashes, one per distinct user key */
+    buf smallest;
+    uint64_t entries, deletions, raw_key_bytes, raw_value_bytes, data_blocks;
+    int err;             /* first error; sticky */
+};
+
+void sst_meta_clear(sst_meta *m)
+{
+    free(m->smallest);
+    free(m->largest);
+    m->smallest = m->largest = NULL;
+    m->smallest_len = m->largest_len = 0;
+}
+
+static int fail(sst_builder *b, int rc, const char *what)
+{
+    if (!b->err) b->err = lsm_error(rc, "%s: %s: %s", b->tmp_path, what, strerror(-rc));
+    return b->err;
+}
+
+static int flush_out(sst_builder *b)
+{
+    if (b->err) return b->err;
+    if (!b->out.len) return 0;
+    int rc = env_write_full(b->env, b->fd, b->out.data, b->out.len, (off_t)b->out_off);
+    if (rc) {
+        char what[64];
+        snprintf(what, sizeof what, "write at offset %llu", (unsigned long long)b->out_off);
+        return fail(b, rc, what);
+    }
+    b->out_off += b->out.len;
+    b->out.len = 0;
+    return 0;
+}
+
+/* Frame contents as a block (compressing when allowed and worth it), queue it for writing,
+ * and return its handle. */
+static int write_block(sst_builder *b, const uint8_t *contents, size_t n, int may_compress,
+                       sst_handle *h)
+{
+    if (b->err) return b->err;
+    const uint8_t *payload = contents;
+    size_t plen = n;
+    uint8_t type = SST_BLOCK_RAW;
+    int rc;
+    if (may_compress && b->opt.compression == LSM_COMPRESSION_LZ4 && n >= 64 &&
+        n <= LZ4_MAX_INPUT_SIZE) {
+        if ((rc = buf_reserve(&b->cbuf, 5 + (size_t)LZ4_compressBound((int)n))))
+            return fail(b, rc, "out of memory");
+        int hdr = put_varint32(b->cbuf.data, (uint32_t)n);
+        int c = LZ4_compress_default((const char *)contents, (char *)b->cbuf.data + hdr, (int)n,
+                                     LZ4_compressBound((int)n));
+        if (c > 0 && (size_t)c + (size_t)hdr < n - n / 8) {
+            payload = b->cbuf.data;
+            plen = (size_t)c + (size_t)hdr;
+            type = SST_BLOCK_LZ4;
+        }
+    }
+    uint8_t trailer[SST_BLOCK_TRAILER];
+    trailer[0] = type;
+    put_fixed32(trailer + 1, crc32c_mask(crc32c_extend(crc32c_value(payload, plen), &type, 1)));
+    if ((rc = buf_append(&b->out, payload, plen)) || (rc = buf_append(&b->out, trailer, 5)))
+        return fail(b, rc, "out of memory");
+    h->offset = b->offset;
+    h->size = plen;
+    b->offset += plen + SST_BLOCK_TRAILER;
+    return b->out.len >= OUT_FLUSH ? flush_out(b) : 0;
+}
+
+static int flush_data_block(sst_builder *b)
+{
+    const uint8_t *contents;
+    size_t n;
+    int rc = block_builder_finish(&b->data, &contents, &n);
+    if (rc) return fail(b, rc, "out of memory");
+    if ((rc = write_block(b, contents, n, 1, &b->pending))) return rc;
+    block_builder_reset(&b->data);
+    b->pending_index = 1;
+    b->data_blocks++;
+    return 0;
+}
+
+static int add_index_entry(sst_builder *b, const uint8_t *key, size_t klen)
+{
+    uint8_t enc[20];
+    int n = sst_handle_encode(enc, b->pending);
+    int rc = block_builder_add(&b->index, key, klen, enc, (size_t)n);
+    if (rc) return fail(b, rc, "out of memory");
+    b->pending_index = 0;
+    return 0;
+}
+
+/* Into dst: an internal key k with last <= k < next (next NULL: any k >= last), as short as
+ * the user keys allow.  A shortened user key gets the largest trailer (newest sequence), which
+ * sorts first among that user key's versions, so the order against both neighbours holds. */
+static int separator(buf *dst, const uint8_t *last, size_t llen, const uint8_t *next, size_t nlen)
+{
+    slice a = ikey_user(last, llen);
+    size_t i = 0;
+    dst->len = 0;
+    if (next) {
+        slice z = ikey_user(next, nlen);
+        size_t m = a.len < z.len ? a.len : z.len;
+        while (i < m && a.data[i] == z.data[i]) i++;
+        if (i < m && a.data[i] < 0xff && a.data[i] + 1 < z.data[i]) {
+            uint8_t c = a.data[i] + 1;
+            int rc = buf_append(dst, a.data, i);
+            if (!rc) rc = buf_append(dst, &c, 1);
+            if (!rc) rc = buf_append_fixed64(dst, ikey_pack(IKEY_MAX_SEQ, IKEY_TYPE_SEEK));
+            return rc;
+        }
+    } else {
+        while (i < a.len && a.data[i] == 0xff) i++;
+        if (i < a.len) { /* the short successor: first non-0xff byte + 1, truncated */
+            uint8_t c = a.data[i] + 1;
+            int rc = buf_append(dst, a.data, i);
+            if (!rc) rc = buf_append(dst, &c, 1);
+            if (!rc) rc = buf_append_fixed64(dst, ikey_pack(IKEY_MAX_SEQ, IKEY_TYPE_SEEK));
+            return rc;
+        }
+    }
+    return buf_append(dst, last, llen); /* cannot shorten: the last key itself */
+}
+
+int sst_builder_open(lsm_env *env, const char *path, uint64_t file_number,
+                     const sst_options *opt, sst_builder **out)
+{
+    *out = NULL;
+    sst_builder *b = calloc(1, sizeof *b);
+    size_t plen = strlen(path);
+    if (!b || !(b->path = strdup(path)) || !(b->tmp_path = malloc(plen + 5))) {
+        if (b) free(b->path);
+        free(b);
+        return lsm_error(LSM_ENOMEM, "%s: out of memory", path);
+    }
+    memcpy(b->tmp_path, path, plen);
+    memcpy(b->tmp_path + plen, ".tmp", 5);
+    b->env = env ? env : lsm_env_posix();
+    b->opt = *opt;
+    if (b->opt.block_size == 0) b->opt.block_size = 4096;
+    if (b->opt.restart_interval < 1) b->opt.restart_interval = 16;
+    b->file_number = file_number;
+    block_builder_init(&b->data, b->opt.restart_interval);
+    block_builder_init(&b->index, 1); /* every index key whole: seeks compare in place */
+    b->fd = b->env->open(b->env, b->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (b->fd < 0) {
+        int rc = lsm_error(b->fd, "%s: create: %s", b->tmp_path, strerror(-b->fd));
+        b->fd = -1;
+        sst_builder_abandon(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t ikey_len, const uint8_t *value,
+                    size_t value_len)
+{
+    if (b->err) return b->err;
+    if (ikey_len < IKEY_TRAILER || ikey_len - IKEY_TRAILER > LSM_MAX_KEY_SIZE)
+        return lsm_error(LSM_EINVAL, "%s: bad internal key length %zu", b->tmp_path, ikey_len);
+    int first = b->entries == 0;
+    if (!first && ikey_compare(b->last_key.data, b->last_key.len, ikey, ikey_len) >= 0)
+        return lsm_error(LSM_EINVAL, "%s: keys added out of order", b->tmp_path);
+    if (b->pending_index) {
+        buf sep = {0};
+        int rc = separator(&sep, b->last_key.data, b->last_key.len, ikey, ikey_len);
+        if (rc) {
+            buf_free(&sep);
+            return fail(b, rc, "out of memory");
+        }
+        rc = add_index_entry(b, sep.data, sep.len);
+        buf_free(&sep);
+        if (rc) return rc;
+    }
+    slice u = ikey_user(ikey, ikey_len);
+    int rc = 0;
+    int new_user_key = first;
+    if (!first) {
+        slice lu = ikey_user(b->last_key.data, b->last_key.len);
+        new_user_key = ukey_compare(lu.data, lu.len, u.data, u.len) != 0;
+    }
+    if (b->opt.bloom_bits_per_key > 0 && new_user_key) {
+        uint32_t h = bloom_hash(u.data, u.len);
+        rc = buf_append(&b->hashes, &h, sizeof h);
+    }
+    if (!rc && first) rc = buf_append(&b->smallest, ikey, ikey_len);
+    if (!rc) rc = block_builder_add(&b->data, ikey, ikey_len, value, value_len);
+    if (!rc) {
+        b->last_key.len = 0;
+        rc = buf_append(&b->last_key, ikey, ikey_len);
+    }
+    if (rc) return fail(b, rc, "out of memory");
+    b->entries++;
+    if (ikey_kind(ikey, ikey_len) == IKEY_TYPE_DELETE) b->deletions++;
+    b->raw_key_bytes += u.len;
+    b->raw_value_bytes += value_len;
+    if (block_builder_size(&b->data) >= b->opt.block_size) return flush_data_block(b);
+    return 0;
+}
+
+uint64_t sst_builder_entries(const sst_builder *b) { return b->entries; }
+
+uint64_t sst_builder_file_size(const sst_builder *b)
+{
+    return b->offset + (block_builder_empty(&b->data) ? 0 : block_builder_size(&b->data));
+}
+
+static int encode_properties(sst_builder *b, buf *p)
+{
+    int rc = 0;
+    uint64_t v[5] = {b->entries, b->deletions, b->raw_key_bytes, b->raw_value_bytes,
+                     b->data_blocks};
+    for (int i = 0; i < 5 && !rc; i++) rc = buf_append_varint64(p, v[i]);
+    if (!rc) rc = buf_append_varint32(p, (uint32_t)b->smallest.len);
+    if (!rc) rc = buf_append(p, b->smallest.data, b->smallest.len);
+    if (!rc) rc = buf_append_varint32(p, (uint32_t)b->last_key.len);
+    if (!rc) rc = buf_append(p, b->last_key.data, b->last_key.len);
+    return rc;
+}
+
+static void builder_free(sst_builder *b)
+{
+    block_builder_free(&b->data);
+    block_builder_free(&b->index);
+    buf_free(&b->out);
+    buf_free(&b->cbuf);
+    buf_free(&b->last_key);
+    buf_free(&b->hashes);
+    buf_free(&b->smallest);
+    free(b->path);
+    free(b->tmp_path);
+    free(b);
+}
+
+static void dir_of(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, cap, ".");
+        return;
+    }
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    snprintf(dir, cap, "%.*s", (int)n, path);
+}
+
+/* Everything after the last data block, then make the file durable under its final name. */
+static int finish_file(sst_builder *b)
+{
+    int rc;
+    sst_handle filter = {0, 0}, props, index;
+    if (!block_builder_empty(&b->data) && (rc = flush_data_block(b))) return rc;
+    if (b->pending_index) {
+        buf sep = {0};
+        rc = separator(&sep, b->last_key.data, b->last_key.len, NULL, 0);
+        if (!rc) rc = add_index_entry(b, sep.data, sep.len);
+        else fail(b, rc, "out of memory");
+        buf_free(&sep);
+        if (rc) return rc;
+    }
+    if (b->opt.bloom_bits_per_key > 0) {
+        buf f = {0};
+        rc = bloom_build(&f, (const uint32_t *)b->hashes.data, b->hashes.len / sizeof(uint32_t),
+                         b->opt.bloom_bits_per_key);
+        if (rc) fail(b, rc, "out of memory");
+        else rc = write_block(b, f.data, f.len, 0, &filter);
+        buf_free(&f);
+        if (rc) return rc;
+    }
+    buf p = {0};
+    rc = encode_properties(b, &p);
+    if (rc) fail(b, rc, "out of memory");
+    else rc = write_block(b, p.data, p.len, 0, &props);
+    buf_free(&p);
+    if (rc) return rc;
+    const uint8_t *ic;
+    size_t ilen;
+    if ((rc = block_builder_finish(&b->index, &ic, &ilen))) return fail(b, rc, "out of memory");
+    if ((rc = write_block(b, ic, ilen, 0, &index))) return rc;
+
+    uint8_t foot[SST_FOOTER_SIZE];
+    put_fixed64(foot + 0, index.offset);
+    put_fixed64(foot + 8, index.size);
+    put_fixed64(foot + 16, filter.offset);
+    put_fixed64(foot + 24, filter.size);
+    put_fixed64(foot + 32, props.offset);
+    put_fixed64(foot + 40, props.size);
+    put_fixed32(foot + 48, SST_FORMAT_VERSION);
+    put_fixed32(foot + 52, crc32c_mask(crc32c_value(foot, 52)));
+    put_fixed64(foot + 56, SST_MAGIC);
+    if ((rc = buf_append(&b->out, foot, sizeof foot))) return fail(b, rc, "out of memory");
+    b->offset += sizeof foot;
+    if ((rc = flush_out(b))) return rc;
+
+    if ((rc = b->env->fsync(b->env, b->fd))) return fail(b, rc, "fsync");
+    rc = b->env->close(b->env, b->fd);
+    b->fd = -1;
+    if (rc) return fail(b, rc, "close");
+    if ((rc = b->env->rename(b->env, b->tmp_path, b->path))) return fail(b, rc, "rename");
+    char dir[4096];
+    dir_of(b->path, dir, sizeof dir);
+    if ((rc = b->env->fsync_dir(b->env, dir))) {
+        b->env->unlink(b->env, b->path); /* not durable: leave nothing behind */
+        return b->err = lsm_error(rc, "%s: fsync of directory %s: %s", b->path, dir,
+                                  strerror(-rc));
+    }
+    return 0;
+}
+
+int sst_builder_finish(sst_builder *b, sst_meta *meta)
+{
+    int rc = b->err ? b->err : finish_file(b);
+    if (rc) {
+        sst_builder_abandon(b);
+        return rc;
+    }
+    memset(meta, 0, sizeof *meta);
+    meta->file_number = b->file_number;
+    meta->file_size = b->offset;
+    meta->num_entries = b->entries;
+    meta->num_deletions = b->deletions;
+    meta->raw_key_bytes = b->raw_key_bytes;
+    meta->raw_value_bytes = b->raw_value_bytes;
+    /* Hand the key buffers over instead of copying them. */
+    meta->smallest = b->smallest.data;
+    meta->smallest_len = b->smallest.len;
+    meta->largest = b->last_key.data;
+    meta->largest_len = b->last_key.len;
+    b->smallest.data = b->last_key.data = NULL;
+    builder_free(b);
+    return 0;
+}
+
+void sst_builder_abandon(sst_builder *b)
+{
+    if (!b) return;
+    if (b->fd >= 0) b->env->close(b->env, b->fd);
+    if (b->tmp_path) b->env->unlink(b->env, b->tmp_path);
+    builder_free(b);
+}
