@@ -36,6 +36,7 @@ typedef struct ftrack {
     char *create_dir;   /* canonical parent directory at creation */
     uint64_t synced;    /* size at the last fsync */
     undo *undos;        /* synced bytes changed since, newest first */
+    int undo_lost;      /* an undo record could not be saved */
     struct ftrack *next;
 } ftrack;
 
@@ -134,21 +135,30 @@ static void free_undos(ftrack *f)
     f->undos = NULL;
 }
 
-/* Remember file bytes [off, off + len) clipped to the synced prefix, before they change. */
-static void save_synced(ftrack *f, int fd, uint64_t off, uint64_t len, uint64_t cur_size)
+/* Remember file bytes [off, off + len) clipped to the synced prefix, before they change.
+ * On failure the file is marked so that the power cut reports it could not be exact. */
+static void save_synced(ftrack *f, uint64_t off, uint64_t len, uint64_t cur_size)
 {
     uint64_t end = off + len;
     if (end > f->synced) end = f->synced;
     if (end > cur_size) end = cur_size;
     if (off >= end) return;
     undo *u = calloc(1, sizeof *u);
-    if (!u) return;
+    if (!u) {
+        f->undo_lost = 1;
+        return;
+    }
     u->off = off;
     u->len = (size_t)(end - off);
     u->data = malloc(u->len);
-    if (!u->data || pread(fd, u->data, u->len, (off_t)off) != (ssize_t)u->len) {
+    /* The caller's descriptor may be write-only: read through a descriptor of our own. */
+    int rfd = open(f->path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = rfd >= 0 && u->data ? pread(rfd, u->data, u->len, (off_t)off) : -1;
+    if (rfd >= 0) close(rfd);
+    if (got != (ssize_t)u->len) {
         free(u->data);
         free(u);
+        f->undo_lost = 1;
         return;
     }
     u->next = f->undos;
@@ -210,7 +220,7 @@ static int f_open(lsm_env *env, const char *path, int flags, mode_t mode)
         }
     }
     if (flags & O_TRUNC) {
-        if (f) save_synced(f, fd, 0, UINT64_MAX / 2, fd_size(fd));
+        if (f) save_synced(f, 0, UINT64_MAX / 2, fd_size(fd));
         if (ftruncate(fd, 0) < 0) {
             int e = -errno;
             s->base->close(s->base, fd);
@@ -253,7 +263,7 @@ static ssize_t f_pwrite(lsm_env *env, int fd, const void *buf, size_t n, off_t o
         s->injected++;
     }
     ftrack *f = fd_file(s, fd);
-    if (f) save_synced(f, fd, (uint64_t)off, n, fd_size(fd));
+    if (f) save_synced(f, (uint64_t)off, n, fd_size(fd));
     ssize_t w = n ? s->base->pwrite(s->base, fd, buf, n, off) : 0;
     pthread_mutex_unlock(&s->mu);
     return w;
@@ -269,6 +279,7 @@ static int f_fsync(lsm_env *env, int fd)
         if (f) {
             f->synced = fd_size(fd);
             free_undos(f);
+            f->undo_lost = 0;
         }
     }
     pthread_mutex_unlock(&s->mu);
@@ -283,7 +294,7 @@ static int f_ftruncate(lsm_env *env, int fd, off_t len)
     if (rc == 0) {
         ftrack *f = fd_file(s, fd);
         uint64_t cur = fd_size(fd);
-        if (f && (uint64_t)len < cur) save_synced(f, fd, (uint64_t)len, cur - (uint64_t)len, cur);
+        if (f && (uint64_t)len < cur) save_synced(f, (uint64_t)len, cur - (uint64_t)len, cur);
         rc = s->base->ftruncate(s->base, fd, len);
     }
     pthread_mutex_unlock(&s->mu);
@@ -604,6 +615,7 @@ int fault_env_drop_unsynced(lsm_env *env)
         if (ftruncate(fd, (off_t)f->synced) < 0 && rc == 0) rc = -errno;
         for (undo *u = f->undos; u; u = u->next)
             if (pwrite(fd, u->data, u->len, (off_t)u->off) != (ssize_t)u->len && rc == 0) rc = -EIO;
+        if (f->undo_lost && rc == 0) rc = -EIO;
         close(fd);
     }
     forget_all(s);
