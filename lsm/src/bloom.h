@@ -5,8 +5,9 @@
  * end builds one filter for the whole table; sst_reader_get asks it before touching the index.
  * Filter bytes: a bit array of m = max(64, n * bits_per_key) bits rounded up to whole bytes,
  * then one byte k, the number of probes (k = round(bits_per_key * ln 2), clamped to [1, 30]).
- * Probe i (0 <= i < k) tests bit (h + i * delta) mod m, with delta = (h >> 17) | (h << 15):
- * double hashing over one 32-bit hash.  With 10 bits per key the false-positive rate is ~1%.
+ * Probe i (0 <= i < k) tests bit ((h + i * delta) mod 2^32) mod m, with delta = (h >> 17) |
+ * (h << 15): double hashing over one 32-bit hash.  Bit b is (byte b / 8) & (1 << (b % 8)).
+ * With 10 bits per key the false-positive rate is ~1%.
  */
 #ifndef LSM_BLOOM_H
 #define LSM_BLOOM_H
