@@ -1,0 +1,776 @@
+/*
+ * db.c — opening, recovering and closing a store; the write path (group commit); point reads;
+ * iterators; sync and flush.
+ *
+ * Write path (LevelDB style group commit).  Writers queue on db->mu.  The writer at the head
+ * is the leader: it makes room (switching to a new memtable/WAL when the active one is full,
+ * stalling while too many memtables wait for flush or level 0 is over its stop trigger), then
+ * merges the batches of the writers behind it (up to ~1 MiB) into one batch, assigns sequence
+ * numbers, and with the mutex released appends ONE WAL record, fsyncs it if any member asked
+ * for sync (or the policy is ALWAYS), and inserts the operations into the memtable.  It then
+ * publishes the new last sequence, marks the members done with the shared result, and hands
+ * the lead to the next queued writer.  A failed WAL append or sync fails every member (none is
+ * acknowledged) and puts the store in an error state: the WAL tail is unknown, so only a
+ * reopen (which replays the valid prefix) can continue.
+ *
+ * Recovery.  Open reads CURRENT and replays the manifest, then replays every WAL whose number
+ * is >= the manifest's log number into a memtable, writes that memtable to a level-0 table, and
+ * starts a new WAL and a fresh manifest.  The cost is bounded by the size of the WALs; tables
+ * are not read.  Files nothing references (old WALs and manifests, tables from interrupted
+ * flushes/compactions, *.tmp) are deleted.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db_impl.h"
+#include "db_iter.h"
+#include "filename.h"
+#include "manifest.h"
+#include "merge_iter.h"
+#include "level_iter.h"
+#include "status.h"
+
+#define GROUP_MAX_BYTES (1u << 20)
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void db_set_bg_error(lsm_db *db, int rc)
+{
+    if (db->bg_error) return;
+    db->bg_error = rc;
+    snprintf(db->bg_msg, sizeof db->bg_msg, "%s", lsm_last_error());
+    pthread_cond_broadcast(&db->done_cv);
+}
+
+/* ---------------------------------------------------------------- open / recovery */
+
+static int validate_options(const lsm_options *o)
+{
+    if (o->memtable_size < 4096 || o->block_size < 256 || o->block_restart_interval < 1 ||
+        o->max_open_tables < 1 || o->bloom_bits_per_key < 0 || o->max_immutable_memtables < 1 ||
+        o->max_immutable_memtables > DB_MAX_IMM - 1 || o->l0_compaction_trigger < 1 ||
+        o->l0_slowdown_trigger < 1 || o->l0_stop_trigger < 1 || o->target_file_size < 4096 ||
+        o->level1_max_bytes < 4096 || o->level_multiplier < 2 || o->tiered_min_merge_width < 2 ||
+        (o->compression != LSM_COMPRESSION_NONE && o->compression != LSM_COMPRESSION_LZ4) ||
+        (o->compaction_style != LSM_COMPACTION_LEVELED &&
+         o->compaction_style != LSM_COMPACTION_TIERED) ||
+        o->sync_policy < LSM_SYNC_NONE || o->sync_policy > LSM_SYNC_EXPLICIT)
+        return lsm_error(LSM_EINVAL, "invalid options (a size, trigger or enum is out of range)");
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct replay_state {
+    memtable *mem;
+    uint64_t max_seq;
+} replay_state;
+
+static int replay_op(void *arg, uint64_t seq, int type, const uint8_t *k, size_t kl,
+                     const uint8_t *v, size_t vl)
+{
+    replay_state *st = arg;
+    if (seq > st->max_seq) st->max_seq = seq;
+    int rc = memtable_add(st->mem, seq, type, k, kl, v, vl);
+    return rc ? lsm_error(rc, "WAL replay: out of memory") : 0;
+}
+
+/* Write the recovered memtable to a table and record it in edit (writable opens only). */
+static int recovery_flush(lsm_db *db, memtable **mem, version_edit *edit)
+{
+    file_meta *f = NULL;
+    int rc = flush_build_table(db, *mem, &f);
+    if (rc) return rc;
+    if (f) {
+        rc = edit_add_file(edit, 0, f);
+        file_meta_unref(f);
+        if (rc) return rc;
+    }
+    memtable_unref(*mem);
+    *mem = memtable_new();
+    return *mem ? 0 : lsm_error(LSM_ENOMEM, "out of memory");
+}
+
+/* Replay WALs numbered >= vs.log_number, in order. */
+static int replay_wals(lsm_db *db, char **names, size_t count, version_edit *edit)
+{
+    uint64_t *logs = malloc((count + 1) * sizeof *logs);
+    if (!logs) return lsm_error(LSM_ENOMEM, "out of memory");
+    size_t nlogs = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t num;
+        if (parse_file_name(names[i], &num) == FILE_WAL && num >= db->vs.log_number)
+            logs[nlogs++] = num;
+    }
+    qsort(logs, nlogs, sizeof *logs, cmp_u64);
+    replay_state st = {db->mem, db->vs.last_seq};
+    int rc = 0;
+    for (size_t i = 0; i < nlogs && !rc; i++) {
+        char *path = wal_file_name(db->dir, logs[i]);
+        wal_reader *r = NULL;
+        if (!path) {
+            rc = lsm_error(LSM_ENOMEM, "out of memory");
+            break;
+        }
+        rc = wal_reader_open(db->env, path, db->opt.wal_salvage, &r);
+        while (!rc) {
+            const uint8_t *rec;
+            size_t n;
+            uint64_t off = wal_reader_offset(r);
+            int got = wal_read(r, &rec, &n);
+            if (got < 0) {
+                rc = got;
+                break;
+            }
+            if (got == 0) break;
+            rc = wb_iterate(rec, n, NULL, replay_op, &st);
+            if (rc) {
+                lsm_error_prefix(rc, "%s: WAL record at offset %llu", path,
+                                 (unsigned long long)off);
+                break;
+            }
+            if (!db->read_only && memtable_bytes(st.mem) >= db->opt.memtable_size) {
+                rc = recovery_flush(db, &st.mem, edit);
+                db->mem = st.mem;
+            }
+        }
+        if (r) {
+            stat_add(&db->stats.salvaged_bytes, wal_reader_dropped(r));
+            wal_reader_close(r);
+        }
+        free(path);
+    }
+    free(logs);
+    db->mem = st.mem;
+    if (st.max_seq > db->vs.last_seq) db->vs.last_seq = st.max_seq;
+    return rc;
+}
+
+/* Delete every file of the store that nothing references.  REQUIRES: no concurrency yet. */
+static void delete_obsolete_files(lsm_db *db, char **names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint64_t num = 0;
+        enum file_kind k = parse_file_name(names[i], &num);
+        int keep = 1;
+        if (k == FILE_TABLE) {
+            keep = 0;
+            const version *v = db->vs.current;
+            for (int l = 0; l < LSM_NUM_LEVELS && !keep; l++)
+                for (size_t j = 0; j < v->nfiles[l] && !keep; j++)
+                    keep = v->files[l][j]->number == num;
+        } else if (k == FILE_WAL) {
+            keep = num == db->mem_log;
+        } else if (k == FILE_MANIFEST) {
+            keep = num == db->vs.manifest_number;
+        } else if (k == FILE_TEMP) {
+            keep = 0;
+        }
+        if (!keep) {
+            char *p = dir_file_name(db->dir, names[i]);
+            if (p) db->env->unlink(db->env, p);
+            free(p);
+        }
+    }
+}
+
+static int open_store_files(lsm_db *db, int fresh)
+{
+    lsm_env *env = db->env;
+    int rc;
+    if (fresh) {
+        /* A new store: an empty manifest and CURRENT make the directory recognisable. */
+        rc = manifest_write_snapshot(&db->vs, 1);
+        if (rc) return rc;
+        wal_writer_close(db->vs.manifest);
+        db->vs.manifest = NULL;
+    }
+    rc = manifest_recover(&db->vs);
+    if (rc) return rc;
+
+    char **names = NULL;
+    size_t count = 0;
+    rc = env->list_dir(env, db->dir, &names, &count);
+    if (rc < 0) return lsm_error(rc, "%s: cannot list directory: %s", db->dir, strerror(-rc));
+    for (size_t i = 0; i < count; i++) { /* never reuse a number found on disk */
+        uint64_t num;
+        enum file_kind k = parse_file_name(names[i], &num);
+        if ((k == FILE_TABLE || k == FILE_WAL || k == FILE_MANIFEST) && num >= db->vs.next_file)
+            db->vs.next_file = num + 1;
+    }
+    version_edit edit;
+    edit_init(&edit);
+    db->mem = memtable_new();
+    if (!db->mem) rc = lsm_error(LSM_ENOMEM, "out of memory");
+    if (!rc) rc = replay_wals(db, names, count, &edit);
+    db->last_seq = db->vs.last_seq;
+    if (!rc && !db->read_only) {
+        if (memtable_entries(db->mem) > 0) rc = recovery_flush(db, &db->mem, &edit);
+        uint64_t log = vset_new_file_number(&db->vs);
+        uint64_t mnum = vset_new_file_number(&db->vs);
+        version *v = NULL;
+        edit_set_log_number(&edit, log);
+        edit_set_last_seq(&edit, db->last_seq);
+        if (!rc) rc = vset_apply(&db->vs, &edit, &v);
+        if (!rc) vset_install(&db->vs, v, 0);
+        /* The new WAL exists before the manifest naming it; a crash in between leaves an
+         * empty orphan WAL, deleted at the next open. */
+        if (!rc) {
+            char *wpath = wal_file_name(db->dir, log);
+            rc = wpath ? wal_writer_open(env, wpath, &db->wal) : lsm_error(LSM_ENOMEM, "oom");
+            free(wpath);
+        }
+        if (!rc) rc = manifest_write_snapshot(&db->vs, mnum);
+        if (!rc) {
+            db->mem_log = log;
+            delete_obsolete_files(db, names, count);
+        }
+    }
+    edit_clear(&edit);
+    env_free_list(names, count);
+    return rc;
+}
+
+static void db_free(lsm_db *db)
+{
+    if (db->wal) wal_writer_close(db->wal);
+    if (db->mem) memtable_unref(db->mem);
+    for (int i = 0; i < db->nimm; i++) memtable_unref(db->imm[i].mem);
+    vset_destroy(&db->vs);
+    tc_free(db->tc);
+    if (db->bcache) cache_free(db->bcache);
+    if (db->lock_fd >= 0) db->env->close(db->env, db->lock_fd);
+    wb_destroy(&db->group);
+    pthread_mutex_destroy(&db->mu);
+    pthread_mutex_destroy(&db->work_mu);
+    pthread_cond_destroy(&db->bg_cv);
+    pthread_cond_destroy(&db->done_cv);
+    free(db->dir);
+    free(db);
+}
+
+/* Is dir a store, empty (create one), or something else? */
+static int classify_dir(lsm_db *db, const lsm_options *o, int *fresh)
+{
+    lsm_env *env = db->env;
+    int is_dir = 0;
+    *fresh = 0;
+    int rc = env->stat(env, db->dir, &is_dir);
+    if (rc == -ENOENT) {
+        if (!o->create_if_missing || o->read_only)
+            return lsm_error(-ENOENT, "%s: store does not exist", db->dir);
+        rc = env->mkdir(env, db->dir, 0700);
+        if (rc < 0 && rc != -EEXIST)
+            return lsm_error(rc, "%s: cannot create store directory: %s", db->dir, strerror(-rc));
+        *fresh = 1;
+        return 0;
+    }
+    if (rc < 0) return lsm_error(rc, "%s: cannot stat: %s", db->dir, strerror(-rc));
+    if (!is_dir) return lsm_error(LSM_ENOTSTORE, "%s: not a directory, not an lsm store", db->dir);
+    char *cur = dir_file_name(db->dir, "CURRENT");
+    if (!cur) return lsm_error(LSM_ENOMEM, "out of memory");
+    rc = env->stat(env, cur, NULL);
+    free(cur);
+    if (rc == 0) {
+        if (o->error_if_exists) return lsm_error(LSM_EEXIST, "%s: store already exists", db->dir);
+        return 0;
+    }
+    if (rc != -ENOENT) return lsm_error(rc, "%s/CURRENT: cannot stat: %s", db->dir, strerror(-rc));
+    char **names;
+    size_t count;
+    rc = env->list_dir(env, db->dir, &names, &count);
+    if (rc < 0) return lsm_error(rc, "%s: cannot list directory: %s", db->dir, strerror(-rc));
+    int empty = 1;
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(names[i], "LOCK") != 0) empty = 0;
+    env_free_list(names, count);
+    if (!empty)
+        return lsm_error(LSM_ENOTSTORE, "%s: directory is not empty and is not an lsm store "
+                         "(no CURRENT file)", db->dir);
+    if (!o->create_if_missing || o->read_only)
+        return lsm_error(LSM_ENOTSTORE, "%s: empty directory, not an lsm store", db->dir);
+    *fresh = 1;
+    return 0;
+}
+
+int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
+{
+    lsm_options o;
+    *out = NULL;
+    if (opt) o = *opt;
+    else lsm_options_init(&o);
+    if (!dir || !*dir) return lsm_error(LSM_EINVAL, "lsm_open: empty directory name");
+    int rc = validate_options(&o);
+    if (rc) return rc;
+    lsm_db *db = calloc(1, sizeof *db);
+    if (!db) return lsm_error(LSM_ENOMEM, "out of memory");
+    db->opt = o;
+    db->env = o.env ? o.env : lsm_env_posix();
+    db->read_only = o.read_only;
+    db->lock_fd = -1;
+    db->dir = strdup(dir);
+    pthread_mutex_init(&db->mu, NULL);
+    pthread_mutex_init(&db->work_mu, NULL);
+    pthread_cond_init(&db->bg_cv, NULL);
+    pthread_cond_init(&db->done_cv, NULL);
+    db->snapshots.next = db->snapshots.prev = &db->snapshots;
+    db->bcache = cache_new(o.block_cache_size);
+    db->tc = db->dir && db->bcache ? tc_new(db->env, dir, o.max_open_tables, db->bcache) : NULL;
+    if (!db->dir || !db->tc || wb_init(&db->group) != 0 ||
+        vset_init(&db->vs, db->env, dir, db->tc) != 0) {
+        db_free(db);
+        return lsm_error(LSM_ENOMEM, "out of memory opening %s", dir);
+    }
+    int fresh;
+    rc = classify_dir(db, &o, &fresh);
+    if (rc) {
+        db_free(db);
+        return rc;
+    }
+    char *lock = dir_file_name(dir, "LOCK");
+    db->lock_fd = lock ? db->env->lock(db->env, lock) : LSM_ENOMEM;
+    free(lock);
+    if (db->lock_fd < 0) {
+        rc = db->lock_fd == -EBUSY
+                 ? lsm_error(LSM_EINUSE, "%s: store in use by another process", dir)
+                 : lsm_error(db->lock_fd, "%s/LOCK: cannot lock: %s", dir, strerror(-db->lock_fd));
+        db_free(db);
+        return rc;
+    }
+    rc = open_store_files(db, fresh);
+    if (rc) {
+        db_free(db);
+        return rc;
+    }
+    if (!db->read_only && !o.disable_background) {
+        if (pthread_create(&db->bg_thread, NULL, db_background_main, db) != 0) {
+            db_free(db);
+            return lsm_error(LSM_ENOMEM, "%s: cannot start background thread", dir);
+        }
+        db->bg_started = 1;
+        pthread_mutex_lock(&db->mu);
+        pthread_cond_signal(&db->bg_cv); /* the recovered tree may need a compaction */
+        pthread_mutex_unlock(&db->mu);
+    } else if (!db->read_only) {
+        rc = db_work_inline(db);
+        if (rc) {
+            db_free(db);
+            return rc;
+        }
+    }
+    *out = db;
+    return 0;
+}
+
+int lsm_close(lsm_db *db)
+{
+    if (!db) return 0;
+    int rc = 0;
+    pthread_mutex_lock(&db->mu);
+    db->shutting_down = 1;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->mu);
+    if (db->bg_started) pthread_join(db->bg_thread, NULL);
+    if (!db->read_only) {
+        /* Put every memtable into a table, so the next open has no WAL to replay. */
+        pthread_mutex_lock(&db->work_mu);
+        while (!rc && !db->bg_error && !db->write_error && db->nimm > 0) rc = flush_oldest_imm(db);
+        if (!rc && !db->bg_error && !db->write_error && memtable_entries(db->mem) > 0) {
+            pthread_mutex_lock(&db->mu);
+            db->imm[db->nimm].mem = db->mem;
+            db->imm[db->nimm++].log = db->mem_log;
+            db->mem_log = vset_new_file_number(&db->vs); /* no WAL: nothing more is written */
+            db->mem = memtable_new();
+            pthread_mutex_unlock(&db->mu);
+            if (!db->mem) rc = lsm_error(LSM_ENOMEM, "out of memory");
+            else rc = flush_oldest_imm(db);
+        }
+        pthread_mutex_unlock(&db->work_mu);
+        if (db->write_error && !rc) rc = lsm_error(LSM_ECLOSED, "%s", db->write_msg);
+        if (db->bg_error && !rc) rc = lsm_error(db->bg_error, "%s", db->bg_msg);
+        if (db->wal) {
+            if (rc || db->nimm > 0 || memtable_entries(db->mem) > 0) {
+                int src = wal_sync(db->wal); /* keep what could not be flushed durable */
+                if (src && !rc) rc = src;
+            }
+            wal_writer_close(db->wal);
+            db->wal = NULL;
+        }
+        if (!rc) { /* the WAL's data is in tables now */
+            char **names;
+            size_t count;
+            if (db->env->list_dir(db->env, db->dir, &names, &count) >= 0) {
+                for (size_t i = 0; i < count; i++) {
+                    uint64_t num;
+                    if (parse_file_name(names[i], &num) == FILE_WAL && num < db->vs.log_number) {
+                        char *p = dir_file_name(db->dir, names[i]);
+                        if (p) db->env->unlink(db->env, p);
+                        free(p);
+                    }
+                }
+                env_free_list(names, count);
+            }
+        }
+    }
+    db_free(db);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- write path */
+
+/* Make room in the memtable for a write.  REQUIRES: mu held, caller is the write leader. */
+static int make_room(lsm_db *db, int force)
+{
+    int allow_delay = !force;
+    for (;;) {
+        if (db->write_error) return lsm_error(LSM_ECLOSED, "%s", db->write_msg);
+        if (db->bg_error)
+            return lsm_error(LSM_ECLOSED, "store stopped after a background error: %s", db->bg_msg);
+        size_t l0 = db->vs.current->nfiles[0];
+        int inline_work = db->opt.disable_background;
+        if (allow_delay && !inline_work && l0 >= (size_t)db->opt.l0_slowdown_trigger) {
+            /* Spread the wait for compaction over many writes rather than one long stall. */
+            pthread_mutex_unlock(&db->mu);
+            usleep(1000);
+            pthread_mutex_lock(&db->mu);
+            stat_add(&db->stats.slowdown_count, 1);
+            stat_add(&db->stats.slowdown_us, 1000);
+            allow_delay = 0;
+        } else if (!force && memtable_bytes(db->mem) < db->opt.memtable_size) {
+            return 0;
+        } else if (db->nimm >= db->opt.max_immutable_memtables ||
+                   (!inline_work && l0 >= (size_t)db->opt.l0_stop_trigger)) {
+            uint64_t t0 = now_us();
+            if (inline_work) {
+                pthread_mutex_unlock(&db->mu);
+                db_work_inline(db);
+                pthread_mutex_lock(&db->mu);
+            } else {
+                pthread_cond_signal(&db->bg_cv);
+                pthread_cond_wait(&db->done_cv, &db->mu);
+            }
+            stat_add(&db->stats.stall_count, 1);
+            stat_add(&db->stats.stall_us, now_us() - t0);
+        } else {
+            if (force && memtable_entries(db->mem) == 0) return 0;
+            uint64_t log = vset_new_file_number(&db->vs);
+            char *path = wal_file_name(db->dir, log);
+            memtable *m = memtable_new();
+            wal_writer *w = NULL;
+            int rc = path && m ? wal_writer_open(db->env, path, &w)
+                               : lsm_error(LSM_ENOMEM, "out of memory switching memtable");
+            free(path);
+            if (rc) {
+                if (m) memtable_unref(m);
+                return rc;
+            }
+            wal_writer_close(db->wal); /* the leader synced what it had to */
+            db->wal = w;
+            db->imm[db->nimm].mem = db->mem;
+            db->imm[db->nimm++].log = db->mem_log;
+            db->mem = m;
+            db->mem_log = log;
+            force = 0;
+            if (inline_work) {
+                pthread_mutex_unlock(&db->mu);
+                db_work_inline(db);
+                pthread_mutex_lock(&db->mu);
+            } else {
+                pthread_cond_signal(&db->bg_cv);
+            }
+        }
+    }
+}
+
+static void writer_finish(db_writer *w, int status, const char *msg)
+{
+    w->status = status;
+    if (status) snprintf(w->msg, sizeof w->msg, "%s", msg);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+}
+
+static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *b)
+{
+    if (db->read_only) return lsm_error(LSM_EINVAL, "%s: store is open read-only", db->dir);
+    db_writer w;
+    memset(&w, 0, sizeof w);
+    w.batch = b;
+    w.sync = (wopt && wopt->sync) || db->opt.sync_policy == LSM_SYNC_ALWAYS;
+    pthread_cond_init(&w.cv, NULL);
+
+    pthread_mutex_lock(&db->mu);
+    if (db->wq_tail) db->wq_tail->next = &w;
+    else db->wq_head = &w;
+    db->wq_tail = &w;
+    while (!w.done && db->wq_head != &w) pthread_cond_wait(&w.cv, &db->mu);
+    if (w.done) {
+        pthread_mutex_unlock(&db->mu);
+        pthread_cond_destroy(&w.cv);
+        return w.status ? lsm_error(w.status, "%s", w.msg) : 0;
+    }
+
+    /* This thread leads a group starting with its own write. */
+    int rc = make_room(db, b == NULL);
+    db_writer *last = &w;
+    if (!rc && b) {
+        lsm_batch *g = &db->group;
+        lsm_batch_clear(g);
+        int sync = 0;
+        size_t bytes = 0;
+        for (db_writer *x = &w; x; x = x->next) {
+            if (!x->batch) break; /* a flush request waits for its own turn */
+            if (x != &w && bytes + x->batch->rep.len > GROUP_MAX_BYTES) break;
+            if (wb_append(g, x->batch)) {
+                rc = LSM_ENOMEM;
+                break;
+            }
+            bytes += x->batch->rep.len;
+            sync |= x->sync;
+            last = x;
+        }
+        uint32_t count = wb_count(g);
+        wb_set_seq(g, db->last_seq + 1);
+        memtable *mem = db->mem;
+        wal_writer *wal = db->wal;
+        pthread_mutex_unlock(&db->mu);
+        if (!rc && count > 0) {
+            uint64_t before = wal_size(wal);
+            rc = wal_append(wal, g->rep.data, g->rep.len);
+            stat_add(&db->stats.wal_bytes, wal_size(wal) - before);
+        }
+        if (!rc && sync) {
+            rc = wal_sync(wal);
+            stat_add(&db->stats.wal_syncs, 1);
+        }
+        int wal_failed = rc != 0;
+        if (!rc && count > 0) rc = wb_insert_into(g->rep.data, g->rep.len, mem);
+        pthread_mutex_lock(&db->mu);
+        if (rc && wal_failed && !db->write_error) {
+            db->write_error = rc;
+            snprintf(db->write_msg, sizeof db->write_msg,
+                     "store stopped accepting writes after a WAL failure: %s", lsm_last_error());
+        }
+        if (!rc) {
+            db->last_seq += count;
+            stat_add(&db->stats.user_ops, count);
+            stat_add(&db->stats.user_bytes, g->rep.len - WB_HEADER);
+        }
+    }
+    const char *msg = lsm_last_error();
+    for (;;) {
+        db_writer *x = db->wq_head;
+        db->wq_head = x->next;
+        if (!db->wq_head) db->wq_tail = NULL;
+        if (x != &w) writer_finish(x, rc, msg);
+        if (x == last) break;
+    }
+    if (db->wq_head) pthread_cond_signal(&db->wq_head->cv);
+    pthread_mutex_unlock(&db->mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
+int lsm_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *b)
+{
+    if (!b) return lsm_error(LSM_EINVAL, "lsm_write: NULL batch");
+    return db_write(db, wopt, b);
+}
+
+int lsm_put(lsm_db *db, const lsm_write_options *wopt, const void *key, size_t key_len,
+            const void *value, size_t value_len)
+{
+    lsm_batch b;
+    int rc = wb_init(&b);
+    if (!rc) rc = lsm_batch_put(&b, key, key_len, value, value_len);
+    if (!rc) rc = db_write(db, wopt, &b);
+    wb_destroy(&b);
+    return rc;
+}
+
+int lsm_delete(lsm_db *db, const lsm_write_options *wopt, const void *key, size_t key_len)
+{
+    lsm_batch b;
+    int rc = wb_init(&b);
+    if (!rc) rc = lsm_batch_delete(&b, key, key_len);
+    if (!rc) rc = db_write(db, wopt, &b);
+    wb_destroy(&b);
+    return rc;
+}
+
+int lsm_sync(lsm_db *db)
+{
+    if (db->read_only) return 0;
+    lsm_batch b;
+    lsm_write_options wo = {.sync = 1};
+    int rc = wb_init(&b);
+    if (!rc) rc = db_write(db, &wo, &b);
+    wb_destroy(&b);
+    return rc;
+}
+
+int lsm_flush(lsm_db *db)
+{
+    if (db->read_only) return 0;
+    int rc = db_write(db, NULL, NULL); /* switch the memtable in writer order */
+    if (rc) return rc;
+    if (db->opt.disable_background) return db_work_inline(db);
+    pthread_mutex_lock(&db->mu);
+    while (db->nimm > 0 && !db->bg_error) {
+        pthread_cond_signal(&db->bg_cv);
+        pthread_cond_wait(&db->done_cv, &db->mu);
+    }
+    rc = db->bg_error ? lsm_error(db->bg_error, "%s", db->bg_msg) : 0;
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+typedef struct read_view {
+    memtable *mem;
+    memtable *imm[DB_MAX_IMM]; /* newest first */
+    int nimm;
+    version *v;
+    uint64_t seq;
+} read_view;
+
+static void view_acquire(lsm_db *db, const lsm_read_options *ropt, read_view *rv)
+{
+    pthread_mutex_lock(&db->mu);
+    rv->mem = db->mem;
+    memtable_ref(rv->mem);
+    rv->nimm = db->nimm;
+    for (int i = 0; i < db->nimm; i++) {
+        rv->imm[i] = db->imm[db->nimm - 1 - i].mem;
+        memtable_ref(rv->imm[i]);
+    }
+    rv->v = db->vs.current;
+    version_ref(rv->v);
+    rv->seq = ropt && ropt->snapshot ? ropt->snapshot->seq : db->last_seq;
+    pthread_mutex_unlock(&db->mu);
+}
+
+static void view_release(read_view *rv)
+{
+    memtable_unref(rv->mem);
+    for (int i = 0; i < rv->nimm; i++) memtable_unref(rv->imm[i]);
+    version_unref(rv->v);
+}
+
+int lsm_get(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t key_len,
+            void **value, size_t *value_len)
+{
+    *value = NULL;
+    *value_len = 0;
+    if (key_len > LSM_MAX_KEY_SIZE)
+        return lsm_error(LSM_ETOOBIG, "key of %zu bytes exceeds the limit of %u bytes", key_len,
+                         LSM_MAX_KEY_SIZE);
+    read_view rv;
+    view_acquire(db, ropt, &rv);
+    int fill = ropt ? ropt->fill_cache : 1;
+    int rc = memtable_get(rv.mem, key, key_len, rv.seq, value, value_len);
+    for (int i = 0; rc == SST_GET_ABSENT && i < rv.nimm; i++)
+        rc = memtable_get(rv.imm[i], key, key_len, rv.seq, value, value_len);
+    if (rc == SST_GET_ABSENT) {
+        read_stats st = {0, 0, 0};
+        rc = version_get(rv.v, db->tc, key, key_len, rv.seq, fill, value, value_len, &st);
+        if (st.bloom_checked) stat_add(&db->stats.bloom_checked, st.bloom_checked);
+        if (st.bloom_useful) stat_add(&db->stats.bloom_useful, st.bloom_useful);
+    }
+    view_release(&rv);
+    stat_add(&db->stats.gets, 1);
+    if (rc == SST_GET_VALUE) {
+        if (!*value) { /* zero-length values still get a pointer */
+            *value = malloc(1);
+            if (!*value) return lsm_error(LSM_ENOMEM, "out of memory");
+        }
+        return 0;
+    }
+    if (rc == SST_GET_ABSENT || rc == SST_GET_DELETED) {
+        *value = NULL;
+        return LSM_ENOTFOUND;
+    }
+    return rc;
+}
+
+typedef struct iter_pin {
+    read_view rv;
+} iter_pin;
+
+static void iter_pin_release(void *arg)
+{
+    iter_pin *p = arg;
+    view_release(&p->rv);
+    free(p);
+}
+
+/* Build the merged internal iterator of a read view. */
+static iter *view_iter(lsm_db *db, read_view *rv, int fill)
+{
+    int cap = 1 + rv->nimm + (int)rv->v->nfiles[0] + LSM_NUM_LEVELS;
+    iter **ch = malloc((size_t)cap * sizeof *ch);
+    if (!ch) return NULL;
+    int n = 0;
+    ch[n++] = memtable_iter(rv->mem);
+    for (int i = 0; i < rv->nimm; i++) ch[n++] = memtable_iter(rv->imm[i]);
+    for (size_t i = 0; i < rv->v->nfiles[0]; i++)
+        ch[n++] = tc_iter(db->tc, rv->v->files[0][i]->number, fill);
+    for (int l = 1; l < LSM_NUM_LEVELS; l++)
+        if (rv->v->nfiles[l])
+            ch[n++] = level_iter_new(db->tc, rv->v->files[l], rv->v->nfiles[l], fill);
+    for (int i = 0; i < n; i++)
+        if (!ch[i]) {
+            for (int j = 0; j < n; j++) iter_destroy(ch[j]);
+            free(ch);
+            return NULL;
+        }
+    return merge_iter_new(ch, n);
+}
+
+int lsm_iter_new(lsm_db *db, const lsm_read_options *ropt, lsm_iter **out)
+{
+    *out = NULL;
+    iter_pin *p = malloc(sizeof *p);
+    if (!p) return lsm_error(LSM_ENOMEM, "out of memory");
+    view_acquire(db, ropt, &p->rv);
+    iter *it = view_iter(db, &p->rv, ropt ? ropt->fill_cache : 1);
+    if (!it) {
+        iter_pin_release(p);
+        return lsm_error(LSM_ENOMEM, "out of memory creating iterator");
+    }
+    *out = db_iter_new(it, p->rv.seq, ropt ? ropt->upper_bound : NULL,
+                       ropt ? ropt->upper_bound_len : 0, iter_pin_release, p);
+    return *out ? 0 : lsm_error(LSM_ENOMEM, "out of memory creating iterator");
+}
+
+/* ---------------------------------------------------------------- manual compaction */
+
+int lsm_compact_range(lsm_db *db, const void *begin, size_t begin_len, const void *end,
+                      size_t end_len)
+{
+    if (db->read_only) return lsm_error(LSM_EINVAL, "%s: store is open read-only", db->dir);
+    int rc = lsm_flush(db);
+    if (rc) return rc;
+    slice b = {begin, begin_len}, e = {end, end_len};
+    pthread_mutex_lock(&db->work_mu);
+    rc = compaction_range(db, begin ? &b : NULL, end ? &e : NULL);
+    pthread_mutex_unlock(&db->work_mu);
+    if (!rc && db->opt.disable_background) rc = db_work_inline(db);
+    return rc;
+}

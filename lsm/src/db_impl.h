@@ -1,0 +1,119 @@
+/*
+ * db_impl.h — the lsm_db structure shared by the db's own files (db.c: open/close/write/read;
+ * flush.c: memtable -> L0; compaction.c; snapshot.c; db_stats.c; checkpoint.c).
+ *
+ * Locking.  db->mu guards the fields marked [mu]: the writer queue, the memtable list, the
+ * current version pointer, sequence numbers, snapshots, error state.  It is held only for
+ * short bookkeeping, never during I/O except where noted.  db->work_mu serialises everything
+ * that changes the set of tables (flushes, compactions, manifest edits): whoever holds it may
+ * read vs->current without mu (only work_mu holders replace it) but must take mu to replace it.
+ * Lock order: work_mu before mu.  Readers take mu just long enough to reference the memtables
+ * and the current version, then read without locks.
+ */
+#ifndef LSM_DB_IMPL_H
+#define LSM_DB_IMPL_H
+
+#include <pthread.h>
+
+#include "cache.h"
+#include "db_stats.h"
+#include "lsm.h"
+#include "memtable.h"
+#include "table_cache.h"
+#include "version.h"
+#include "wal.h"
+#include "write_batch.h"
+
+#define DB_MAX_IMM 16
+
+typedef struct db_writer {
+    const lsm_batch *batch; /* NULL: a request to switch the memtable (lsm_flush) */
+    int sync;
+    int done, status;
+    char msg[512];
+    pthread_cond_t cv;
+    struct db_writer *next;
+} db_writer;
+
+struct lsm_snapshot {
+    uint64_t seq;
+    struct lsm_snapshot *prev, *next;
+};
+
+typedef struct imm_entry {
+    memtable *mem;
+    uint64_t log; /* WAL holding its data, deleted once it is in a table */
+} imm_entry;
+
+struct lsm_db {
+    lsm_options opt;
+    lsm_env *env;
+    char *dir;
+    int lock_fd;
+    int read_only;
+    block_cache *bcache;
+    table_cache *tc;
+    vset vs;         /* current version [mu to replace; work_mu holders read freely] */
+
+    pthread_mutex_t mu;
+    pthread_mutex_t work_mu;
+    pthread_cond_t bg_cv;   /* background thread waits here for work */
+    pthread_cond_t done_cv; /* stalled writers / lsm_flush wait here for background progress */
+
+    memtable *mem;          /* [mu] active memtable */
+    uint64_t mem_log;       /* [mu] its WAL number */
+    wal_writer *wal;        /* used by the write leader only */
+    imm_entry imm[DB_MAX_IMM]; /* [mu] oldest first */
+    int nimm;
+    uint64_t last_seq;      /* [mu] newest sequence visible to readers */
+
+    db_writer *wq_head, *wq_tail; /* [mu] */
+    lsm_batch group;        /* write leader's merged batch */
+
+    struct lsm_snapshot snapshots; /* [mu] list sentinel, oldest at snapshots.next */
+
+    int bg_error;           /* [mu] sticky background error (flush/compaction/manifest) */
+    char bg_msg[512];
+    int write_error;        /* [mu] sticky WAL error: writes fail with LSM_ECLOSED */
+    char write_msg[512];
+    int shutting_down;      /* [mu] */
+    int manual_compaction;  /* [mu] a compact_range is running: background compactions wait */
+    pthread_t bg_thread;
+    int bg_started;
+
+    db_stats stats;
+};
+
+/* Oldest sequence any snapshot needs (last_seq when none).  REQUIRES: mu. */
+uint64_t snapshot_oldest(lsm_db *db);
+
+/* Set the sticky background error from the current thread message.  REQUIRES: mu. */
+void db_set_bg_error(lsm_db *db, int rc);
+
+/* flush.c */
+/* Write m to a new level-0 table.  *out is the new table's meta (NULL if m is empty). */
+int flush_build_table(lsm_db *db, memtable *m, file_meta **out);
+/* Flush the oldest immutable memtable and install it with a manifest edit, then delete its
+ * WAL.  REQUIRES: work_mu held, mu not held, nimm > 0. */
+int flush_oldest_imm(lsm_db *db);
+/* One unit of background work: a flush if one is pending, else one compaction if needed.
+ * Returns 1 if work was done, 0 if none was needed, or a negative error (also recorded as the
+ * background error).  REQUIRES: work_mu held, mu not held. */
+int db_background_step(lsm_db *db);
+/* Run background work in the calling thread until none is left.  REQUIRES: mu not held. */
+int db_work_inline(lsm_db *db);
+void *db_background_main(void *arg);
+
+/* compaction.c */
+/* Whether the current version needs a compaction.  REQUIRES: mu or work_mu. */
+int compaction_needed(lsm_db *db);
+/* Pick and run one compaction: 1 done, 0 nothing to do, or negative error.
+ * REQUIRES: work_mu held, mu not held. */
+int compaction_run_one(lsm_db *db);
+/* lsm_compact_range's work.  REQUIRES: work_mu held, mu not held. */
+int compaction_range(lsm_db *db, const slice *begin, const slice *end);
+/* Apply edit to the current version, log it to the manifest and install it.  On failure the
+ * new tables of the edit are deleted.  REQUIRES: work_mu held, mu not held. */
+int db_log_and_apply(lsm_db *db, version_edit *e);
+
+#endif

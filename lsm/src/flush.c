@@ -1,0 +1,196 @@
+/*
+ * flush.c — turning immutable memtables into level-0 tables, and the background thread.
+ *
+ * The background thread does one unit of work at a time under db->work_mu: flushing the
+ * oldest immutable memtable always comes first (writers may be stalled on it), then at most
+ * one compaction, then it looks again.  A flush writes the memtable with an sst_builder
+ * (temp file, fsync, rename, directory fsync), then logs ONE manifest edit that adds the table
+ * and advances the log number past the memtable's WAL; only after that edit is durable is the
+ * WAL deleted.  A crash at any point leaves either the WAL (replayed at open) or the table in
+ * the manifest, and at worst an orphan table or temp file, which open deletes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_impl.h"
+#include "filename.h"
+#include "manifest.h"
+#include "status.h"
+
+int flush_build_table(lsm_db *db, memtable *m, file_meta **out)
+{
+    *out = NULL;
+    iter *it = memtable_iter(m);
+    if (!it) return lsm_error(LSM_ENOMEM, "flush: out of memory");
+    iter_seek_first(it);
+    if (!iter_valid(it)) {
+        iter_destroy(it);
+        return 0;
+    }
+    pthread_mutex_lock(&db->mu);
+    uint64_t number = vset_new_file_number(&db->vs);
+    pthread_mutex_unlock(&db->mu);
+    char *path = table_file_name(db->dir, number);
+    sst_options so = {db->opt.block_size, db->opt.block_restart_interval,
+                      db->opt.bloom_bits_per_key, db->opt.compression};
+    sst_builder *b = NULL;
+    int rc = path ? sst_builder_open(db->env, path, number, &so, &b)
+                  : lsm_error(LSM_ENOMEM, "flush: out of memory");
+    uint64_t min_seq = UINT64_MAX, max_seq = 0;
+    for (; !rc && iter_valid(it); iter_next(it)) {
+        slice k = iter_key(it), v = iter_value(it);
+        uint64_t s = ikey_seq(k.data, k.len);
+        if (s < min_seq) min_seq = s;
+        if (s > max_seq) max_seq = s;
+        rc = sst_builder_add(b, k.data, k.len, v.data, v.len);
+    }
+    iter_destroy(it);
+    free(path);
+    if (rc) {
+        if (b) sst_builder_abandon(b);
+        return rc;
+    }
+    sst_meta meta;
+    memset(&meta, 0, sizeof meta);
+    rc = sst_builder_finish(b, &meta);
+    if (rc) return rc;
+    file_meta *f = file_meta_new(number, meta.file_size, meta.smallest, meta.smallest_len,
+                                 meta.largest, meta.largest_len);
+    if (!f) {
+        sst_meta_clear(&meta);
+        return lsm_error(LSM_ENOMEM, "flush: out of memory");
+    }
+    f->entries = meta.num_entries;
+    f->deletions = meta.num_deletions;
+    f->raw_key_bytes = meta.raw_key_bytes;
+    f->raw_value_bytes = meta.raw_value_bytes;
+    f->smallest_seq = min_seq;
+    f->largest_seq = max_seq;
+    f->vs = &db->vs;
+    sst_meta_clear(&meta);
+    stat_add(&db->stats.flush_bytes, f->size);
+    stat_add(&db->stats.flushes, 1);
+    *out = f;
+    return 0;
+}
+
+int db_log_and_apply(lsm_db *db, version_edit *e)
+{
+    version *v = NULL;
+    pthread_mutex_lock(&db->mu);
+    edit_set_next_file(e, db->vs.next_file);
+    if (!e->has_last_seq) edit_set_last_seq(e, db->last_seq);
+    int rc = vset_apply(&db->vs, e, &v);
+    pthread_mutex_unlock(&db->mu);
+    if (!rc) rc = manifest_log(&db->vs, e);
+    pthread_mutex_lock(&db->mu);
+    if (!rc) {
+        vset_install(&db->vs, v, 1);
+    } else {
+        version_unref(v);
+        /* Tables written for this edit are not live: delete them once released. */
+        for (size_t i = 0; i < e->nadded; i++) {
+            file_meta *f = e->added[i].f;
+            int live = 0;
+            for (int l = 0; l < LSM_NUM_LEVELS && !live; l++)
+                for (size_t j = 0; j < db->vs.current->nfiles[l] && !live; j++)
+                    live = db->vs.current->files[l][j] == f;
+            if (!live) {
+                f->vs = &db->vs;
+                __atomic_store_n(&f->obsolete, 1, __ATOMIC_RELEASE);
+            }
+        }
+        db_set_bg_error(db, rc);
+    }
+    pthread_cond_broadcast(&db->done_cv);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int flush_oldest_imm(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    memtable *m = db->imm[0].mem;
+    uint64_t log = db->imm[0].log;
+    uint64_t next_log = db->nimm > 1 ? db->imm[1].log : db->mem_log;
+    pthread_mutex_unlock(&db->mu);
+
+    file_meta *f = NULL;
+    int rc = flush_build_table(db, m, &f);
+    version_edit e;
+    edit_init(&e);
+    if (!rc && f) rc = edit_add_file(&e, 0, f);
+    if (f) {
+        if (rc) __atomic_store_n(&f->obsolete, 1, __ATOMIC_RELEASE);
+        file_meta_unref(f);
+    }
+    if (!rc) {
+        edit_set_log_number(&e, next_log);
+        rc = db_log_and_apply(db, &e);
+    }
+    edit_clear(&e);
+    if (rc) {
+        pthread_mutex_lock(&db->mu);
+        db_set_bg_error(db, rc);
+        pthread_mutex_unlock(&db->mu);
+        return rc;
+    }
+    pthread_mutex_lock(&db->mu);
+    for (int i = 1; i < db->nimm; i++) db->imm[i - 1] = db->imm[i];
+    db->nimm--;
+    pthread_cond_broadcast(&db->done_cv);
+    pthread_mutex_unlock(&db->mu);
+    memtable_unref(m);
+    char *path = wal_file_name(db->dir, log);
+    if (path) db->env->unlink(db->env, path);
+    free(path);
+    return 0;
+}
+
+int db_background_step(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    int has_imm = db->nimm > 0, err = db->bg_error;
+    pthread_mutex_unlock(&db->mu);
+    if (err) return err;
+    int rc = has_imm ? flush_oldest_imm(db) : compaction_run_one(db);
+    if (rc < 0) {
+        pthread_mutex_lock(&db->mu);
+        db_set_bg_error(db, rc);
+        pthread_mutex_unlock(&db->mu);
+        return rc;
+    }
+    return has_imm ? 1 : rc;
+}
+
+int db_work_inline(lsm_db *db)
+{
+    int rc;
+    pthread_mutex_lock(&db->work_mu);
+    do rc = db_background_step(db);
+    while (rc > 0);
+    pthread_mutex_unlock(&db->work_mu);
+    return rc < 0 ? rc : 0;
+}
+
+void *db_background_main(void *arg)
+{
+    lsm_db *db = arg;
+    pthread_mutex_lock(&db->mu);
+    while (!db->shutting_down) {
+        if (db->bg_error || (db->nimm == 0 && !compaction_needed(db))) {
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&db->mu);
+        pthread_mutex_lock(&db->work_mu);
+        int rc = db_background_step(db);
+        pthread_mutex_unlock(&db->work_mu);
+        pthread_mutex_lock(&db->mu);
+        pthread_cond_broadcast(&db->done_cv);
+        if (rc == 0 && db->nimm == 0) /* nothing was possible: wait for a change */
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return NULL;
+}

@@ -1,0 +1,219 @@
+/*
+ * merge_iter.c — heap merge of internal iterators (see merge_iter.h).
+ *
+ * heap[] holds indexes of the valid children: a min-heap on key when moving forward, a
+ * max-heap when moving backward; the current entry is always heap[0].
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coding.h"
+#include "lsm.h"
+#include "merge_iter.h"
+
+typedef struct merge_iter {
+    iter base;
+    iter **child;
+    int n, hn;
+    int *heap;
+    int reverse;
+    int status;
+    buf tmp; /* copy of the current key while repositioning children */
+} merge_iter;
+
+static int mi_less(const merge_iter *m, int a, int b)
+{
+    slice ka = iter_key(m->child[a]), kb = iter_key(m->child[b]);
+    int c = ikey_compare(ka.data, ka.len, kb.data, kb.len);
+    if (c == 0) c = a - b; /* never expected; keep the order total anyway */
+    return m->reverse ? c > 0 : c < 0;
+}
+
+static void sift_down(merge_iter *m, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, best = i;
+        if (l < m->hn && mi_less(m, m->heap[l], m->heap[best])) best = l;
+        if (r < m->hn && mi_less(m, m->heap[r], m->heap[best])) best = r;
+        if (best == i) return;
+        int t = m->heap[i];
+        m->heap[i] = m->heap[best];
+        m->heap[best] = t;
+        i = best;
+    }
+}
+
+/* Record the child's error if it stopped on one; returns 1 if it did. */
+static int check_child(merge_iter *m, int c)
+{
+    if (m->status) return 1;
+    int st = iter_status(m->child[c]);
+    if (st) {
+        m->status = st;
+        memcpy(m->base.errmsg, m->child[c]->errmsg, sizeof m->base.errmsg);
+        return 1;
+    }
+    return 0;
+}
+
+static void rebuild(merge_iter *m)
+{
+    m->hn = 0;
+    for (int i = 0; i < m->n; i++) {
+        if (iter_valid(m->child[i])) m->heap[m->hn++] = i;
+        else check_child(m, i);
+    }
+    for (int i = m->hn / 2 - 1; i >= 0; i--) sift_down(m, i);
+}
+
+static void mi_seek_first(iter *it)
+{
+    merge_iter *m = (merge_iter *)it;
+    for (int i = 0; i < m->n; i++) iter_seek_first(m->child[i]);
+    m->reverse = 0;
+    rebuild(m);
+}
+
+static void mi_seek_last(iter *it)
+{
+    merge_iter *m = (merge_iter *)it;
+    for (int i = 0; i < m->n; i++) iter_seek_last(m->child[i]);
+    m->reverse = 1;
+    rebuild(m);
+}
+
+static void mi_seek(iter *it, const uint8_t *t, size_t len)
+{
+    merge_iter *m = (merge_iter *)it;
+    for (int i = 0; i < m->n; i++) iter_seek(m->child[i], t, len);
+    m->reverse = 0;
+    rebuild(m);
+}
+
+static int mi_valid(const iter *it)
+{
+    const merge_iter *m = (const merge_iter *)it;
+    return m->hn > 0 && m->status == 0;
+}
+
+/* Advance the top child one step in the heap's direction and restore the heap. */
+static void step_top(merge_iter *m)
+{
+    int c = m->heap[0];
+    if (m->reverse) iter_prev(m->child[c]);
+    else iter_next(m->child[c]);
+    if (iter_valid(m->child[c])) {
+        sift_down(m, 0);
+    } else {
+        check_child(m, c);
+        m->heap[0] = m->heap[--m->hn];
+        sift_down(m, 0);
+    }
+}
+
+static int save_key(merge_iter *m)
+{
+    slice k = iter_key(m->child[m->heap[0]]);
+    m->tmp.len = 0;
+    if (buf_append(&m->tmp, k.data, k.len) != 0) {
+        m->status = LSM_ENOMEM;
+        snprintf(m->base.errmsg, sizeof m->base.errmsg, "merge iterator: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void mi_next(iter *it)
+{
+    merge_iter *m = (merge_iter *)it;
+    if (m->reverse) {
+        /* Put every other child at its first entry after the current key. */
+        int cur = m->heap[0];
+        if (save_key(m)) return;
+        for (int i = 0; i < m->n; i++) {
+            if (i == cur) continue;
+            iter *c = m->child[i];
+            iter_seek(c, m->tmp.data, m->tmp.len);
+            if (iter_valid(c)) {
+                slice k = iter_key(c);
+                if (ikey_compare(k.data, k.len, m->tmp.data, m->tmp.len) == 0) iter_next(c);
+            }
+        }
+        iter_next(m->child[cur]);
+        m->reverse = 0;
+        rebuild(m);
+        return;
+    }
+    step_top(m);
+}
+
+static void mi_prev(iter *it)
+{
+    merge_iter *m = (merge_iter *)it;
+    if (!m->reverse) {
+        /* Put every other child at its last entry before the current key. */
+        int cur = m->heap[0];
+        if (save_key(m)) return;
+        for (int i = 0; i < m->n; i++) {
+            if (i == cur) continue;
+            iter *c = m->child[i];
+            iter_seek(c, m->tmp.data, m->tmp.len);
+            if (iter_valid(c)) iter_prev(c);
+            else if (!iter_status(c)) iter_seek_last(c);
+        }
+        iter_prev(m->child[cur]);
+        m->reverse = 1;
+        rebuild(m);
+        return;
+    }
+    step_top(m);
+}
+
+static slice mi_key(const iter *it)
+{
+    const merge_iter *m = (const merge_iter *)it;
+    return iter_key(m->child[m->heap[0]]);
+}
+
+static slice mi_value(const iter *it)
+{
+    const merge_iter *m = (const merge_iter *)it;
+    return iter_value(m->child[m->heap[0]]);
+}
+
+static int mi_status(const iter *it) { return ((const merge_iter *)it)->status; }
+
+static void mi_destroy(iter *it)
+{
+    merge_iter *m = (merge_iter *)it;
+    for (int i = 0; i < m->n; i++) iter_destroy(m->child[i]);
+    free(m->child);
+    free(m->heap);
+    buf_free(&m->tmp);
+    free(m);
+}
+
+static const struct iter_ops merge_ops = {
+    .seek_first = mi_seek_first, .seek_last = mi_seek_last, .seek = mi_seek, .next = mi_next,
+    .prev = mi_prev, .valid = mi_valid, .key = mi_key, .value = mi_value,
+    .status = mi_status, .destroy = mi_destroy,
+};
+
+iter *merge_iter_new(iter **children, int n)
+{
+    merge_iter *m = calloc(1, sizeof *m);
+    int *heap = malloc((size_t)(n > 0 ? n : 1) * sizeof *heap);
+    if (!m || !heap) {
+        for (int i = 0; i < n; i++) iter_destroy(children[i]);
+        free(children);
+        free(m);
+        free(heap);
+        return NULL;
+    }
+    m->base.ops = &merge_ops;
+    m->child = children;
+    m->n = n;
+    m->heap = heap;
+    return &m->base;
+}
