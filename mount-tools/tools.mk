@@ -2,8 +2,8 @@
 # build/libfscore.a and liblsm) and mount.lsmfs (a POSIX sh mount helper, copied with +x).
 #
 # The objects are always compiled (so `make` catches breakage early); the lsmfs-ctl binary is
-# linked once the engine core (lsm/src/db.c) and the libfscore.a rule in fs/fs.mk exist, so the
-# tree keeps building while those are being written.
+# linked once every library function it calls has a definition in lsm/src/*.c and fs/*.c
+# (checked on the sources below), so the tree keeps building while those are being written.
 
 CTL_SRCS := $(wildcard mount-tools/ctl_*.c)
 CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
@@ -12,7 +12,13 @@ FSCORE_LIB := $(BUILD)/libfscore.a
 LSMFS_CTL := $(BUILD)/lsmfs-ctl
 MOUNT_HELPER := $(BUILD)/mount.lsmfs
 
-CTL_LINKABLE := $(and $(wildcard lsm/src/db.c),$(shell grep -ls libfscore fs/fs.mk 2>/dev/null))
+CTL_NEEDS := lsm_open lsm_property lsm_compact_range lsm_checkpoint lsm_verify lsm_repair \
+             fscore_open fscore_check fscore_read_file fscore_write_file fs_file_create \
+             fscore_setxattr fscore_listxattr fscore_link fscore_utimens fscore_readlink
+CTL_PAREN := (
+CTL_MISSING := $(foreach f,$(CTL_NEEDS),$(if $(shell grep -lE '^[a-z].*[ *]$(f)[$(CTL_PAREN)]' \
+                 lsm/src/*.c fs/*.c 2>/dev/null),,$(f)))
+CTL_LINKABLE := $(if $(strip $(CTL_MISSING)),,yes)
 
 all: $(CTL_OBJS) $(MOUNT_HELPER) $(if $(CTL_LINKABLE),$(LSMFS_CTL))
 
