@@ -117,6 +117,10 @@ long ctl_unescape(char *s);
  * LSM_EINUSE; other failures print lsm_last_error().  Returns 0 or the lsm error code. */
 int ctl_store_open(const ctl_target *t, const lsm_options *opt, lsm_db **out);
 
+/* The calling thread's liblsm message for a failure with status rc, or strerror(-rc) when the
+ * library left no message. */
+const char *ctl_lsm_message(int rc);
+
 /* Map an lsm/errno status to an exit code (CTL_EXIT_BUSY for LSM_EINUSE, NOTFOUND for
  * -ENOENT, FAIL otherwise). */
 int ctl_exit_for(int status);

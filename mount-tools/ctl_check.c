@@ -109,7 +109,7 @@ static long check_fs(struct check_state *s, const char *store, int repair)
     }
     if (crc != 0 && repair) {
         char msg[1024];
-        snprintf(msg, sizeof(msg), "close after repair failed: %s", lsm_last_error());
+        snprintf(msg, sizeof(msg), "close after repair failed: %s", ctl_lsm_message(crc));
         check_report(s, msg);
         return n + 1;
     }

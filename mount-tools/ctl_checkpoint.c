@@ -95,10 +95,10 @@ int ctl_cmd_checkpoint(int argc, char **argv)
             return ctl_exit_for(rc);
         rc = lsm_checkpoint(db, dest);
         if (rc != 0)
-            ctl_errorf("%s: checkpoint to %s failed: %s", t.store, dest, lsm_last_error());
+            ctl_errorf("%s: checkpoint to %s failed: %s", t.store, dest, ctl_lsm_message(rc));
         int crc = lsm_close(db);
         if (rc == 0 && crc != 0) {
-            ctl_errorf("%s: close: %s", t.store, lsm_last_error());
+            ctl_errorf("%s: close: %s", t.store, ctl_lsm_message(crc));
             rc = crc;
         }
         if (rc != 0)

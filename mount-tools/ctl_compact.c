@@ -92,11 +92,11 @@ static int compact_offline(const ctl_target *t, ctl_progress *p, uint64_t *befor
     if (rc == 0)
         ctl_progress_update(p, (uint64_t)n, (uint64_t)n);
     if (rc != 0)
-        ctl_errorf("%s: compaction failed: %s", t->store, lsm_last_error());
+        ctl_errorf("%s: compaction failed: %s", t->store, ctl_lsm_message(rc));
     *after = compact_sst_bytes(db);
     int crc = lsm_close(db);
     if (rc == 0 && crc != 0) {
-        ctl_errorf("%s: close: %s", t->store, lsm_last_error());
+        ctl_errorf("%s: close: %s", t->store, ctl_lsm_message(crc));
         rc = crc;
     }
     return rc;

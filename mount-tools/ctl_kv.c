@@ -648,7 +648,7 @@ static int scan_raw(struct scan_state *s, const char *prefix_arg)
         }
         rc = lsm_iter_status(it);
         if (rc != 0)
-            ctl_errorf("scan stopped: %s", lsm_last_error());
+            ctl_errorf("scan stopped: %s", ctl_lsm_message(rc));
         lsm_iter_free(it);
     }
     free(upper);

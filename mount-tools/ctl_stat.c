@@ -95,7 +95,7 @@ int ctl_cmd_stat(int argc, char **argv)
         char *prop = NULL;
         rc = lsm_property(db, json ? "lsm.stats.json" : "lsm.stats", &prop);
         if (rc != 0) {
-            ctl_errorf("%s: %s", t.store, lsm_last_error());
+            ctl_errorf("%s: %s", t.store, ctl_lsm_message(rc));
             lsm_close(db);
             return CTL_EXIT_FAIL;
         }

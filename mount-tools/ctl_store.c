@@ -23,8 +23,14 @@ int ctl_store_open(const ctl_target *t, const lsm_options *opt, lsm_db **out)
                    "use the mount point or try again later",
                    t->store);
     else if (rc != 0)
-        ctl_errorf("%s: %s", t->store, lsm_last_error()[0] ? lsm_last_error() : strerror(-rc));
+        ctl_errorf("%s: %s", t->store, ctl_lsm_message(rc));
     return rc;
+}
+
+const char *ctl_lsm_message(int rc)
+{
+    const char *m = lsm_last_error();
+    return m && m[0] ? m : strerror(rc < 0 ? -rc : rc);
 }
 
 int ctl_exit_for(int status)
