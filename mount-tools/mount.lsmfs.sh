@@ -9,8 +9,9 @@
 # Everything else, lsmfs's own options (memtable_size=, cache_size=, compaction=, sync=,
 # compression=, max_open_tables=) and FUSE's (allow_other, ro, nosuid, ...), passes through.
 #
-# The daemon is found as $LSMFS_DAEMON, else next to this script, else on $PATH, else in
-# /usr/local/bin, /usr/bin, /usr/local/sbin, /usr/sbin.  Exit status is the daemon's: it
+# The daemon is found as $LSMFS_DAEMON, else next to this script (symlinks resolved), else on
+# $PATH (which mount(8) does not pass on), else in /usr/local/bin, /usr/bin, /usr/local/sbin,
+# /usr/sbin.  Exit status is the daemon's: it
 # returns 0 only once the file system is mounted.  See mount.lsmfs(8).
 set -u
 
@@ -60,12 +61,18 @@ for o in $raw; do
 done
 IFS=$old_ifs
 
+# mount(8) strips PATH from the helper's environment; use a sane default for what we run.
+PATH=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
+export PATH
+
 find_daemon() {
     if [ -n "${LSMFS_DAEMON:-}" ]; then
         echo "$LSMFS_DAEMON"
         return 0
     fi
-    here=$(dirname "$0")
+    # mount(8) runs us by our /sbin name (often a symlink) with PATH removed from the
+    # environment: look next to the real file first (a build directory), then the usual places.
+    here=$(dirname "$(readlink -f "$0" 2>/dev/null || echo "$0")")
     if [ -x "$here/lsmfs" ] && [ ! -d "$here/lsmfs" ]; then
         echo "$here/lsmfs"
         return 0
