@@ -75,6 +75,13 @@ int fscore_rmdir(fscore *fs, const char *path);
 int fscore_readdir(fscore *fs, const char *path,
                    int (*cb)(void *arg, const char *name, const struct stat *st), void *arg);
 
+/* Like fscore_readdir, but starting after the entry named after (NULL: from the first), and
+ * with plus == 0 only st_mode and st_ino are filled (no inode record is read).  A listing can
+ * thus resume by name, whatever was added or removed meanwhile. */
+int fscore_readdir_after(fscore *fs, const char *path, const char *after, int plus,
+                         int (*cb)(void *arg, const char *name, const struct stat *st),
+                         void *arg);
+
 /* Check the filesystem invariants: every entry's parent exists and is a directory, entry and
  * inode records decode, chunks lie within their file's size, no orphan chunks, inode records,
  * xattrs or open-unlinked records, hard-link counts match the names.  Each problem is reported

@@ -1,0 +1,804 @@
+/*
+ * file.c — open regular files: reads, buffered writes, truncation, fallocate, commit.
+ *
+ * All opens of one inode share an fs_file (found by inode number), so every descriptor sees
+ * every write at once.  Writes go to 64 KiB chunk buffers in memory; a chunk that already holds
+ * data in the store and is only partly overwritten is read first.  fs_file_commit writes the
+ * dirty chunks, the new size and times in one batch, so a crash never leaves a size that
+ * disagrees with the chunks.  Files up to FS_INLINE_MAX bytes keep their contents in their
+ * record instead of a chunk: `echo x > f` costs one put.  Truncation, hole punching and
+ * zeroing commit at once, deleting whole chunks in the same batch as the new size.
+ *
+ * The record holding the attributes ("home") is the entry key, the 'I' key of a hard-linked
+ * file, or the 'O' key of a file unlinked while open; namespace.c tells us when it moves.
+ */
+#include "fscore_int.h"
+
+#include <errno.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned bucket(uint64_t ino) { return (unsigned)(ino % FS_OPEN_BUCKETS); }
+
+fs_file *fs_open_find_locked(fscore *fs, uint64_t ino)
+{
+    for (fs_file *f = fs->open[bucket(ino)]; f; f = f->next)
+        if (f->ino == ino)
+            return f;
+    return NULL;
+}
+
+void fs_open_overlay_locked(fscore *fs, struct stat *st)
+{
+    fs_file *f = fs_open_find_locked(fs, (uint64_t)st->st_ino);
+    if (!f || !S_ISREG(st->st_mode))
+        return;
+    st->st_size = (off_t)f->size;
+    if (f->times_dirty) {
+        st->st_mtim = f->mtime;
+        st->st_ctim = f->ctime;
+    }
+    uint64_t est = f->size <= FS_INLINE_MAX ? (f->size + 511) / 512
+                                            : (f->stored_chunks + f->nchunks) * (FS_CHUNK_SIZE / 512);
+    if ((uint64_t)st->st_blocks < est)
+        st->st_blocks = (blkcnt_t)est;
+}
+
+int fs_open_rehome_locked(fscore *fs, uint64_t ino, const char *key, size_t key_len)
+{
+    fs_file *f = fs_open_find_locked(fs, ino);
+    if (!f)
+        return 0;
+    fs_buf_reset(&f->home);
+    return fs_buf_add(&f->home, key, key_len);
+}
+
+/* If path p equals or lies under old, write new + the rest of p into out and return 1. */
+static int map_path(const char *p, const char *old, const char *nw, fs_buf *out)
+{
+    size_t ol = strlen(old);
+    if (strncmp(p, old, ol) != 0 || (p[ol] != '\0' && p[ol] != '/'))
+        return 0;
+    fs_buf_reset(out);
+    if (fs_buf_add(out, nw, strlen(nw)) || fs_buf_add(out, p + ol, strlen(p + ol)))
+        return -ENOMEM;
+    return 1;
+}
+
+int fs_open_rename_locked(fscore *fs, const char *from, const char *to, int exchange)
+{
+    fs_buf path, np;
+    fs_buf_init(&path);
+    fs_buf_init(&np);
+    int r = 0;
+    for (int i = 0; r == 0 && i < FS_OPEN_BUCKETS; i++) {
+        for (fs_file *f = fs->open[i]; r == 0 && f; f = f->next) {
+            if (f->home.len == 0 || (f->home.data[0] != FS_KEY_ENTRY))
+                continue; /* root, inode and orphan records do not move */
+            if (fs_key_to_path(f->home.data, f->home.len, &path))
+                continue;
+            int m = map_path(path.data, from, to, &np);
+            if (m == 0 && exchange)
+                m = map_path(path.data, to, from, &np);
+            if (m < 0)
+                r = m;
+            else if (m == 1)
+                r = fs_key_path(&f->home, np.data, np.len);
+        }
+    }
+    fs_buf_free(&path);
+    fs_buf_free(&np);
+    return r;
+}
+
+static fs_chunk *find_chunk(fs_file *f, uint64_t idx)
+{
+    for (size_t i = 0; i < f->nchunks; i++)
+        if (f->chunks[i].idx == idx)
+            return &f->chunks[i];
+    return NULL;
+}
+
+static void drop_chunk(fs_file *f, fs_chunk *c)
+{
+    free(c->data);
+    *c = f->chunks[--f->nchunks];
+}
+
+static void drop_all_chunks(fs_file *f)
+{
+    for (size_t i = 0; i < f->nchunks; i++)
+        free(f->chunks[i].data);
+    f->nchunks = 0;
+}
+
+/* The stored contents of chunk idx into dst (FS_CHUNK_SIZE bytes, zero-filled); sets *exists. */
+static int load_stored_chunk(fs_file *f, uint64_t idx, char *dst, int *exists)
+{
+    memset(dst, 0, FS_CHUNK_SIZE);
+    *exists = 0;
+    if (f->stored_inline) {
+        if (idx == 0 && f->inl_len)
+            memcpy(dst, f->inl, f->inl_len);
+        return 0;
+    }
+    if (idx * FS_CHUNK_SIZE >= f->stored_size)
+        return 0;
+    fs_buf k;
+    fs_buf_init(&k);
+    int r = fs_key_chunk(&k, f->ino, idx);
+    void *v = NULL;
+    size_t vl = 0;
+    if (r == 0)
+        r = lsm_get(f->fs->db, NULL, k.data, k.len, &v, &vl);
+    fs_buf_free(&k);
+    if (r == -ENOENT)
+        return 0; /* a hole */
+    if (r)
+        return r;
+    *exists = 1;
+    memcpy(dst, v, vl < FS_CHUNK_SIZE ? vl : FS_CHUNK_SIZE);
+    lsm_free(v);
+    return 0;
+}
+
+/* The dirty buffer of chunk idx, created if needed; it is loaded from the store unless the
+ * bytes [lo, hi) about to be written cover all the stored data of the chunk. */
+static int get_chunk(fs_file *f, uint64_t idx, size_t lo, size_t hi, fs_chunk **out)
+{
+    fs_chunk *c = find_chunk(f, idx);
+    if (c) {
+        *out = c;
+        return 0;
+    }
+    if (f->nchunks == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        fs_chunk *n = realloc(f->chunks, cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        f->chunks = n;
+        f->cap = cap;
+    }
+    char *data = malloc(FS_CHUNK_SIZE);
+    if (!data)
+        return -ENOMEM;
+    uint64_t start = idx * FS_CHUNK_SIZE;
+    uint64_t stored_end = f->stored_size > start ? f->stored_size - start : 0;
+    if (stored_end > FS_CHUNK_SIZE)
+        stored_end = FS_CHUNK_SIZE;
+    int stored = 0;
+    if (stored_end == 0 && !(f->stored_inline && idx == 0)) {
+        memset(data, 0, FS_CHUNK_SIZE);
+    } else if (!f->stored_inline && lo == 0 && hi >= stored_end) {
+        memset(data, 0, FS_CHUNK_SIZE);
+        stored = -1; /* whole stored part overwritten: no need to read it */
+    } else {
+        int r = load_stored_chunk(f, idx, data, &stored);
+        if (r) {
+            free(data);
+            return r;
+        }
+        if (f->stored_inline)
+            stored = 0;
+    }
+    c = &f->chunks[f->nchunks++];
+    c->idx = idx;
+    c->data = data;
+    c->stored = stored;
+    *out = c;
+    return 0;
+}
+
+static void touch(fs_file *f)
+{
+    fs_now(&f->mtime);
+    f->ctime = f->mtime;
+    f->times_dirty = 1;
+    f->dirty = 1;
+}
+
+/* Make f's state the store's: dirty chunks, size, times, inline contents; delete stored chunks
+ * with index in [del_lo, del_hi) in the same batch. */
+int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
+{
+    fscore *fs = f->fs;
+    if (!f->dirty && del_lo >= del_hi)
+        return 0;
+    if (fs->read_only)
+        return -EROFS;
+    fs_node n;
+    fs_node_init(&n);
+    fs_buf k;
+    fs_buf_init(&k);
+    char *inl = NULL;
+    lsm_batch *b = lsm_batch_new();
+    if (!b)
+        return -ENOMEM;
+    int r = fs_load_locked(fs, f->home.data, f->home.len, &n);
+    fs_attr a = n.a;
+    long deleted = 0;
+    if (r == 0 && del_lo < del_hi && !f->stored_inline) {
+        fs_buf hi;
+        fs_buf_init(&hi);
+        r = fs_key_chunk(&k, f->ino, del_lo);
+        if (r == 0)
+            r = fs_key_chunk(&hi, f->ino, del_hi);
+        if (r == 0) {
+            deleted = fs_batch_delete_range(fs, b, k.data, k.len, hi.data, hi.len);
+            if (deleted < 0)
+                r = (int)deleted;
+        }
+        fs_buf_free(&hi);
+    }
+    uint64_t chunks = f->stored_inline ? 0 : f->stored_chunks - (uint64_t)(deleted > 0 ? deleted : 0);
+    size_t inl_len = 0;
+    if (r == 0 && f->size <= FS_INLINE_MAX) {
+        inl_len = (size_t)f->size;
+        inl = calloc(1, FS_CHUNK_SIZE);
+        if (!inl)
+            r = -ENOMEM;
+        fs_chunk *c0 = find_chunk(f, 0);
+        int exists = 0;
+        if (r == 0 && c0)
+            memcpy(inl, c0->data, inl_len);
+        else if (r == 0 && !(del_lo == 0 && del_hi > 0))
+            r = load_stored_chunk(f, 0, inl, &exists);
+        if (r == 0 && !f->stored_inline && chunks > 0) {
+            r = fs_key_chunk(&k, f->ino, 0);
+            if (r == 0)
+                r = lsm_batch_delete(b, k.data, k.len);
+        }
+        chunks = 0;
+        a.flags |= FS_FLAG_INLINE;
+    } else if (r == 0) {
+        for (size_t i = 0; r == 0 && i < f->nchunks; i++) {
+            fs_chunk *c = &f->chunks[i];
+            uint64_t start = c->idx * FS_CHUNK_SIZE;
+            if (start >= f->size)
+                continue;
+            uint64_t len = f->size - start < FS_CHUNK_SIZE ? f->size - start : FS_CHUNK_SIZE;
+            if (c->stored < 0) {
+                /* learn whether this put adds a chunk, for the block count */
+                void *v;
+                size_t vl;
+                r = fs_key_chunk(&k, f->ino, c->idx);
+                if (r == 0)
+                    r = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
+                if (r == 0) {
+                    lsm_free(v);
+                    c->stored = 1;
+                } else if (r == -ENOENT) {
+                    r = 0;
+                    c->stored = 0;
+                }
+            }
+            /* a put adds a chunk unless one is stored there and survives this batch */
+            if (r == 0 && (!c->stored || (del_lo <= c->idx && c->idx < del_hi)))
+                chunks++;
+            if (r == 0)
+                r = fs_key_chunk(&k, f->ino, c->idx);
+            if (r == 0)
+                r = lsm_batch_put(b, k.data, k.len, c->data, (size_t)len);
+        }
+        if (r == 0 && f->stored_inline && f->inl_len > 0 && !find_chunk(f, 0)) {
+            r = fs_key_chunk(&k, f->ino, 0);
+            if (r == 0)
+                r = lsm_batch_put(b, k.data, k.len, f->inl, f->inl_len);
+            chunks++;
+        }
+        a.flags &= ~FS_FLAG_INLINE;
+    }
+    if (r == 0) {
+        a.size = f->size;
+        a.chunks = chunks;
+        if (f->times_dirty) {
+            a.mtime = f->mtime;
+            a.ctime = f->ctime;
+        }
+        r = fs_batch_put_rec(b, &n, &a, inl, inl_len);
+    }
+    if (r == 0)
+        r = fs_write_locked(fs, b);
+    if (r == 0) {
+        drop_all_chunks(f);
+        free(f->inl);
+        f->inl = NULL;
+        f->inl_len = 0;
+        f->stored_inline = (a.flags & FS_FLAG_INLINE) != 0;
+        if (f->stored_inline && inl_len) {
+            f->inl = inl;
+            f->inl_len = inl_len;
+            inl = NULL;
+        }
+        f->stored_size = f->size;
+        f->stored_chunks = chunks;
+        f->dirty = 0;
+        f->times_dirty = 0;
+    }
+    free(inl);
+    lsm_batch_free(b);
+    fs_buf_free(&k);
+    fs_node_free(&n);
+    return r;
+}
+
+int fs_open_commit_all_locked(fscore *fs)
+{
+    int first = 0;
+    for (int i = 0; i < FS_OPEN_BUCKETS; i++)
+        for (fs_file *f = fs->open[i]; f; f = f->next) {
+            int r = fs_file_commit_locked(f, 0, 0);
+            if (r && !first)
+                first = r;
+        }
+    return first;
+}
+
+/* Find or create the shared fs_file of the regular file resolved in n; takes a reference. */
+static int file_get_locked(fscore *fs, const fs_node *n, fs_file **out)
+{
+    fs_file *f = fs_open_find_locked(fs, n->a.ino);
+    if (f) {
+        f->refs++;
+        *out = f;
+        return 0;
+    }
+    f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    f->fs = fs;
+    f->refs = 1;
+    f->ino = n->a.ino;
+    fs_buf_init(&f->home);
+    if (fs_buf_add(&f->home, n->hkey.data, n->hkey.len)) {
+        free(f);
+        return -ENOMEM;
+    }
+    f->size = f->stored_size = n->a.size;
+    f->stored_inline = (n->a.flags & FS_FLAG_INLINE) != 0;
+    f->stored_chunks = n->a.chunks;
+    if (f->stored_inline && n->tail_len) {
+        f->inl = malloc(n->tail_len);
+        if (!f->inl) {
+            fs_buf_free(&f->home);
+            free(f);
+            return -ENOMEM;
+        }
+        memcpy(f->inl, n->tail, n->tail_len);
+        f->inl_len = n->tail_len;
+    }
+    f->mtime = n->a.mtime;
+    f->ctime = n->a.ctime;
+    unsigned bk = bucket(f->ino);
+    f->next = fs->open[bk];
+    fs->open[bk] = f;
+    *out = f;
+    return 0;
+}
+
+static int type_error(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return -EISDIR;
+    if (S_ISLNK(mode))
+        return -ELOOP;
+    return -EINVAL;
+}
+
+static int truncate_locked(fs_file *f, uint64_t size);
+
+int fs_file_open(fscore *fs, const char *path, int trunc, fs_file **out)
+{
+    fs_node n;
+    fs_node_init(&n);
+    pthread_rwlock_wrlock(&fs->lock);
+    int r = fs_resolve_locked(fs, path, &n);
+    if (r == 0 && !S_ISREG(n.a.mode))
+        r = type_error(n.a.mode);
+    if (r == 0)
+        r = file_get_locked(fs, &n, out);
+    if (r == 0 && trunc && (*out)->size > 0) {
+        r = truncate_locked(*out, 0);
+        if (r) {
+            (*out)->refs--; /* a failed open must not keep the file */
+        }
+    }
+    pthread_rwlock_unlock(&fs->lock);
+    fs_node_free(&n);
+    if (r)
+        *out = NULL;
+    return r;
+}
+
+int fs_file_create(fscore *fs, const char *path, mode_t mode, int excl, const fs_cred *who,
+                   fs_file **out)
+{
+    fs_node n;
+    fs_node_init(&n);
+    pthread_rwlock_wrlock(&fs->lock);
+    int r = fs_resolve_locked(fs, path, &n);
+    if (r == 0) {
+        if (excl)
+            r = -EEXIST;
+        else if (!S_ISREG(n.a.mode))
+            r = type_error(n.a.mode);
+    } else if (r == -ENOENT) {
+        r = fs_create_locked(fs, path, S_IFREG | (mode & 07777), 0, who, NULL, &n);
+    }
+    if (r == 0)
+        r = file_get_locked(fs, &n, out);
+    pthread_rwlock_unlock(&fs->lock);
+    fs_node_free(&n);
+    if (r)
+        *out = NULL;
+    return r;
+}
+
+ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
+{
+    fscore *fs = f->fs;
+    if (off < 0)
+        return -EINVAL;
+    pthread_rwlock_rdlock(&fs->lock);
+    uint64_t size = f->size;
+    ssize_t r = 0;
+    if ((uint64_t)off >= size) {
+        pthread_rwlock_unlock(&fs->lock);
+        return 0;
+    }
+    if (n > size - (uint64_t)off)
+        n = (size_t)(size - (uint64_t)off);
+    char *out = buf;
+    uint64_t pos = (uint64_t)off, end = pos + n;
+    fs_buf k;
+    fs_buf_init(&k);
+    while (pos < end) {
+        uint64_t idx = pos / FS_CHUNK_SIZE;
+        size_t in = (size_t)(pos % FS_CHUNK_SIZE);
+        size_t m = FS_CHUNK_SIZE - in;
+        if (m > end - pos)
+            m = (size_t)(end - pos);
+        fs_chunk *c = find_chunk(f, idx);
+        if (c) {
+            memcpy(out, c->data + in, m);
+        } else if (f->stored_inline || idx * FS_CHUNK_SIZE >= f->stored_size) {
+            memset(out, 0, m);
+            if (f->stored_inline && idx == 0 && in < f->inl_len) {
+                size_t have = f->inl_len - in < m ? f->inl_len - in : m;
+                memcpy(out, f->inl + in, have);
+            }
+        } else {
+            void *v = NULL;
+            size_t vl = 0;
+            int e = fs_key_chunk(&k, f->ino, idx);
+            if (e == 0)
+                e = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
+            if (e == -ENOENT) {
+                memset(out, 0, m);
+            } else if (e) {
+                r = e;
+                break;
+            } else {
+                memset(out, 0, m);
+                if (in < vl)
+                    memcpy(out, (char *)v + in, vl - in < m ? vl - in : m);
+                lsm_free(v);
+            }
+        }
+        out += m;
+        pos += m;
+    }
+    fs_buf_free(&k);
+    pthread_rwlock_unlock(&fs->lock);
+    if (r < 0 && pos == (uint64_t)off)
+        return r;
+    return (ssize_t)(pos - (uint64_t)off);
+}
+
+ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
+{
+    fscore *fs = f->fs;
+    if (off < 0)
+        return -EINVAL;
+    if (fs->read_only)
+        return -EROFS;
+    if ((uint64_t)off + n > (uint64_t)INT64_MAX)
+        return -EFBIG;
+    pthread_rwlock_wrlock(&fs->lock);
+    const char *in = buf;
+    uint64_t pos = (uint64_t)off, end = pos + n;
+    int r = 0;
+    while (r == 0 && pos < end) {
+        uint64_t idx = pos / FS_CHUNK_SIZE;
+        size_t lo = (size_t)(pos % FS_CHUNK_SIZE);
+        size_t m = FS_CHUNK_SIZE - lo;
+        if (m > end - pos)
+            m = (size_t)(end - pos);
+        fs_chunk *c;
+        r = get_chunk(f, idx, lo, lo + m, &c);
+        if (r)
+            break;
+        memcpy(c->data + lo, in, m);
+        in += m;
+        pos += m;
+        if (pos > f->size)
+            f->size = pos;
+        touch(f);
+    }
+    if (r == 0 && f->nchunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_MAX)
+        r = fs_file_commit_locked(f, 0, 0);
+    pthread_rwlock_unlock(&fs->lock);
+    if (r && pos == (uint64_t)off)
+        return r;
+    return (ssize_t)(pos - (uint64_t)off);
+}
+
+/* Zero [lo, hi) of f (hi <= size): whole chunks are dropped and deleted from the store, the
+ * partial ones at each end are zeroed in the buffer; commits. */
+static int zero_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
+{
+    uint64_t del_lo = UINT64_MAX, del_hi = 0;
+    int r = 0;
+    for (uint64_t idx = lo / FS_CHUNK_SIZE; r == 0 && idx * FS_CHUNK_SIZE < hi; idx++) {
+        uint64_t cs = idx * FS_CHUNK_SIZE, ce = cs + FS_CHUNK_SIZE;
+        uint64_t a = lo > cs ? lo : cs, z = hi < ce ? hi : ce;
+        int whole = a == cs && (z == ce || hi >= f->size) && !(f->stored_inline && idx == 0);
+        if (whole) {
+            fs_chunk *c = find_chunk(f, idx);
+            if (c)
+                drop_chunk(f, c);
+            if (idx < del_lo)
+                del_lo = idx;
+            del_hi = idx + 1;
+        } else {
+            fs_chunk *c;
+            r = get_chunk(f, idx, 0, 0, &c);
+            if (r == 0)
+                memset(c->data + (a - cs), 0, (size_t)(z - a));
+        }
+    }
+    if (r)
+        return r;
+    touch(f);
+    return fs_file_commit_locked(f, del_lo, del_hi);
+}
+
+static int truncate_locked(fs_file *f, uint64_t size)
+{
+    if (size < f->size) {
+        /* drop buffered chunks past the end, zero the tail of the last one, delete the
+         * stored chunks past the end in the commit */
+        for (size_t i = 0; i < f->nchunks;) {
+            if (f->chunks[i].idx * FS_CHUNK_SIZE >= size)
+                drop_chunk(f, &f->chunks[i]);
+            else
+                i++;
+        }
+        uint64_t first_gone = (size + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE;
+        if (size % FS_CHUNK_SIZE) {
+            uint64_t idx = size / FS_CHUNK_SIZE;
+            fs_chunk *c;
+            int r = get_chunk(f, idx, 0, 0, &c);
+            if (r)
+                return r;
+            size_t cut = (size_t)(size % FS_CHUNK_SIZE);
+            memset(c->data + cut, 0, FS_CHUNK_SIZE - cut);
+        }
+        f->size = size;
+        touch(f);
+        return fs_file_commit_locked(f, first_gone, UINT64_MAX);
+    }
+    if (size > f->size) {
+        f->size = size;
+        touch(f);
+        return fs_file_commit_locked(f, 0, 0);
+    }
+    touch(f); /* truncate to the same size still updates the times (POSIX) */
+    return 0;
+}
+
+int fs_file_truncate(fs_file *f, off_t size)
+{
+    if (size < 0)
+        return -EINVAL;
+    if (f->fs->read_only)
+        return -EROFS;
+    pthread_rwlock_wrlock(&f->fs->lock);
+    int r = truncate_locked(f, (uint64_t)size);
+    pthread_rwlock_unlock(&f->fs->lock);
+    return r;
+}
+
+int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len)
+{
+    if (off < 0 || len <= 0)
+        return -EINVAL;
+    if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+        return -EOPNOTSUPP;
+    if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+        return -EOPNOTSUPP;
+    if ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE))
+        return -EOPNOTSUPP;
+    if (f->fs->read_only)
+        return -EROFS;
+    uint64_t lo = (uint64_t)off, hi = (uint64_t)off + (uint64_t)len;
+    pthread_rwlock_wrlock(&f->fs->lock);
+    int r = 0;
+    if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+        uint64_t zhi = hi < f->size ? hi : f->size;
+        if (lo < zhi)
+            r = zero_range_locked(f, lo, zhi);
+    }
+    if (r == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && hi > f->size) {
+        f->size = hi;
+        touch(f);
+        r = fs_file_commit_locked(f, 0, 0);
+    }
+    pthread_rwlock_unlock(&f->fs->lock);
+    return r;
+}
+
+int fs_file_stat(fs_file *f, struct stat *st)
+{
+    fs_node n;
+    fs_node_init(&n);
+    pthread_rwlock_rdlock(&f->fs->lock);
+    int r = fs_load_locked(f->fs, f->home.data, f->home.len, &n);
+    if (r == 0 && n.a.ino != f->ino)
+        r = -ESTALE;
+    if (r == 0) {
+        fs_attr_to_stat(&n.a, st);
+        fs_open_overlay_locked(f->fs, st);
+    }
+    pthread_rwlock_unlock(&f->fs->lock);
+    fs_node_free(&n);
+    return r;
+}
+
+int fs_file_commit(fs_file *f, int sync)
+{
+    pthread_rwlock_wrlock(&f->fs->lock);
+    int r = f->fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
+    pthread_rwlock_unlock(&f->fs->lock);
+    if (r == 0 && sync && !f->fs->read_only)
+        r = lsm_sync(f->fs->db);
+    return r;
+}
+
+int fs_file_close(fs_file *f)
+{
+    fscore *fs = f->fs;
+    pthread_rwlock_wrlock(&fs->lock);
+    int r = fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
+    if (--f->refs == 0) {
+        if (!fs->read_only && f->home.len && f->home.data[0] == FS_KEY_ORPHAN) {
+            /* the last close of a file without names: its data goes now */
+            lsm_batch *b = lsm_batch_new();
+            int r2 = b ? lsm_batch_delete(b, f->home.data, f->home.len) : -ENOMEM;
+            if (r2 == 0)
+                r2 = fs_batch_delete_data(fs, b, f->ino);
+            if (r2 == 0)
+                r2 = fs_write_locked(fs, b);
+            lsm_batch_free(b);
+            if (r == 0)
+                r = r2;
+        }
+        fs_file **pp = &fs->open[bucket(f->ino)];
+        while (*pp != f)
+            pp = &(*pp)->next;
+        *pp = f->next;
+        drop_all_chunks(f);
+        free(f->chunks);
+        free(f->inl);
+        fs_buf_free(&f->home);
+        free(f);
+    }
+    pthread_rwlock_unlock(&fs->lock);
+    return r;
+}
+
+/* Attribute change through an open file: commit first so the record is current, then edit. */
+static int file_update(fs_file *f, int what, mode_t mode, uid_t uid, gid_t gid,
+                       const struct timespec *tv)
+{
+    fscore *fs = f->fs;
+    if (fs->read_only)
+        return -EROFS;
+    fs_node n;
+    fs_node_init(&n);
+    lsm_batch *b = lsm_batch_new();
+    if (!b)
+        return -ENOMEM;
+    pthread_rwlock_wrlock(&fs->lock);
+    int r = fs_file_commit_locked(f, 0, 0);
+    if (r == 0)
+        r = fs_load_locked(fs, f->home.data, f->home.len, &n);
+    if (r == 0) {
+        fs_attr a = n.a;
+        struct timespec now;
+        fs_now(&now);
+        if (what == 0) {
+            a.mode = (a.mode & S_IFMT) | (mode & 07777);
+        } else if (what == 1) {
+            if (uid != (uid_t)-1)
+                a.uid = uid;
+            if (gid != (gid_t)-1)
+                a.gid = gid;
+        } else {
+            if (tv[0].tv_nsec == UTIME_NOW)
+                a.atime = now;
+            else if (tv[0].tv_nsec != UTIME_OMIT)
+                a.atime = tv[0];
+            if (tv[1].tv_nsec == UTIME_NOW)
+                a.mtime = now;
+            else if (tv[1].tv_nsec != UTIME_OMIT)
+                a.mtime = tv[1];
+        }
+        a.ctime = now;
+        f->mtime = a.mtime;
+        f->ctime = a.ctime;
+        r = fs_batch_put_rec(b, &n, &a, n.tail, n.tail_len);
+        if (r == 0)
+            r = fs_write_locked(fs, b);
+    }
+    pthread_rwlock_unlock(&fs->lock);
+    lsm_batch_free(b);
+    fs_node_free(&n);
+    return r;
+}
+
+int fs_file_chmod(fs_file *f, mode_t mode) { return file_update(f, 0, mode, 0, 0, NULL); }
+int fs_file_chown(fs_file *f, uid_t uid, gid_t gid) { return file_update(f, 1, 0, uid, gid, NULL); }
+
+int fs_file_utimens(fs_file *f, const struct timespec tv[2])
+{
+    struct timespec t[2];
+    if (tv) {
+        t[0] = tv[0];
+        t[1] = tv[1];
+    } else {
+        t[0].tv_nsec = t[1].tv_nsec = UTIME_NOW;
+    }
+    return file_update(f, 2, 0, 0, 0, t);
+}
+
+int fs_orphans_cleanup(fscore *fs)
+{
+    fs_buf lo, hi;
+    fs_buf_init(&lo);
+    fs_buf_init(&hi);
+    lsm_batch *b = lsm_batch_new();
+    lsm_iter *it = NULL;
+    char o = FS_KEY_ORPHAN;
+    int r = b ? fs_buf_add(&lo, &o, 1) : -ENOMEM;
+    if (r == 0)
+        r = fs_prefix_end(&lo, &hi);
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    ro.upper_bound = hi.data;
+    ro.upper_bound_len = hi.len;
+    if (r == 0)
+        r = lsm_iter_new(fs->db, &ro, &it);
+    if (r == 0) {
+        for (lsm_iter_seek(it, lo.data, lo.len); r == 0 && lsm_iter_valid(it);
+             lsm_iter_next(it)) {
+            size_t kl;
+            const char *k = lsm_iter_key(it, &kl);
+            if (kl != 9)
+                continue;
+            r = lsm_batch_delete(b, k, kl);
+            if (r == 0)
+                r = fs_batch_delete_data(fs, b, fs_get_be64(k + 1));
+        }
+        if (r == 0)
+            r = lsm_iter_status(it);
+        lsm_iter_free(it);
+    }
+    if (r == 0)
+        r = fs_write_locked(fs, b);
+    lsm_batch_free(b);
+    fs_buf_free(&lo);
+    fs_buf_free(&hi);
+    return r;
+}

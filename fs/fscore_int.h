@@ -1,0 +1,131 @@
+/*
+ * fscore_int.h — shared internals of the filesystem core (fscore.c, namespace.c, file.c,
+ * xattr.c, check.c).  Not for users of libfscore: they use fscore.h.
+ *
+ * Locking: one reader/writer lock per fscore.  Calls that only read the store and the open
+ * files' buffers take it shared; every call that writes (a batch, an open file's buffer, the
+ * open-file table, the inode counter) takes it exclusive.  Functions named *_locked expect the
+ * caller to hold it in the right mode.
+ */
+#ifndef FSCORE_INT_H
+#define FSCORE_INT_H
+
+#include <pthread.h>
+
+#include "fscore.h"
+#include "schema.h"
+
+#define FS_OPEN_BUCKETS 256
+#define FS_INO_RANGE 1024u               /* inode numbers reserved per persisted step */
+#define FS_DIRTY_MAX (8u * 1024 * 1024)  /* an open file commits when it buffers this much */
+
+struct fscore {
+    lsm_db *db;
+    char *dir;
+    int read_only;
+    pthread_rwlock_t lock;
+    uint64_t next_ino, ino_limit; /* [next_ino, ino_limit) reserved in 'M' "ino" */
+    fs_file *open[FS_OPEN_BUCKETS]; /* open files by inode number */
+    lsm_write_options wo;
+};
+
+/* A chunk buffered by an open file: always FS_CHUNK_SIZE bytes, zeros past what was written. */
+typedef struct fs_chunk {
+    uint64_t idx;
+    char *data;
+    int stored; /* the store holds a chunk key for idx: 1 yes, 0 no, -1 not known yet */
+} fs_chunk;
+
+struct fs_file {
+    fscore *fs;
+    fs_file *next; /* hash chain */
+    int refs;
+    uint64_t ino;
+    fs_buf home;          /* key of the record holding the attributes (entry, 'I' or 'O') */
+    uint64_t size;        /* current size, buffered writes included */
+    uint64_t stored_size; /* size as committed to the store */
+    int stored_inline;    /* the store holds the contents inline in the record */
+    uint64_t stored_chunks; /* chunk keys in the store (record field "chunks") */
+    char *inl;            /* copy of the stored inline contents (stored_inline) */
+    size_t inl_len;
+    fs_chunk *chunks; /* dirty chunks, unordered */
+    size_t nchunks, cap;
+    int dirty;            /* size/times/chunks differ from the store */
+    struct timespec mtime, ctime;
+    int times_dirty;
+};
+
+/* A path resolved to its record. */
+typedef struct fs_node {
+    fs_attr a;          /* attributes (from the inode record when the entry is a stub) */
+    int linked;         /* the entry is a stub; attributes live in 'I' ino */
+    fs_buf ekey;        /* the entry key of the path */
+    fs_buf hkey;        /* the key holding the attributes */
+    void *val;          /* raw value at hkey (lsm_free) */
+    size_t val_len;
+    const void *tail;   /* symlink target / inline data, inside val */
+    size_t tail_len;
+} fs_node;
+
+void fs_node_init(fs_node *n);
+void fs_node_free(fs_node *n);
+
+/* Validate an absolute path: -ENAMETOOLONG for a component over 255 bytes or a path of PATH_MAX
+ * bytes or more, -EINVAL if it does not start with '/'. */
+int fs_path_check(const char *path);
+
+/* Resolve path to its record.  -ENOENT if absent, -ENOTDIR if an ancestor is not a directory. */
+int fs_resolve_locked(fscore *fs, const char *path, fs_node *n);
+
+/* Fetch and decode the full record at key into n (n->ekey/hkey set to key). */
+int fs_load_locked(fscore *fs, const char *key, size_t key_len, fs_node *n);
+
+/* Resolve the parent directory of path (must exist and be a directory). */
+int fs_resolve_parent_locked(fscore *fs, const char *path, fs_node *parent);
+
+/* Create a node at path (no directory may exist there): type and permissions in mode, rdev for
+ * devices, target for symlinks; owned by who.  Updates the parent's times (and link count for a
+ * directory) in the same batch.  On success fills *out (may be NULL) with the new node. */
+int fs_create_locked(fscore *fs, const char *path, mode_t mode, dev_t rdev, const fs_cred *who,
+                     const char *target, fs_node *out);
+
+/* Append a put of n's attributes a (with tail) at n->hkey to batch. */
+int fs_batch_put_rec(lsm_batch *b, const fs_node *n, const fs_attr *a, const void *tail,
+                     size_t tail_len);
+
+/* Delete every key in [lo, hi) into batch b; returns the count deleted or -errno. */
+long fs_batch_delete_range(fscore *fs, lsm_batch *b, const char *lo, size_t lo_len,
+                           const char *hi, size_t hi_len);
+
+/* end = the smallest key greater than every key starting with prefix p. */
+int fs_prefix_end(const fs_buf *p, fs_buf *end);
+
+/* Delete every chunk and xattr of ino into batch b. */
+int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino);
+
+/* Allocate a fresh inode number (persists a new range when needed). */
+int fs_alloc_ino_locked(fscore *fs, uint64_t *ino);
+
+void fs_now(struct timespec *t);
+void fs_attr_to_stat(const fs_attr *a, struct stat *st);
+
+/* Apply batch b with the store's write options. */
+int fs_write_locked(fscore *fs, lsm_batch *b);
+
+/* ---- open files (file.c) ---- */
+fs_file *fs_open_find_locked(fscore *fs, uint64_t ino);
+/* Overlay the buffered size/times of an open file on st. */
+void fs_open_overlay_locked(fscore *fs, struct stat *st);
+/* The attributes of ino now live at key (rename, link, unlink of an open file). */
+int fs_open_rehome_locked(fscore *fs, uint64_t ino, const char *key, size_t key_len);
+/* Path from was renamed to to (exchange: and to to from): open files whose attributes live in
+ * an entry at or under the moved paths follow them. */
+int fs_open_rename_locked(fscore *fs, const char *from, const char *to, int exchange);
+/* Commit a file's buffer; also delete stored chunks [del_lo, del_hi) in the same batch. */
+int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi);
+/* Commit every open file (close, sync). */
+int fs_open_commit_all_locked(fscore *fs);
+/* Remove the data of orphan inodes left by an earlier run. */
+int fs_orphans_cleanup(fscore *fs);
+
+#endif

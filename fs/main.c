@@ -1,0 +1,456 @@
+/*
+ * main.c — the lsmfs daemon: `lsmfs [options] STORE_DIR MOUNTPOINT`.
+ *
+ * Start-up order matters for "one clear error line, never a half-mounted filesystem":
+ *   1. parse options, check the mount point (exists, is a directory, empty unless -o nonempty);
+ *   2. fork unless -f (before any thread or lock exists: liblsm's threads and its fcntl lock do
+ *      not survive a fork); the parent waits on a pipe for the child's verdict;
+ *   3. the child opens the store (creating it, 0700), mounts, starts the control socket, and
+ *      only then writes "OK" to the pipe, or one error line; the parent prints it and exits 1,
+ *      or exits 0 once the mount works;
+ *   4. serve until unmounted or signalled (SIGTERM/SIGINT/SIGHUP end the loop), then unmount,
+ *      commit open files and close the store (lsm_close flushes the memtable).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "fscore.h"
+#include "fuse_ops.h"
+
+#define LSMFS_VERSION "0.1.0"
+
+struct lsmfs_args {
+    char *store;
+    char *mnt;
+    int nonopts;
+    int foreground, debug, single, nonempty, help, version;
+    char *memtable_size, *cache_size, *compaction, *sync, *compression, *max_open_tables;
+};
+
+enum { KEY_FG, KEY_DEBUG, KEY_SINGLE, KEY_HELP, KEY_VERSION, KEY_NONEMPTY };
+
+#define OPT(t, p) {t, offsetof(struct lsmfs_args, p), 0}
+static const struct fuse_opt opt_spec[] = {
+    OPT("memtable_size=%s", memtable_size),
+    OPT("cache_size=%s", cache_size),
+    OPT("compaction=%s", compaction),
+    OPT("sync=%s", sync),
+    OPT("compression=%s", compression),
+    OPT("max_open_tables=%s", max_open_tables),
+    FUSE_OPT_KEY("-f", KEY_FG),
+    FUSE_OPT_KEY("-d", KEY_DEBUG),
+    FUSE_OPT_KEY("debug", KEY_DEBUG),
+    FUSE_OPT_KEY("-s", KEY_SINGLE),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_KEY("nonempty", KEY_NONEMPTY),
+    FUSE_OPT_END,
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    struct lsmfs_args *a = data;
+    switch (key) {
+    case FUSE_OPT_KEY_NONOPT:
+        if (a->nonopts == 0)
+            a->store = strdup(arg);
+        else if (a->nonopts == 1)
+            a->mnt = strdup(arg);
+        a->nonopts++;
+        return 0;
+    case KEY_FG:
+        a->foreground = 1;
+        return 0;
+    case KEY_DEBUG:
+        a->foreground = a->debug = 1;
+        return 0;
+    case KEY_SINGLE:
+        a->single = 1;
+        return 0;
+    case KEY_HELP:
+        a->help = 1;
+        return 0;
+    case KEY_VERSION:
+        a->version = 1;
+        return 0;
+    case KEY_NONEMPTY:
+        a->nonempty = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static void usage(const char *prog)
+{
+    printf("usage: %s [options] STORE_DIR MOUNTPOINT\n"
+           "\n"
+           "Mount the lsmfs store in STORE_DIR (created if missing) on MOUNTPOINT.\n"
+           "\n"
+           "general options:\n"
+           "    -f                     stay in the foreground\n"
+           "    -d, -o debug           debug output (implies -f)\n"
+           "    -s                     single-threaded\n"
+           "    -h, --help             this help\n"
+           "    -V, --version          print the version\n"
+           "\n"
+           "lsmfs options:\n"
+           "    -o memtable_size=N     memtable size (bytes, K/M/G suffix; default 4M)\n"
+           "    -o cache_size=N        block cache size (default 8M)\n"
+           "    -o compaction=S        leveled (default) or tiered\n"
+           "    -o sync=S              none, always or explicit (default: fsync is durable)\n"
+           "    -o compression=S       lz4 (default) or none\n"
+           "    -o max_open_tables=N   table files kept open (default 256)\n"
+           "    -o nonempty            allow mounting over a non-empty directory\n"
+           "\n"
+           "Unmount with `fusermount3 -u MOUNTPOINT` (or umount, or SIGTERM).\n"
+           "FUSE options (-o allow_other, auto_unmount, ...) are passed to libfuse:\n",
+           prog);
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end == 'i' && end[-1] != 'i')
+        end++;
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+/* Fill o from the -o options; an invalid value gives a message in err. */
+static int store_options(const struct lsmfs_args *a, lsm_options *o, char *err, size_t n)
+{
+    lsm_options_init(o);
+    size_t v;
+    if (a->memtable_size) {
+        if (parse_size(a->memtable_size, &v) || v < 64 * 1024) {
+            snprintf(err, n, "invalid memtable_size '%s' (a size >= 64K)", a->memtable_size);
+            return -1;
+        }
+        o->memtable_size = v;
+    }
+    if (a->cache_size) {
+        if (parse_size(a->cache_size, &v)) {
+            snprintf(err, n, "invalid cache_size '%s'", a->cache_size);
+            return -1;
+        }
+        o->block_cache_size = v;
+    }
+    if (a->max_open_tables) {
+        if (parse_size(a->max_open_tables, &v) || v < 16 || v > 100000) {
+            snprintf(err, n, "invalid max_open_tables '%s' (16..100000)", a->max_open_tables);
+            return -1;
+        }
+        o->max_open_tables = (int)v;
+    }
+    if (a->compaction) {
+        if (strcmp(a->compaction, "leveled") == 0)
+            o->compaction_style = LSM_COMPACTION_LEVELED;
+        else if (strcmp(a->compaction, "tiered") == 0)
+            o->compaction_style = LSM_COMPACTION_TIERED;
+        else {
+            snprintf(err, n, "invalid compaction '%s' (leveled or tiered)", a->compaction);
+            return -1;
+        }
+    }
+    if (a->sync) {
+        if (strcmp(a->sync, "none") == 0)
+            o->sync_policy = LSM_SYNC_NONE;
+        else if (strcmp(a->sync, "always") == 0)
+            o->sync_policy = LSM_SYNC_ALWAYS;
+        else if (strcmp(a->sync, "explicit") == 0)
+            o->sync_policy = LSM_SYNC_EXPLICIT;
+        else {
+            snprintf(err, n, "invalid sync '%s' (none, always or explicit)", a->sync);
+            return -1;
+        }
+    }
+    if (a->compression) {
+        if (strcmp(a->compression, "lz4") == 0)
+            o->compression = LSM_COMPRESSION_LZ4;
+        else if (strcmp(a->compression, "none") == 0)
+            o->compression = LSM_COMPRESSION_NONE;
+        else {
+            snprintf(err, n, "invalid compression '%s' (lz4 or none)", a->compression);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The mount point must be an existing directory, and empty unless nonempty. */
+static int check_mountpoint(const char *mnt, int nonempty, char *err, size_t n)
+{
+    struct stat st;
+    if (stat(mnt, &st) != 0) {
+        snprintf(err, n, "mountpoint %s: %s", mnt, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, n, "mountpoint %s: %s", mnt, strerror(ENOTDIR));
+        return -1;
+    }
+    if (nonempty)
+        return 0;
+    DIR *d = opendir(mnt);
+    if (!d) {
+        snprintf(err, n, "mountpoint %s: %s", mnt, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            empty = 0;
+            break;
+        }
+    closedir(d);
+    if (!empty) {
+        snprintf(err, n, "mountpoint %s is not empty (use -o nonempty to mount over it)", mnt);
+        return -1;
+    }
+    return 0;
+}
+
+static void store_error(int r, const char *store, char *err, size_t n)
+{
+    const char *m = lsm_last_error();
+    if (r == LSM_EINUSE)
+        snprintf(err, n, "store %s is in use by another process (already mounted?)", store);
+    else if (r == LSM_ENOTSTORE)
+        snprintf(err, n, "%s is not an lsmfs store%s%s", store, m && *m ? ": " : "", m);
+    else if (r == LSM_ECORRUPT)
+        snprintf(err, n, "store %s is corrupted: %s (try `lsmfs-ctl check --repair`)", store,
+                 m && *m ? m : "checksum or structure check failed");
+    else
+        snprintf(err, n, "cannot open store %s: %s%s%s", store, strerror(-r),
+                 m && *m ? ": " : "", m);
+}
+
+/* Report the start-up verdict to the waiting parent (or stderr in the foreground). */
+static void verdict(int fd, const char *msg)
+{
+    if (fd < 0) {
+        if (msg)
+            fprintf(stderr, "lsmfs: %s\n", msg);
+        return;
+    }
+    const char *text = msg ? msg : "OK";
+    ssize_t w = write(fd, text, strlen(text));
+    (void)w;
+    close(fd);
+}
+
+/* The parent of a backgrounded daemon: wait for the child's verdict and exit with it. */
+static int parent_wait(int rfd, pid_t child)
+{
+    char buf[1024];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(rfd, buf + n, sizeof buf - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof buf - 1)
+            break;
+    }
+    buf[n] = '\0';
+    if (strcmp(buf, "OK") == 0)
+        return 0;
+    if (n == 0) {
+        int status = 0;
+        waitpid(child, &status, 0);
+        fprintf(stderr, "lsmfs: the daemon exited before the filesystem was mounted\n");
+    } else {
+        fprintf(stderr, "lsmfs: %s\n", buf);
+        waitpid(child, NULL, 0);
+    }
+    return 1;
+}
+
+int main(int argc, char *argv[])
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct lsmfs_args a;
+    memset(&a, 0, sizeof a);
+    if (fuse_opt_parse(&args, &a, opt_spec, opt_proc) != 0) {
+        fprintf(stderr, "lsmfs: invalid options (see lsmfs --help)\n");
+        return 1;
+    }
+    if (a.help) {
+        usage(argv[0]);
+        fuse_lib_help(&args);
+        return 0;
+    }
+    if (a.version) {
+        printf("lsmfs %s (liblsm %s, libfuse %s)\n", LSMFS_VERSION, lsm_version(),
+               fuse_pkgversion());
+        return 0;
+    }
+    if (a.nonopts != 2) {
+        fprintf(stderr, "lsmfs: need STORE_DIR and MOUNTPOINT (see lsmfs --help)\n");
+        return 1;
+    }
+    char err[PATH_MAX * 3] = "";
+    lsm_options lopt;
+    if (store_options(&a, &lopt, err, sizeof err) || check_mountpoint(a.mnt, a.nonempty, err,
+                                                                        sizeof err)) {
+        fprintf(stderr, "lsmfs: %s\n", err);
+        return 1;
+    }
+    /* fsname is the absolute store path, so /proc/mounts and `lsmfs-ctl` can find the store */
+    if (mkdir(a.store, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "lsmfs: cannot create store %s: %s\n", a.store, strerror(errno));
+        return 1;
+    }
+    char store_abs[PATH_MAX], mnt_abs[PATH_MAX];
+    if (!realpath(a.store, store_abs)) {
+        fprintf(stderr, "lsmfs: store %s: %s\n", a.store, strerror(errno));
+        return 1;
+    }
+    if (!realpath(a.mnt, mnt_abs)) {
+        fprintf(stderr, "lsmfs: mountpoint %s: %s\n", a.mnt, strerror(errno));
+        return 1;
+    }
+    char extra[PATH_MAX + 128];
+    if (strchr(store_abs, ',')) {
+        fprintf(stderr, "lsmfs: store path %s must not contain ','\n", store_abs);
+        return 1;
+    }
+    snprintf(extra, sizeof extra, "-ofsname=%s,subtype=lsmfs,default_permissions%s",
+             store_abs, geteuid() == 0 ? ",allow_other" : "");
+    fuse_opt_add_arg(&args, extra);
+    if (a.debug)
+        fuse_opt_add_arg(&args, "-odebug");
+
+    int vfd = -1;
+    if (!a.foreground) {
+        int p[2];
+        if (pipe(p) != 0) {
+            fprintf(stderr, "lsmfs: pipe: %s\n", strerror(errno));
+            return 1;
+        }
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "lsmfs: fork: %s\n", strerror(errno));
+            return 1;
+        }
+        if (pid > 0) {
+            close(p[1]);
+            return parent_wait(p[0], pid);
+        }
+        close(p[0]);
+        vfd = p[1];
+        setsid();
+    }
+
+    fscore *fs = NULL;
+    int r = fscore_open(store_abs, &lopt, 0, &fs);
+    if (r) {
+        store_error(r, store_abs, err, sizeof err);
+        verdict(vfd, err);
+        return 1;
+    }
+    struct fuse *fuse = fuse_new(&args, &lsmfs_ops, sizeof lsmfs_ops, fs);
+    if (!fuse) {
+        fscore_close(fs);
+        verdict(vfd, "invalid FUSE options (see lsmfs --help)");
+        return 1;
+    }
+    if (fuse_mount(fuse, mnt_abs) != 0) {
+        fuse_destroy(fuse);
+        fscore_close(fs);
+        snprintf(err, sizeof err, "cannot mount on %s (see the message above or syslog)",
+                 mnt_abs);
+        verdict(vfd, err);
+        return 1;
+    }
+    struct fuse_session *se = fuse_get_session(fuse);
+    if (fuse_set_signal_handlers(se) != 0) {
+        fuse_unmount(fuse);
+        fuse_destroy(fuse);
+        fscore_close(fs);
+        verdict(vfd, "cannot install signal handlers");
+        return 1;
+    }
+    fsctl *ctl = NULL;
+    r = fsctl_start(fs, &ctl);
+    if (r) {
+        fuse_remove_signal_handlers(se);
+        fuse_unmount(fuse);
+        fuse_destroy(fuse);
+        fscore_close(fs);
+        snprintf(err, sizeof err, "cannot create the control socket in %s: %s", store_abs,
+                 strerror(-r));
+        verdict(vfd, err);
+        return 1;
+    }
+    openlog("lsmfs", LOG_PID, LOG_DAEMON);
+    if (vfd >= 0) {
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
+            if (null > 2)
+                close(null);
+        }
+        if (chdir("/") != 0) { /* not fatal: only keeps the daemon off the caller's cwd */
+        }
+    }
+    verdict(vfd, NULL);
+
+    if (a.single) {
+        r = fuse_loop(fuse);
+    } else {
+        struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
+        r = fuse_loop_mt(fuse, &cfg);
+    }
+    if (r > 0)
+        r = 0; /* ended by SIGTERM/SIGINT/SIGHUP: a clean unmount */
+    fsctl_stop(ctl);
+    fuse_remove_signal_handlers(se);
+    fuse_unmount(fuse);
+    fuse_destroy(fuse);
+    int rc = fscore_close(fs);
+    if (rc) {
+        syslog(LOG_ERR, "closing store %s: %s: %s", store_abs, strerror(-rc), lsm_last_error());
+        if (a.foreground)
+            fprintf(stderr, "lsmfs: closing store %s: %s: %s\n", store_abs, strerror(-rc),
+                    lsm_last_error());
+    }
+    fuse_opt_free_args(&args);
+    free(a.store);
+    free(a.mnt);
+    return (r != 0 || rc != 0) ? 1 : 0;
+}

@@ -1,0 +1,200 @@
+/*
+ * xattr.c — extended attributes, one key per attribute: 'X' ino name -> value.
+ *
+ * Keyed by inode number, so every name of a hard-linked file sees the same attributes and a
+ * rename moves nothing.  Setting or removing an attribute updates the inode's ctime in the same
+ * batch.  Linux limits apply: names up to 255 bytes (ERANGE), values up to 64 KiB (E2BIG).
+ */
+#include "fscore_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#define FS_XATTR_VALUE_MAX 65536u
+
+static int name_check(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0)
+        return -EINVAL;
+    return n > 255 ? -ERANGE : 0;
+}
+
+/* Write the inode record of n back with ctime now, into b. */
+static int touch_ctime(lsm_batch *b, const fs_node *n)
+{
+    fs_attr a = n->a;
+    fs_now(&a.ctime);
+    return fs_batch_put_rec(b, n, &a, n->tail, n->tail_len);
+}
+
+int fscore_setxattr(fscore *fs, const char *path, const char *name, const void *value,
+                    size_t size, int flags)
+{
+    int r = name_check(name);
+    if (r)
+        return r;
+    if (size > FS_XATTR_VALUE_MAX)
+        return -E2BIG;
+    fs_node n;
+    fs_node_init(&n);
+    fs_buf k;
+    fs_buf_init(&k);
+    lsm_batch *b = lsm_batch_new();
+    if (!b)
+        return -ENOMEM;
+    pthread_rwlock_wrlock(&fs->lock);
+    r = fs_resolve_locked(fs, path, &n);
+    if (r == 0)
+        r = fs_key_xattr(&k, n.a.ino, name);
+    if (r == 0 && (flags & (XATTR_CREATE | XATTR_REPLACE))) {
+        void *v;
+        size_t vl;
+        int g = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
+        if (g == 0) {
+            lsm_free(v);
+            if (flags & XATTR_CREATE)
+                r = -EEXIST;
+        } else if (g == -ENOENT) {
+            if (flags & XATTR_REPLACE)
+                r = -ENODATA;
+        } else {
+            r = g;
+        }
+    }
+    if (r == 0)
+        r = lsm_batch_put(b, k.data, k.len, value, size);
+    if (r == 0)
+        r = touch_ctime(b, &n);
+    if (r == 0)
+        r = fs_write_locked(fs, b);
+    pthread_rwlock_unlock(&fs->lock);
+    lsm_batch_free(b);
+    fs_buf_free(&k);
+    fs_node_free(&n);
+    return r;
+}
+
+int fscore_getxattr(fscore *fs, const char *path, const char *name, void *value, size_t size)
+{
+    int r = name_check(name);
+    if (r)
+        return r;
+    fs_node n;
+    fs_node_init(&n);
+    fs_buf k;
+    fs_buf_init(&k);
+    pthread_rwlock_rdlock(&fs->lock);
+    r = fs_resolve_locked(fs, path, &n);
+    if (r == 0)
+        r = fs_key_xattr(&k, n.a.ino, name);
+    void *v = NULL;
+    size_t vl = 0;
+    if (r == 0)
+        r = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
+    pthread_rwlock_unlock(&fs->lock);
+    if (r == -ENOENT)
+        r = -ENODATA;
+    if (r == 0) {
+        if (size == 0)
+            r = (int)vl;
+        else if (size < vl)
+            r = -ERANGE;
+        else {
+            memcpy(value, v, vl);
+            r = (int)vl;
+        }
+    }
+    if (v)
+        lsm_free(v);
+    fs_buf_free(&k);
+    fs_node_free(&n);
+    return r;
+}
+
+int fscore_listxattr(fscore *fs, const char *path, char *list, size_t size)
+{
+    fs_node n;
+    fs_node_init(&n);
+    fs_buf lo, hi;
+    fs_buf_init(&lo);
+    fs_buf_init(&hi);
+    size_t total = 0;
+    pthread_rwlock_rdlock(&fs->lock);
+    int r = fs_resolve_locked(fs, path, &n);
+    if (r == 0)
+        r = fs_key_xattr(&lo, n.a.ino, NULL);
+    if (r == 0)
+        r = fs_prefix_end(&lo, &hi);
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    ro.upper_bound = hi.data;
+    ro.upper_bound_len = hi.len;
+    lsm_iter *it = NULL;
+    if (r == 0)
+        r = lsm_iter_new(fs->db, &ro, &it);
+    if (r == 0) {
+        for (lsm_iter_seek(it, lo.data, lo.len); r == 0 && lsm_iter_valid(it);
+             lsm_iter_next(it)) {
+            size_t kl;
+            const char *k = lsm_iter_key(it, &kl);
+            size_t nl = kl - lo.len;
+            if (size) {
+                if (total + nl + 1 > size) {
+                    r = -ERANGE;
+                    break;
+                }
+                memcpy(list + total, k + lo.len, nl);
+                list[total + nl] = '\0';
+            }
+            total += nl + 1;
+        }
+        if (r == 0)
+            r = lsm_iter_status(it);
+        lsm_iter_free(it);
+    }
+    pthread_rwlock_unlock(&fs->lock);
+    fs_buf_free(&lo);
+    fs_buf_free(&hi);
+    fs_node_free(&n);
+    return r ? r : (int)total;
+}
+
+int fscore_removexattr(fscore *fs, const char *path, const char *name)
+{
+    int r = name_check(name);
+    if (r)
+        return r;
+    fs_node n;
+    fs_node_init(&n);
+    fs_buf k;
+    fs_buf_init(&k);
+    lsm_batch *b = lsm_batch_new();
+    if (!b)
+        return -ENOMEM;
+    pthread_rwlock_wrlock(&fs->lock);
+    r = fs_resolve_locked(fs, path, &n);
+    if (r == 0)
+        r = fs_key_xattr(&k, n.a.ino, name);
+    void *v = NULL;
+    size_t vl;
+    if (r == 0)
+        r = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
+    if (r == -ENOENT)
+        r = -ENODATA;
+    if (v)
+        lsm_free(v);
+    if (r == 0)
+        r = lsm_batch_delete(b, k.data, k.len);
+    if (r == 0)
+        r = touch_ctime(b, &n);
+    if (r == 0)
+        r = fs_write_locked(fs, b);
+    pthread_rwlock_unlock(&fs->lock);
+    lsm_batch_free(b);
+    fs_buf_free(&k);
+    fs_node_free(&n);
+    return r;
+}
