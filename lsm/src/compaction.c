@@ -402,8 +402,8 @@ static int run_compaction(lsm_db *db, compaction *c)
     if (!rc && leveled && c->level > 0)
         rc = edit_set_pointer(&edit, c->level, c->in[0][c->nin[0] - 1]->largest,
                               c->in[0][c->nin[0] - 1]->largest_len);
-    if (!rc) rc = db_log_and_apply(db, &edit);
-    if (rc) /* outputs already finished are not live: delete them */
+    if (!rc) rc = db_log_and_apply(db, &edit); /* deals with its outputs if it fails */
+    else /* outputs already finished were never logged: delete them */
         for (size_t i = 0; i < edit.nadded; i++)
             __atomic_store_n(&edit.added[i].f->obsolete, 1, __ATOMIC_RELEASE);
     if (!rc) {

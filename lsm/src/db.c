@@ -295,9 +295,16 @@ static int classify_dir(lsm_db *db, const lsm_options *o, int *fresh)
     size_t count;
     rc = env->list_dir(env, db->dir, &names, &count);
     if (rc < 0) return lsm_error(rc, "%s: cannot list directory: %s", db->dir, strerror(-rc));
+    /* Only what an interrupted creation leaves (the lock, the first manifest, a CURRENT.tmp)
+     * still counts as empty: creating the store again is safe. */
     int empty = 1;
-    for (size_t i = 0; i < count; i++)
-        if (strcmp(names[i], "LOCK") != 0) empty = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t num = 0;
+        enum file_kind k = parse_file_name(names[i], &num);
+        if (!(k == FILE_LOCK || (k == FILE_MANIFEST && num == 1) ||
+              strcmp(names[i], "CURRENT.tmp") == 0))
+            empty = 0;
+    }
     env_free_list(names, count);
     if (!empty)
         return lsm_error(LSM_ENOTSTORE, "%s: directory is not empty and is not an lsm store "

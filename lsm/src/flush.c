@@ -81,15 +81,22 @@ int db_log_and_apply(lsm_db *db, version_edit *e)
     edit_set_next_file(e, db->vs.next_file);
     if (!e->has_last_seq) edit_set_last_seq(e, db->last_seq);
     int rc = vset_apply(&db->vs, e, &v);
+    int logged = 0;
     pthread_mutex_unlock(&db->mu);
-    if (!rc) rc = manifest_log(&db->vs, e);
+    if (!rc) {
+        rc = manifest_log(&db->vs, e);
+        logged = 1;
+    }
     pthread_mutex_lock(&db->mu);
     if (!rc) {
         vset_install(&db->vs, v, 1);
     } else {
         version_unref(v);
-        /* Tables written for this edit are not live: delete them once released. */
-        for (size_t i = 0; i < e->nadded; i++) {
+        /* Tables written for this edit are not live: delete them once released -- unless
+         * the manifest append was attempted: the record may be on disk even though the
+         * append or its fsync failed, and then a reopen needs these tables (if it does not,
+         * the reopen deletes them as orphans). */
+        for (size_t i = 0; i < e->nadded && !logged; i++) {
             file_meta *f = e->added[i].f;
             int live = 0;
             for (int l = 0; l < LSM_NUM_LEVELS && !live; l++)
