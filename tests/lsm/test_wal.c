@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fault_env.h"
 #include "lsm.h"
@@ -378,5 +379,79 @@ Test(wal, power_cut_keeps_synced_records)
     cr_assert_eq(rc, 0);
     cr_assert_eq(torn, 0);
     fault_env_free(env);
+    free(path);
+}
+
+/* One WAL workload through env: open, 20 appends with a sync after every fifth, close;
+ * stops at the first error, like the db.  Reports how many appends and how many synced
+ * appends were acknowledged. */
+static int wal_workload(lsm_env *env, const char *path, const size_t *lens, int *acked, int *synced)
+{
+    *acked = *synced = 0;
+    wal_writer *w;
+    int rc = wal_writer_open(env, path, &w);
+    if (rc) return rc;
+    uint8_t buf[400];
+    for (int i = 0; i < 20 && !rc; i++) {
+        rec_fill(buf, lens[i], i);
+        rc = wal_append(w, buf, lens[i]);
+        if (!rc) *acked = i + 1;
+        if (!rc && i % 5 == 4) {
+            rc = wal_sync(w);
+            if (!rc) *synced = i + 1;
+        }
+    }
+    wal_writer_close(w);
+    return rc;
+}
+
+Test(wal, fail_every_operation_in_turn)
+{
+    size_t lens[20];
+    for (int i = 0; i < 20; i++) lens[i] = (size_t)(i * 37 % 300);
+    char *path = tu_path(dir, "e.log");
+    lsm_env *env = fault_env_new();
+    cr_assert(env);
+    int acked, synced;
+    cr_assert_eq(wal_workload(env, path, lens, &acked, &synced), 0);
+    uint64_t total = fault_env_count(env);
+    cr_assert_geq(total, 20 + 4 + 2, "create, dir sync, 20 writes, 4 syncs: %llu", (unsigned long long)total);
+    fault_env_free(env);
+    unlink(path);
+    for (int sticky = 0; sticky < 2; sticky++) {
+        for (uint64_t n = 1; n <= total; n++) {
+            for (int cut = 0; cut < 2; cut++) {
+                env = fault_env_new();
+                cr_assert(env);
+                fault_env_fail(env, FAULT_OPS_ALL, n, n % 2 ? -ENOSPC : -EIO, sticky);
+                int rc = wal_workload(env, path, lens, &acked, &synced);
+                cr_assert_neq(rc, 0, "operation %llu failed but the workload did not notice", (unsigned long long)n);
+                fault_env_clear(env);
+                if (cut) cr_assert_eq(fault_env_drop_unsynced(env), 0);
+                int st;
+                uint64_t torn;
+                wal_reader *r = NULL;
+                if (wal_reader_open(lsm_env_posix(), path, 0, &r) != 0) {
+                    /* Only possible when the file's creation was lost or never happened. */
+                    cr_assert_eq(synced, 0, "op %llu: synced records but no file", (unsigned long long)n);
+                    fault_env_free(env);
+                    continue;
+                }
+                wal_reader_close(r);
+                int k = read_log(path, lens, 20, 0, &st, NULL, &torn);
+                cr_assert_eq(st, 0, "op %llu cut %d: %s", (unsigned long long)n, cut, lsm_last_error());
+                if (!cut) {
+                    cr_assert_eq(k, acked, "op %llu: %d records readable, %d acknowledged",
+                                 (unsigned long long)n, k, acked);
+                    cr_assert_eq(torn, 0);
+                } else {
+                    cr_assert(k >= synced && k <= acked, "op %llu after power cut: %d records, "
+                              "synced %d, acknowledged %d", (unsigned long long)n, k, synced, acked);
+                }
+                fault_env_free(env);
+                unlink(path);
+            }
+        }
+    }
     free(path);
 }
