@@ -354,7 +354,9 @@ int main(int argc, char *argv[])
     int vfd = -1;
     if (!a.foreground) {
         int p[2];
-        if (pipe(p) != 0) {
+        /* O_CLOEXEC: fusermount3 (auto_unmount) must not inherit the write end, or the parent
+         * never sees EOF after "OK" and never returns. */
+        if (pipe2(p, O_CLOEXEC) != 0) {
             fprintf(stderr, "lsmfs: pipe: %s\n", strerror(errno));
             return 1;
         }
