@@ -296,15 +296,15 @@ static void model_run(const char *name, int style, int inline_bg, uint64_t defau
 
 Test(model, leveled, .timeout = 600)
 {
-    model_run("model_leveled", LSM_COMPACTION_LEVELED, 0, 11, 4000, 700000);
+    model_run("model_leveled", LSM_COMPACTION_LEVELED, 0, 11, 4000, 600000);
 }
 
 Test(model, tiered, .timeout = 600)
 {
-    model_run("model_tiered", LSM_COMPACTION_TIERED, 0, 22, 4000, 500000);
+    model_run("model_tiered", LSM_COMPACTION_TIERED, 0, 22, 4000, 400000);
 }
 
 Test(model, inline_small, .timeout = 600)
 {
-    model_run("model_inline", LSM_COMPACTION_LEVELED, 1, 33, 300, 200000);
+    model_run("model_inline", LSM_COMPACTION_LEVELED, 1, 33, 300, 150000);
 }
