@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "ctl.h"
-#include "fscore.h"
+#include "ctl_fs.h"
 
 struct check_state {
     int json;
@@ -35,7 +35,11 @@ static void check_report(void *arg, const char *line)
     s->count++;
     if (!s->json) {
         ctl_progress_finish(&s->progress);
-        printf("%s%s: %s\n", s->layer, strcmp(s->phase, "check") ? " (repair)" : "", line);
+        printf("%s%s: %s\n", s->layer,
+               !strcmp(s->phase, "repair")    ? " (repair)"
+               : !strcmp(s->phase, "recheck") ? " (after repair)"
+                                              : "",
+               line);
         fflush(stdout);
         return;
     }
@@ -72,7 +76,7 @@ static long check_engine(struct check_state *s, const char *store)
         return (long)s->count;
     if (rc == LSM_ECORRUPT)
         return s->count ? (long)s->count : 1;
-    ctl_errorf("%s: cannot verify: %s", store, lsm_last_error()[0] ? lsm_last_error() : strerror(-rc));
+    ctl_errorf("%s: cannot verify: %s", store, ctl_fs_message(rc));
     return rc;
 }
 
@@ -89,8 +93,7 @@ static long check_fs(struct check_state *s, const char *store, int repair)
     int rc = fscore_open(store, &opt, !repair, &fs);
     if (rc != 0) {
         char msg[1024];
-        snprintf(msg, sizeof(msg), "cannot open as a filesystem: %s",
-                 lsm_last_error()[0] ? lsm_last_error() : strerror(-rc));
+        snprintf(msg, sizeof(msg), "cannot open as a filesystem: %s", ctl_fs_message(rc));
         if (rc == LSM_EINUSE) {
             ctl_errorf("%s: %s", store, msg);
             return rc;
@@ -102,8 +105,7 @@ static long check_fs(struct check_state *s, const char *store, int repair)
     int crc = fscore_close(fs);
     if (n < 0) {
         char msg[1024];
-        snprintf(msg, sizeof(msg), "filesystem check stopped: %s",
-                 lsm_last_error()[0] ? lsm_last_error() : strerror(-n));
+        snprintf(msg, sizeof(msg), "filesystem check stopped: %s", ctl_fs_message(n));
         check_report(s, msg);
         return s->count ? (long)s->count : 1;
     }
@@ -217,7 +219,7 @@ int ctl_cmd_check(int argc, char **argv)
         if (rc != 0) {
             char msg[1024];
             snprintf(msg, sizeof(msg), "repair failed: %s",
-                     lsm_last_error()[0] ? lsm_last_error() : strerror(-rc));
+                     ctl_fs_message(rc));
             check_report(&s, msg);
         }
     }

@@ -168,7 +168,7 @@ static int export_entry(struct export_state *s, const char *spath, const char *d
             rc = -errno;
         if (rc != 0) {
             ctl_errorf("%s: %s", spath,
-                       lsm_last_error()[0] ? lsm_last_error() : strerror(-rc));
+                       ctl_fs_message(rc));
             return rc;
         }
         s->files++;

@@ -19,6 +19,11 @@ int ctl_fs_normalize(const char *in, char *out, size_t outlen);
  * A mounted or locked store gives LSM_EINUSE with a message naming the mount point.  All
  * failures print one line.  Returns 0 or the error. */
 int ctl_fs_open(const char *arg, int read_only, int create, ctl_target *t, fscore **out);
+/* Text for an fscore failure rc: liblsm's message for store errors (corruption, I/O, space),
+ * where it describes this failure; a plain description otherwise (liblsm's thread message may
+ * be left over from an earlier call when fscore itself detected the problem). */
+const char *ctl_fs_message(int rc);
+
 /* fscore_close, printing the message on failure. */
 int ctl_fs_close(fscore *fs, const char *store);
 

@@ -89,10 +89,7 @@ static void import_count(const char *dir, uint64_t *bytes, uint64_t *entries)
 
 static int import_report(const char *src, const char *what, int rc)
 {
-    ctl_errorf("%s: %s: %s", src, what,
-               rc <= -1000 || rc == -EIO || rc == -EBADMSG || rc == -ENOSPC
-                   ? (lsm_last_error()[0] ? lsm_last_error() : strerror(-rc))
-                   : strerror(-rc));
+    ctl_errorf("%s: %s: %s", src, what, ctl_fs_message(rc));
     return rc;
 }
 
@@ -378,7 +375,7 @@ int ctl_cmd_import(int argc, char **argv)
     int rc = fscore_open(t.store, &opt, 0, &s.fs);
     if (rc != 0) {
         ctl_errorf("%s: cannot create store: %s", t.store,
-                   lsm_last_error()[0] ? lsm_last_error() : strerror(-rc));
+                   ctl_fs_message(rc));
         return ctl_exit_for(rc);
     }
     s.buf = malloc(1 << 20);

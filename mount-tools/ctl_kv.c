@@ -76,16 +76,24 @@ int ctl_fs_open(const char *arg, int read_only, int create, ctl_target *t, fscor
                    "use the mount point or try again later",
                    t->store);
     else if (rc != 0)
-        ctl_errorf("%s: cannot open store: %s", t->store,
-                   lsm_last_error()[0] ? lsm_last_error() : strerror(-rc));
+        ctl_errorf("%s: cannot open store: %s", t->store, ctl_fs_message(rc));
     return rc;
+}
+
+const char *ctl_fs_message(int rc)
+{
+    if (rc == LSM_ENOTSTORE)
+        return "not an lsmfs store (no filesystem metadata; is it a bare liblsm store?)";
+    if (rc == LSM_ECORRUPT || rc == LSM_EIO || rc == -ENOSPC || rc == LSM_ECLOSED)
+        return ctl_lsm_message(rc);
+    return strerror(rc < 0 ? -rc : rc);
 }
 
 int ctl_fs_close(fscore *fs, const char *store)
 {
     int rc = fscore_close(fs);
     if (rc != 0)
-        ctl_errorf("%s: close: %s", store, lsm_last_error()[0] ? lsm_last_error() : strerror(-rc));
+        ctl_errorf("%s: close: %s", store, ctl_fs_message(rc));
     return rc;
 }
 
@@ -386,9 +394,7 @@ int ctl_cmd_put(int argc, char **argv)
     if (fd != STDIN_FILENO)
         close(fd);
     if (rc != 0)
-        ctl_errorf("%s: %s: %s", t.store, path, lsm_last_error()[0] && rc != -ENOENT && rc != -EISDIR
-                                                    ? lsm_last_error()
-                                                    : strerror(-rc));
+        ctl_errorf("%s: %s: %s", t.store, path, ctl_fs_message(rc));
     int crc = ctl_fs_close(fs, t.store);
     if (rc == 0 && crc != 0)
         rc = crc;
