@@ -524,7 +524,10 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
         pos += m;
         if (pos > f->size)
             f->size = pos;
-        touch(f);
+        if (fs->kernel_times)
+            f->dirty = 1;
+        else
+            touch(f);
     }
     if (r == 0 && f->nchunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_MAX)
         r = fs_file_commit_locked(f, 0, 0);

@@ -78,6 +78,8 @@ void fs_attr_to_stat(const fs_attr *a, struct stat *st)
         st->st_blocks = 0;
     else
         st->st_blocks = S_ISDIR(a->mode) ? 8 : 0;
+    if (S_ISDIR(a->mode))
+        st->st_size = 4096; /* what ext4 shows for a small directory; tools align on it */
 }
 
 int fs_write_locked(fscore *fs, lsm_batch *b)
@@ -921,6 +923,8 @@ int fscore_statfs(fscore *fs, struct statvfs *sv)
     sv->f_namemax = FS_NAME_MAX;
     return 0;
 }
+
+void fscore_set_kernel_times(fscore *fs, int on) { fs->kernel_times = on; }
 
 int fscore_sync(fscore *fs)
 {

@@ -136,6 +136,10 @@ int fscore_removexattr(fscore *fs, const char *path, const char *name);
 /* Figures for statfs: bytes used by the store's files and the underlying filesystem's. */
 int fscore_statfs(fscore *fs, struct statvfs *sv);
 
+/* on = 1: fs_file_write does not set mtime/ctime, because the caller (the kernel's writeback
+ * cache, through FUSE) keeps them and sends them with fs_file_utimens.  Default 0. */
+void fscore_set_kernel_times(fscore *fs, int on);
+
 /* Make every committed write durable (lsm_sync). */
 int fscore_sync(fscore *fs);
 

@@ -27,6 +27,7 @@ struct fscore {
     uint64_t next_ino, ino_limit; /* [next_ino, ino_limit) reserved in 'M' "ino" */
     fs_file *open[FS_OPEN_BUCKETS]; /* open files by inode number */
     lsm_write_options wo;
+    int kernel_times; /* writes leave mtime/ctime to the caller (FUSE writeback cache) */
 };
 
 /* A chunk buffered by an open file: always FS_CHUNK_SIZE bytes, zeros past what was written. */

@@ -63,8 +63,12 @@ static void *lsmfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->negative_timeout = 86400.0;
     cfg->kernel_cache = 0;
     cfg->auto_cache = 0;
-    if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
+    if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) {
         conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+        /* the kernel sets mtime on write and sends it (setattr) before flush; a time of ours
+         * taken when its writes arrive later would be different */
+        fscore_set_kernel_times(fuse_get_context()->private_data, 1);
+    }
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     conn->max_write = 1u << 20;
@@ -236,14 +240,22 @@ static int lsmfs_fsync(const char *path, int datasync, struct fuse_file_info *fi
     return f ? fs_file_commit(f, 1) : fscore_sync(FS());
 }
 
+/* POSIX ACLs are not supported: refusing their xattrs makes cp -a and friends fall back to
+ * chmod, instead of storing an ACL the kernel would not enforce or reflect in the mode. */
+static int is_acl(const char *name) { return strncmp(name, "system.posix_acl_", 17) == 0; }
+
 static int lsmfs_setxattr(const char *path, const char *name, const char *value, size_t size,
                           int flags)
 {
+    if (is_acl(name))
+        return -EOPNOTSUPP;
     return fscore_setxattr(FS(), path, name, value, size, flags);
 }
 
 static int lsmfs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
+    if (is_acl(name))
+        return -EOPNOTSUPP;
     return fscore_getxattr(FS(), path, name, value, size);
 }
 
