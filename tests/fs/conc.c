@@ -80,7 +80,8 @@ static int verify_file(const char *path, unsigned char *buf, unsigned char *exp,
     if (r != (ssize_t)sizeof hdr || hdr[0] != MAGIC) FAILX("%s: bad header (read %zd)", path, r);
     uint64_t size = hdr[2];
     struct stat st;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != size + sizeof hdr)
+    if (fstat(fd, &st) != 0) FAILX("fstat of open %s: %s", path, strerror(errno));
+    if ((uint64_t)st.st_size != size + sizeof hdr)
         FAILX("%s: size %lld, header says %" PRIu64, path, (long long)st.st_size, size + sizeof hdr);
     uint64_t off = 0;
     while (off < size) {
