@@ -112,6 +112,12 @@ long ctl_unescape(char *s);
 
 /* ---- opening stores offline (ctl_store.c) ---- */
 
+/* A daemon that was just unmounted still flushes and closes its store for a moment after
+ * umount(8) returns, holding the store's lock file (STORE/LOCK, flock).  When t is not
+ * mounted, wait up to 10 s for that lock to be free so `umount MNT && lsmfs-ctl ... STORE`
+ * works.  Returns 0 when free (or there is no lock file), LSM_EINUSE if still held. */
+int ctl_store_wait_released(const ctl_target *t);
+
 /* lsm_open(t->store) with opt; when the store is mounted or locked, prints a message that says
  * so (naming the mount point and telling the user to use it or unmount) and returns
  * LSM_EINUSE; other failures print lsm_last_error().  Returns 0 or the lsm error code. */

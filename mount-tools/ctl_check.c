@@ -197,6 +197,12 @@ int ctl_cmd_check(int argc, char **argv)
                    t.mountpoint);
         return CTL_FSCK_OPERATIONAL;
     }
+    if (ctl_store_wait_released(&t) != 0) {
+        ctl_errorf("%s: store in use by another process; it must be unmounted and closed to "
+                   "be checked",
+                   t.store);
+        return CTL_FSCK_OPERATIONAL;
+    }
     struct check_state s = {.json = json, .phase = "check"};
     ctl_progress_init(&s.progress, "verifying", !json);
 

@@ -70,6 +70,7 @@ int ctl_fs_open(const char *arg, int read_only, int create, ctl_target *t, fscor
     lsm_options opt;
     lsm_options_init(&opt);
     opt.create_if_missing = create;
+    ctl_store_wait_released(t);
     int rc = fscore_open(t->store, &opt, read_only, out);
     if (rc == LSM_EINUSE)
         ctl_errorf("%s: store in use by another process (mounted, or another lsmfs-ctl); "

@@ -5,9 +5,40 @@
  * an lsmfs daemon has it mounted, we say where, and that the mount point is the way in.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ctl.h"
+
+int ctl_store_wait_released(const ctl_target *t)
+{
+    if (t->mounted)
+        return LSM_EINUSE;
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/LOCK", t->store);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* no lock file: nothing to wait for (or a new store) */
+    int rc = LSM_EINUSE;
+    for (int i = 0; i < 100; i++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            flock(fd, LOCK_UN);
+            rc = 0;
+            break;
+        }
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            rc = 0; /* cannot tell: let the open report whatever is wrong */
+            break;
+        }
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    close(fd);
+    return rc;
+}
 
 int ctl_store_open(const ctl_target *t, const lsm_options *opt, lsm_db **out)
 {
@@ -17,6 +48,7 @@ int ctl_store_open(const ctl_target *t, const lsm_options *opt, lsm_db **out)
                    t->store, t->mountpoint);
         return LSM_EINUSE;
     }
+    ctl_store_wait_released(t);
     int rc = lsm_open(t->store, opt, out);
     if (rc == LSM_EINUSE)
         ctl_errorf("%s: store in use by another process (mounted, or another lsmfs-ctl); "
