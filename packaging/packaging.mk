@@ -6,7 +6,7 @@
 #   $(SBINDIR)/mount.lsmfs, $(SBINDIR)/mount.fuse.lsmfs -> mount.lsmfs
 #       mount(8) looks for helpers only in /sbin (= /usr/sbin on Debian 12): the .deb
 #       (PREFIX=/usr) puts them there; with another PREFIX, link them into /sbin for fstab use.
-#   $(MANDIR)/man8/lsmfs.8 mount.lsmfs.8 lsmfs-ctl.8
+#   $(MANDIR)/man8/lsmfs.8 mount.lsmfs.8 lsmfs-ctl.8 (+ mount.fuse.lsmfs.8, a .so link)
 #   $(LIBDIR)/liblsm.a liblsm.so.0.1.0 liblsm.so.0 -> liblsm.so.0.1.0 liblsm.so -> liblsm.so.0
 #   $(INCLUDEDIR)/lsm.h, $(PKGCONFIGDIR)/liblsm.pc (from packaging/liblsm.pc.in)
 #
@@ -33,7 +33,7 @@ install: all
 	$(INSTALL) -m 0755 $(BUILD)/mount.lsmfs $(DESTDIR)$(SBINDIR)/mount.lsmfs
 	ln -sf mount.lsmfs $(DESTDIR)$(SBINDIR)/mount.fuse.lsmfs
 	$(INSTALL) -m 0644 $(LSM_A) $(DESTDIR)$(LIBDIR)/liblsm.a
-	$(INSTALL) -m 0755 $(LSM_SO) $(DESTDIR)$(LIBDIR)/liblsm.so.0.1.0
+	$(INSTALL) -m 0644 $(LSM_SO) $(DESTDIR)$(LIBDIR)/liblsm.so.0.1.0
 	ln -sf liblsm.so.0.1.0 $(DESTDIR)$(LIBDIR)/liblsm.so.0
 	ln -sf liblsm.so.0 $(DESTDIR)$(LIBDIR)/liblsm.so
 	$(INSTALL) -m 0644 lsm/include/lsm.h $(DESTDIR)$(INCLUDEDIR)/lsm.h
@@ -71,8 +71,10 @@ deb: all
 	gzip -9n $(DEB_STAGE)/usr/share/man/man8/*.8
 	install -d $(DEB_STAGE)/usr/share/doc/lsmfs $(DEB_STAGE)/DEBIAN
 	install -m 0644 packaging/debian/copyright $(DEB_STAGE)/usr/share/doc/lsmfs/copyright
-	gzip -9n < packaging/debian/changelog > $(DEB_STAGE)/usr/share/doc/lsmfs/changelog.Debian.gz
-	chmod 0644 $(DEB_STAGE)/usr/share/doc/lsmfs/changelog.Debian.gz
+	gzip -9n < packaging/debian/changelog > $(DEB_STAGE)/usr/share/doc/lsmfs/changelog.gz
+	chmod 0644 $(DEB_STAGE)/usr/share/doc/lsmfs/changelog.gz
+	install -d $(DEB_STAGE)/usr/share/lintian/overrides
+	install -m 0644 packaging/debian/lintian-overrides $(DEB_STAGE)/usr/share/lintian/overrides/lsmfs
 	install -m 0644 packaging/debian/triggers $(DEB_STAGE)/DEBIAN/triggers
 	install -m 0644 packaging/debian/shlibs $(DEB_STAGE)/DEBIAN/shlibs
 	sed -e 's/@VERSION@/$(LSMFS_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' \
@@ -81,6 +83,6 @@ deb: all
 	cd $(DEB_STAGE) && find usr -type f -exec md5sum {} + | sort -k2 > DEBIAN/md5sums
 	chmod 0644 $(DEB_STAGE)/DEBIAN/md5sums
 	dpkg-deb --root-owner-group -Zxz --build $(DEB_STAGE) $(DEB_FILE)
-	@if command -v lintian >/dev/null; then lintian --no-tag-display-limit $(DEB_FILE) || true; \
+	@if command -v lintian >/dev/null; then lintian --tag-display-limit 0 $(DEB_FILE) || true; \
 	  else echo "lintian not installed: skipped"; fi
 	@echo "built $(DEB_FILE)"

@@ -308,7 +308,8 @@ test_install() {
     [ "$(readlink "$D/usr/sbin/mount.fuse.lsmfs")" = mount.lsmfs ] || { fail "mount.fuse.lsmfs link"; return 1; }
     objdump -p "$D/usr/lib/liblsm.so.0.1.0" | grep -q 'SONAME *liblsm.so.0$' || { fail "soname"; return 1; }
     grep -qx 'prefix=/usr' "$D/usr/lib/pkgconfig/liblsm.pc" || { fail "pc prefix"; return 1; }
-    command -v man >/dev/null && for f in "$D"/usr/share/man/man8/*.8; do
+    [ -f "$D/usr/share/man/man8/mount.fuse.lsmfs.8" ] || { fail "missing mount.fuse.lsmfs.8"; return 1; }
+    command -v man >/dev/null && for f in "$D"/usr/share/man/man8/{lsmfs,mount.lsmfs,lsmfs-ctl}.8; do
         [ -z "$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$f" 2>&1 >/dev/null)" ] || { fail "man warnings in $f"; return 1; }
     done
     # A real prefix: build and run a program against the installed library.
