@@ -17,10 +17,14 @@ static _Thread_local char status_msg[STATUS_MSG_MAX];
 
 int lsm_error(int code, const char *fmt, ...)
 {
+    /* Format into a local buffer first: an argument may be lsm_last_error() itself, and
+     * vsnprintf into a buffer it is also reading from is undefined. */
+    char msg[STATUS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(status_msg, sizeof status_msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(status_msg, msg, strnlen(msg, sizeof msg - 1) + 1);
     return code;
 }
 

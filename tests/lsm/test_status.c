@@ -21,6 +21,15 @@ Test(status, error_and_prefix)
     cr_assert_str_eq(lsm_last_error(), "only");
 }
 
+Test(status, own_message_as_argument)
+{
+    lsm_error(LSM_EIO, "inner %d", 1);
+    lsm_error(LSM_EIO, "outer: %s", lsm_last_error());
+    cr_assert_str_eq(lsm_last_error(), "outer: inner 1");
+    lsm_error_prefix(LSM_EIO, "again %s", lsm_last_error());
+    cr_assert_str_eq(lsm_last_error(), "again outer: inner 1: outer: inner 1");
+}
+
 Test(status, long_messages_are_truncated_not_overflowed)
 {
     char big[3000];
