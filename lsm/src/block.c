@@ -46,6 +46,22 @@ static void corrupt(block_iter *it, uint32_t off, const char *why)
     set_invalid(it);
 }
 
+/* The three varints that open an entry.  Fast path: all three fit in one byte each (keys and
+ * values under 128 bytes), the common case on every seek and scan step. */
+static inline const uint8_t *entry_header(const uint8_t *p, const uint8_t *limit,
+                                          uint32_t *shared, uint32_t *non_shared, uint32_t *vlen)
+{
+    if (limit - p >= 3 && ((p[0] | p[1] | p[2]) & 0x80) == 0) {
+        *shared = p[0];
+        *non_shared = p[1];
+        *vlen = p[2];
+        return p + 3;
+    }
+    if ((p = get_varint32(p, limit, shared)) && (p = get_varint32(p, limit, non_shared)))
+        p = get_varint32(p, limit, vlen);
+    return p;
+}
+
 /* Make room for a key of klen bytes in kbuf, keeping the first `keep` bytes of the current
  * key (which may lie in the block or in kbuf). */
 static int grow_key(block_iter *it, size_t klen, size_t keep)
@@ -80,8 +96,7 @@ static int parse_at(block_iter *it, uint32_t off)
         corrupt(it, off, "offset past the entries");
         return -1;
     }
-    if (!(p = get_varint32(p, limit, &shared)) || !(p = get_varint32(p, limit, &non_shared)) ||
-        !(p = get_varint32(p, limit, &vlen))) {
+    if (!(p = entry_header(p, limit, &shared, &non_shared, &vlen))) {
         corrupt(it, off, "truncated entry header");
         return -1;
     }
@@ -196,8 +211,7 @@ static int restart_key(block_iter *it, uint32_t i, const uint8_t **k, size_t *kl
         corrupt(it, off, "restart point past the entries");
         return -1;
     }
-    if (!(p = get_varint32(p, limit, &shared)) || !(p = get_varint32(p, limit, &non_shared)) ||
-        !(p = get_varint32(p, limit, &vlen))) {
+    if (!(p = entry_header(p, limit, &shared, &non_shared, &vlen))) {
         corrupt(it, off, "truncated entry header");
         return -1;
     }
