@@ -28,3 +28,21 @@ $(FSCORE_A): $(FS_CORE_OBJS)
 
 $(LSMFS): $(FS_FUSE_OBJS) $(FSCORE_A) $(LSM_A)
 	$(CC) $(LDFLAGS) -o $@ $(FS_FUSE_OBJS) $(FSCORE_A) $(LSM_A) $(FUSE_LIBS) $(LSM_LIBS)
+
+# `make run`: install what is missing, build, and mount a demo store (kept across runs).
+RUN_DIR ?= /tmp/lsmfs-demo
+run: deps
+	$(MAKE) all
+	@mkdir -p $(RUN_DIR)/mnt
+	@if mountpoint -q $(RUN_DIR)/mnt; then \
+	  echo "lsmfs: $(RUN_DIR)/mnt is already mounted"; \
+	else \
+	  $(LSMFS) -o memtable_size=16M,cache_size=64M $(RUN_DIR)/store $(RUN_DIR)/mnt || exit 1; \
+	fi
+	@echo ""
+	@echo "lsmfs is mounted: store $(RUN_DIR)/store  ->  mount point $(RUN_DIR)/mnt"
+	@echo ""
+	@echo "  try:      cd $(RUN_DIR)/mnt && echo hello > hi.txt && ls -la && cat hi.txt"
+	@echo "  stats:    $(BUILD)/lsmfs-ctl stat $(RUN_DIR)/mnt"
+	@echo "  unmount:  fusermount3 -u $(RUN_DIR)/mnt     (the data stays in $(RUN_DIR)/store;"
+	@echo "            \`make run\` mounts it again)"
