@@ -407,6 +407,14 @@ int lsm_close(lsm_db *db)
             if (!db->mem) rc = lsm_error(LSM_ENOMEM, "out of memory");
             else rc = flush_oldest_imm(db);
         }
+        /* End with a one-record manifest: then any damage to a closed store's manifest is
+         * detected (a damaged last edit of a longer manifest reads like a torn append). */
+        if (!rc && !db->bg_error && !db->write_error) {
+            pthread_mutex_lock(&db->mu);
+            uint64_t mnum = vset_new_file_number(&db->vs);
+            pthread_mutex_unlock(&db->mu);
+            rc = manifest_write_snapshot(&db->vs, mnum);
+        }
         pthread_mutex_unlock(&db->work_mu);
         if (db->write_error && !rc) rc = lsm_error(LSM_ECLOSED, "%s", db->write_msg);
         if (db->bg_error && !rc) rc = lsm_error(db->bg_error, "%s", db->bg_msg);

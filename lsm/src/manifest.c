@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32c.h"
 #include "filename.h"
 #include "manifest.h"
 #include "status.h"
@@ -160,6 +161,27 @@ int current_read(lsm_env *env, const char *dir, uint64_t *number)
     return 0;
 }
 
+/* The reader dropped the tail from offset off as torn.  A crash during an append leaves a
+ * short record; a record whose header is intact and whose length reaches exactly the end of
+ * the file, but whose payload checksum fails, was written completely and then damaged:
+ * report it rather than silently replaying an older state. */
+static int check_torn_tail(lsm_env *env, const char *path, uint64_t off)
+{
+    int fd = env->open(env, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    uint8_t h[12];
+    uint64_t size = 0;
+    int rc = 0;
+    if (env->fsize(env, fd, &size) >= 0 && size >= off + sizeof h &&
+        env_read_full(env, fd, h, sizeof h, (off_t)off) == 0 &&
+        crc32c_unmask(get_fixed32(h)) == crc32c_value(h + 4, 8) &&
+        off + sizeof h + get_fixed32(h + 4) == size)
+        rc = lsm_error(LSM_ECORRUPT, "%s: manifest record at offset %llu: checksum mismatch",
+                       path, (unsigned long long)off);
+    env->close(env, fd);
+    return rc;
+}
+
 int manifest_recover(vset *vs)
 {
     uint64_t number;
@@ -198,6 +220,7 @@ int manifest_recover(vset *vs)
     }
     if (rc == 0 && records == 0)
         rc = lsm_error(LSM_ECORRUPT, "%s: manifest has no complete record at offset 0", path);
+    if (rc == 0 && wal_reader_torn(r) > 0) rc = check_torn_tail(vs->env, path, wal_reader_offset(r));
     wal_reader_close(r);
     free(path);
     if (rc == 0) vs->manifest_number = number;

@@ -133,6 +133,8 @@ int tc_acquire(table_cache *tc, uint64_t number, tc_handle **out, sst_reader **r
     if (!path) return lsm_error(LSM_ENOMEM, "table cache: out of memory");
     sst_reader *reader;
     int rc = sst_reader_open(tc->env, path, number, tc->bc, &reader);
+    if (rc == -ENOENT) /* the manifest lists it: a missing table is a damaged store */
+        rc = lsm_error(LSM_ECORRUPT, "%s: table listed in the manifest is missing", path);
     free(path);
     if (rc) return rc;
     tc_handle *nh = calloc(1, sizeof *nh);
