@@ -38,6 +38,10 @@ SKIPPED=""
 note() { echo "  [$CUR] $*"; }
 fail() { echo "  [$CUR] FAIL: $*" >&2; return 1; }
 
+# umount returns before the FUSE daemon has flushed and closed its store; wait for the store's
+# lock (flock on STORE/LOCK, as liblsm takes it) to be free before the next open of the store.
+wait_released() { [ ! -e "$1/LOCK" ] || flock -w 20 "$1/LOCK" true; }
+
 mounted_at() { awk -v m="$1" '$2 == m && $3 ~ /^fuse/ { found = 1 } END { exit !found }' /proc/mounts; }
 
 unmount() {
@@ -274,11 +278,13 @@ test_mount_helper() {
     echo one > "$M/one" && [ "$(cat "$M/one")" = one ] || { fail "use the mount"; unlink_helper; return 1; }
     timeout 60 umount "$M" || { fail "umount"; unlink_helper; return 1; }
     mounted_at "$M" && { fail "still mounted after umount"; unlink_helper; return 1; }
+    wait_released "$S" || { fail "daemon did not release the store after umount"; unlink_helper; return 1; }
     # mount -t lsmfs (helper mount.lsmfs)
     PATH="$BUILD:$PATH" timeout 60 mount -t lsmfs "$S" "$M" -o auto_unmount \
         || { fail "mount -t lsmfs"; unlink_helper; return 1; }
     [ "$(cat "$M/one")" = one ] || { fail "data after remount"; unlink_helper; return 1; }
     timeout 60 umount "$M" || { fail "umount (2)"; unlink_helper; return 1; }
+    wait_released "$S" || { fail "store not released (2)"; unlink_helper; return 1; }
     # fstab: mount -T FILE -a, then by mount point alone
     printf '# test fstab\n%s %s fuse.lsmfs defaults,_netdev,nofail,auto_unmount,compaction=tiered 0 0\n' \
         "$S" "$M" > "$TMP/fstab"
@@ -286,6 +292,7 @@ test_mount_helper() {
     mounted_at "$M" || { fail "mount -a: nothing mounted"; unlink_helper; return 1; }
     echo two > "$M/two"
     timeout 60 umount "$M" || { fail "umount after mount -a"; unlink_helper; return 1; }
+    wait_released "$S" || { fail "store not released (3)"; unlink_helper; return 1; }
     PATH="$BUILD:$PATH" timeout 60 mount -T "$TMP/fstab" "$M" || { fail "mount -T fstab MNT"; unlink_helper; return 1; }
     [ "$(cat "$M/two")" = two ] || { fail "data after fstab remount"; unlink_helper; return 1; }
     timeout 60 umount "$M" || { fail "umount (3)"; unlink_helper; return 1; }
