@@ -302,3 +302,60 @@ Test(fault_env, untouched_files_survive)
     expect_content(f, "keep", 4);
     free(f);
 }
+
+Test(fault_env, power_cut_undoes_unsynced_unlink)
+{
+    char *a = P("a"), *b = P("b");
+    int fd = create(a);
+    cr_assert_eq(env->pwrite(env, fd, "durable", 7, 0), 7);
+    cr_assert_eq(env->fsync(env, fd), 0);
+    cr_assert_eq(env->pwrite(env, fd, "+lost", 5, 7), 5); /* never synced */
+    env->close(env, fd);
+    cr_assert_eq(tu_write_file(b, "pre-existing", 12), 0);
+    cr_assert_eq(env->fsync_dir(env, dir), 0);
+
+    cr_assert_eq(env->unlink(env, a), 0);
+    cr_assert_eq(env->unlink(env, b), 0);
+    /* A new file under an unlinked name, never made durable either. */
+    fd = create(a);
+    cr_assert_eq(env->pwrite(env, fd, "new", 3, 0), 3);
+    cr_assert_eq(env->fsync(env, fd), 0);
+    env->close(env, fd);
+    cr_assert_eq(fault_env_drop_unsynced(env), 0);
+    expect_content(a, "durable", 7); /* the old file, as of its last fsync */
+    expect_content(b, "pre-existing", 12);
+
+    /* With a directory fsync after the unlink, it stays gone. */
+    cr_assert_eq(env->unlink(env, a), 0);
+    cr_assert_eq(env->fsync_dir(env, dir), 0);
+    cr_assert_eq(fault_env_drop_unsynced(env), 0);
+    cr_assert(!exists(a));
+    /* A file whose creation was never durable does not come back from an unlink. */
+    char *c = P("c");
+    fd = create(c);
+    env->close(env, fd);
+    cr_assert_eq(env->unlink(env, c), 0);
+    cr_assert_eq(fault_env_drop_unsynced(env), 0);
+    cr_assert(!exists(c));
+    free(a);
+    free(b);
+    free(c);
+}
+
+Test(fault_env, power_cut_rename_then_unlink_chain)
+{
+    /* x (durable) renamed to y, then y unlinked, nothing synced: x is back, y absent. */
+    char *x = P("x"), *y = P("y");
+    int fd = create(x);
+    cr_assert_eq(env->pwrite(env, fd, "xx", 2, 0), 2);
+    cr_assert_eq(env->fsync(env, fd), 0);
+    env->close(env, fd);
+    cr_assert_eq(env->fsync_dir(env, dir), 0);
+    cr_assert_eq(env->rename(env, x, y), 0);
+    cr_assert_eq(env->unlink(env, y), 0);
+    cr_assert_eq(fault_env_drop_unsynced(env), 0);
+    expect_content(x, "xx", 2);
+    cr_assert(!exists(y));
+    free(x);
+    free(y);
+}

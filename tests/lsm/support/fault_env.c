@@ -40,12 +40,14 @@ typedef struct ftrack {
     struct ftrack *next;
 } ftrack;
 
+/* A name change not yet made durable: a rename (from -> to), or an unlink (of from; to is
+ * NULL) whose file comes back with its durable contents if the directory is not synced. */
 typedef struct rename_rec {
     char *from, *to;
     char *from_dir, *to_dir; /* canonical; set to NULL once fsync_dir'ed */
     ftrack *file;            /* the renamed file's record, or NULL if untracked */
     int had_target;
-    uint8_t *target;         /* the replaced file's contents (had_target) */
+    uint8_t *target;         /* the replaced (or unlinked) file's durable contents */
     size_t target_len;
     struct rename_rec *next; /* older */
 } rename_rec;
@@ -307,6 +309,37 @@ static int f_fsize(lsm_env *env, int fd, uint64_t *size)
     return s->base->fsize(s->base, fd, size);
 }
 
+/* The contents path would have after a power cut now (its synced bytes, per its record if the
+ * env tracks it), malloc'd into *out.  Returns 0, or -1 when it cannot be saved (too big,
+ * unreadable, not a regular file), in which case the name change is not undoable.
+ * REQUIRES: mu held. */
+static void free_rename(struct rename_rec *r);
+
+static int durable_content(fault_state *s, const char *path, uint8_t **out, size_t *len)
+{
+    struct stat sb;
+    if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > FAULT_MAX_SAVED)
+        return -1;
+    ftrack *f = find_file(s, path);
+    if (f && f->created) return -1; /* its creation is not durable: it would not come back */
+    size_t n = (size_t)sb.st_size, keep = f ? (size_t)f->synced : n;
+    uint8_t *b = calloc(1, (n > keep ? n : keep) + 1);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 && b ? pread(fd, b, n, 0) : -1;
+    if (fd >= 0) close(fd);
+    if (got != (ssize_t)n) {
+        free(b);
+        return -1;
+    }
+    if (f) {
+        if (keep > n) memset(b + n, 0, keep - n);
+        for (undo *u = f->undos; u; u = u->next) memcpy(b + u->off, u->data, u->len);
+    }
+    *out = b;
+    *len = keep;
+    return 0;
+}
+
 static int f_rename(lsm_env *env, const char *from, const char *to)
 {
     fault_state *s = st_of(env);
@@ -314,17 +347,7 @@ static int f_rename(lsm_env *env, const char *from, const char *to)
     int rc = account(s, FAULT_OP_RENAME);
     if (rc < 0) goto out;
     rename_rec *r = calloc(1, sizeof *r);
-    struct stat sb;
-    if (r && stat(to, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size <= FAULT_MAX_SAVED) {
-        int fd = open(to, O_RDONLY | O_CLOEXEC);
-        r->target = malloc(sb.st_size ? (size_t)sb.st_size : 1);
-        if (fd >= 0 && r->target &&
-            pread(fd, r->target, (size_t)sb.st_size, 0) == (ssize_t)sb.st_size) {
-            r->had_target = 1;
-            r->target_len = (size_t)sb.st_size;
-        }
-        if (fd >= 0) close(fd);
-    }
+    if (r && durable_content(s, to, &r->target, &r->target_len) == 0) r->had_target = 1;
     rc = s->base->rename(s->base, from, to);
     if (rc < 0 || !r) {
         if (r) free(r->target);
@@ -358,11 +381,22 @@ static int f_unlink(lsm_env *env, const char *path)
     fault_state *s = st_of(env);
     pthread_mutex_lock(&s->mu);
     int rc = account(s, FAULT_OP_UNLINK);
-    if (rc == 0) rc = s->base->unlink(s->base, path);
+    if (rc < 0) goto out;
+    rename_rec *r = calloc(1, sizeof *r);
+    if (r && durable_content(s, path, &r->target, &r->target_len) == 0) r->had_target = 1;
+    rc = s->base->unlink(s->base, path);
     if (rc == 0) {
         ftrack *f = find_file(s, path);
         if (f) f->gone = 1;
     }
+    if (rc == 0 && r && r->had_target && (r->from = strdup(path)) &&
+        (r->from_dir = parent_canon(path))) {
+        r->next = s->renames;
+        s->renames = r;
+        r = NULL;
+    }
+    if (r) free_rename(r);
+out:
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -583,10 +617,18 @@ int fault_env_drop_unsynced(lsm_env *env)
     fault_state *s = st_of(env);
     int rc = 0;
     pthread_mutex_lock(&s->mu);
-    /* 1. Renames never made durable, newest first, so chains unwind in order. */
+    /* 1. Creations never made durable: the name is gone, and with it the data.  First, so
+     * that a name whose old file is restored below is not then deleted. */
+    for (ftrack *f = s->files; f; f = f->next) {
+        if (f->gone || !f->created) continue;
+        if (unlink(f->path) < 0 && errno != ENOENT && rc == 0) rc = -errno;
+        f->gone = 1;
+    }
+    /* 2. Renames and unlinks never made durable, newest first, so chains unwind in order.
+     * A renamed file deleted in step 1 is simply not there to move back. */
     for (rename_rec *r = s->renames; r; r = r->next) {
-        if (rename(r->to, r->from) < 0 && rc == 0) rc = -errno;
-        if (r->file) {
+        if (r->to && rename(r->to, r->from) < 0 && errno != ENOENT && rc == 0) rc = -errno;
+        if (r->to && r->file) {
             char *p = strdup(r->from);
             if (p) {
                 free(r->file->path);
@@ -594,15 +636,9 @@ int fault_env_drop_unsynced(lsm_env *env)
             }
         }
         if (r->had_target) {
-            int e = put_file(r->to, r->target, r->target_len);
+            int e = put_file(r->to ? r->to : r->from, r->target, r->target_len);
             if (e < 0 && rc == 0) rc = e;
         }
-    }
-    /* 2. Creations never made durable: the name is gone, and with it the data. */
-    for (ftrack *f = s->files; f; f = f->next) {
-        if (f->gone || !f->created) continue;
-        if (unlink(f->path) < 0 && errno != ENOENT && rc == 0) rc = -errno;
-        f->gone = 1;
     }
     /* 3. Contents: back to the synced size, then the synced bytes changed since. */
     for (ftrack *f = s->files; f; f = f->next) {

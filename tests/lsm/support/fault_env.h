@@ -19,11 +19,14 @@
  *   - creations: a file created through the env whose parent directory was not fsync_dir'ed
  *     since the creation is deleted;
  *   - renames: a rename not followed by an fsync_dir of the target's directory is undone (the
- *     file goes back to its old name, and a file it replaced comes back with the contents it
- *     had at the rename).  Cross-directory renames are undone when either directory is unsynced.
- * Not simulated: unlinks, links and mkdir are durable at once; a file the env first sees
- * already existing is assumed fully synced at that moment.  fsync and fsync_dir are recorded,
- * not passed to the kernel: durability is what the simulation decides, and tests stay fast.  After the cut every
+ *     file goes back to its old name, and a file it replaced comes back with its durable
+ *     contents).  Cross-directory renames are undone when either directory is unsynced;
+ *   - unlinks: a file unlinked without a later fsync_dir of its directory comes back with its
+ *     durable contents (unless its own creation was never durable).
+ * Not simulated: links and mkdir are durable at once; a file the env first sees already
+ * existing is assumed fully synced at that moment; files over 64 MiB replaced by a rename or
+ * unlinked stay gone.  fsync and fsync_dir are recorded, not passed to the kernel: durability
+ * is what the simulation decides, and tests stay fast.  After the cut every
  * descriptor opened through the env is stale (the test should close or forget it) and the
  * env's tracking starts afresh, as if after a reboot.
  *
