@@ -36,10 +36,23 @@ int flush_build_table(lsm_db *db, memtable *m, file_meta **out)
     sst_builder *b = NULL;
     int rc = path ? sst_builder_open(db->env, path, number, &so, &b)
                   : lsm_error(LSM_ENOMEM, "flush: out of memory");
+    /* Versions shadowed by a newer one that every reader can see are not written (as in a
+     * compaction): an update-heavy memtable flushes to about its live size. */
+    pthread_mutex_lock(&db->mu);
+    uint64_t smallest_snapshot = snapshot_oldest(db);
+    pthread_mutex_unlock(&db->mu);
+    slice prev_user = {NULL, 0};
+    uint64_t prev_seq = 0;
     uint64_t min_seq = UINT64_MAX, max_seq = 0;
     for (; !rc && iter_valid(it); iter_next(it)) {
         slice k = iter_key(it), v = iter_value(it);
         uint64_t s = ikey_seq(k.data, k.len);
+        slice u = ikey_user(k.data, k.len);
+        int same = prev_user.data && ukey_compare(u.data, u.len, prev_user.data, prev_user.len) == 0;
+        int shadowed = same && prev_seq <= smallest_snapshot;
+        prev_user = u; /* memtable entries stay put while the memtable lives */
+        prev_seq = s;
+        if (shadowed) continue;
         if (s < min_seq) min_seq = s;
         if (s > max_seq) max_seq = s;
         rc = sst_builder_add(b, k.data, k.len, v.data, v.len);

@@ -1,0 +1,240 @@
+/* test_compaction.c — what compaction must achieve, for leveled and size-tiered:
+ *  - update-heavy: 1000 keys x 1000 overwrites of 1 KiB values; after compaction the tables
+ *    take at most 1.2 x the live data (the factor is printed; LSM_TEST_SCALE scales the
+ *    number of overwrites);
+ *  - delete-all: many small keys written then all deleted; after compaction almost nothing is
+ *    left on disk;
+ *  - a snapshot keeps the versions it can see alive through compactions, and they go once it
+ *    is released;
+ *  - background compaction keeps level 0 / the number of runs bounded while writing. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm.h"
+#include "testutil.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SAN_DIVISOR 20
+#else
+#define SAN_DIVISOR 1
+#endif
+
+static uint64_t prop_u64(lsm_db *db, const char *name)
+{
+    char *s;
+    cr_assert_eq(lsm_property(db, name, &s), 0, "%s", name);
+    uint64_t v = strtoull(s, NULL, 10);
+    lsm_free(s);
+    return v;
+}
+
+static void value_of(int key, int round, char *v, size_t n)
+{
+    /* Half compressible, half not, different every round. */
+    uint64_t h = (uint64_t)key * 0x9e3779b97f4a7c15ull ^ (uint64_t)round * 0xbf58476d1ce4e5b9ull;
+    for (size_t i = 0; i < n; i++) {
+        h = h * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = i % 2 ? (char)(h >> 56) : 'x';
+    }
+}
+
+static void update_heavy(int style, const char *name)
+{
+    char *dir = tu_tmpdir(name);
+    lsm_options o;
+    lsm_options_init(&o);
+    o.compaction_style = style;
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0, "%s", lsm_last_error());
+    int keys = 1000, rounds = (int)(1000 * tu_scale() / SAN_DIVISOR);
+    if (rounds < 5) rounds = 5;
+    char k[16], v[1024];
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < keys; i++) {
+            snprintf(k, sizeof k, "key%06d", i);
+            value_of(i, r, v, sizeof v);
+            cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0, "%s", lsm_last_error());
+        }
+    uint64_t live = (uint64_t)keys * (sizeof v + strlen("key000000"));
+    uint64_t before = prop_u64(db, "lsm.total-sst-bytes");
+    cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0, "%s", lsm_last_error());
+    uint64_t after = prop_u64(db, "lsm.total-sst-bytes");
+    double factor = (double)after / (double)live;
+    char *stats;
+    cr_assert_eq(lsm_property(db, "lsm.stats", &stats), 0);
+    fprintf(stderr, "%s: %d keys x %d overwrites of 1 KiB: tables %llu bytes before the final "
+            "compaction (%.2fx live), %llu after: space amplification %.3f\n%s", name, keys,
+            rounds, (unsigned long long)before, (double)before / (double)live,
+            (unsigned long long)after, factor, stats);
+    lsm_free(stats);
+    cr_assert_leq(factor, 1.2, "%s: on-disk / live = %.3f", name, factor);
+    /* every key still has its last value */
+    for (int i = 0; i < keys; i += 37) {
+        snprintf(k, sizeof k, "key%06d", i);
+        void *got;
+        size_t n;
+        cr_assert_eq(lsm_get(db, NULL, k, strlen(k), &got, &n), 0);
+        value_of(i, rounds - 1, v, sizeof v);
+        cr_assert(n == sizeof v && memcmp(got, v, n) == 0);
+        lsm_free(got);
+    }
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(compaction, update_heavy_leveled, .timeout = 900)
+{
+    update_heavy(LSM_COMPACTION_LEVELED, "update_heavy_leveled");
+}
+
+Test(compaction, update_heavy_tiered, .timeout = 900)
+{
+    update_heavy(LSM_COMPACTION_TIERED, "update_heavy_tiered");
+}
+
+static void delete_all(int style, const char *name)
+{
+    char *dir = tu_tmpdir(name);
+    lsm_options o;
+    lsm_options_init(&o);
+    o.compaction_style = style;
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0);
+    int n = (int)(1000000 * tu_scale() / SAN_DIVISOR);
+    char k[16];
+    lsm_batch *b = lsm_batch_new();
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            snprintf(k, sizeof k, "k%09d", (int)(((uint64_t)i * 7919) % (uint64_t)n));
+            cr_assert_eq(pass ? lsm_batch_delete(b, k, strlen(k)) : lsm_batch_put(b, k, strlen(k), "v0123456789", 11), 0);
+            if (lsm_batch_count(b) == 100 || i == n - 1) {
+                cr_assert_eq(lsm_write(db, NULL, b), 0, "%s", lsm_last_error());
+                lsm_batch_clear(b);
+            }
+        }
+    lsm_batch_free(b);
+    uint64_t before = prop_u64(db, "lsm.total-sst-bytes");
+    cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0, "%s", lsm_last_error());
+    uint64_t after = prop_u64(db, "lsm.total-sst-bytes");
+    fprintf(stderr, "%s: %d keys written then deleted: %llu table bytes before compaction, %llu "
+            "after\n", name, n, (unsigned long long)before, (unsigned long long)after);
+    cr_assert_lt(after, 4096, "%s: %llu bytes left after deleting everything", name,
+                 (unsigned long long)after);
+    lsm_iter *it;
+    cr_assert_eq(lsm_iter_new(db, NULL, &it), 0);
+    lsm_iter_seek_first(it);
+    cr_assert(!lsm_iter_valid(it));
+    lsm_iter_free(it);
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(compaction, delete_all_leveled, .timeout = 900) { delete_all(LSM_COMPACTION_LEVELED, "delete_all_leveled"); }
+Test(compaction, delete_all_tiered, .timeout = 900) { delete_all(LSM_COMPACTION_TIERED, "delete_all_tiered"); }
+
+static void snapshot_keeps(int style)
+{
+    char *dir = tu_tmpdir("snapshot_keeps");
+    lsm_options o;
+    lsm_options_init(&o);
+    o.compaction_style = style;
+    o.memtable_size = 64 * 1024;
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0);
+    char k[16], v[512];
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "key%04d", i);
+        value_of(i, 0, v, sizeof v);
+        cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0);
+    }
+    const lsm_snapshot *s = lsm_snapshot_new(db);
+    for (int r = 1; r < 20; r++)
+        for (int i = 0; i < 200; i++) {
+            snprintf(k, sizeof k, "key%04d", i);
+            if (i % 2) {
+                cr_assert_eq(lsm_delete(db, NULL, k, strlen(k)), 0);
+            } else {
+                value_of(i, r, v, sizeof v);
+                cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0);
+            }
+        }
+    cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0);
+    uint64_t with_snapshot = prop_u64(db, "lsm.total-sst-bytes");
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    ro.snapshot = s;
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "key%04d", i);
+        void *got;
+        size_t n;
+        cr_assert_eq(lsm_get(db, &ro, k, strlen(k), &got, &n), 0, "snapshot lost key %d", i);
+        value_of(i, 0, v, sizeof v);
+        cr_assert(n == sizeof v && memcmp(got, v, n) == 0, "snapshot value of key %d", i);
+        lsm_free(got);
+        int rc = lsm_get(db, NULL, k, strlen(k), &got, &n);
+        if (i % 2) cr_assert_eq(rc, LSM_ENOTFOUND);
+        else {
+            cr_assert_eq(rc, 0);
+            lsm_free(got);
+        }
+    }
+    lsm_snapshot_release(db, s);
+    cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0);
+    uint64_t without = prop_u64(db, "lsm.total-sst-bytes");
+    fprintf(stderr, "snapshot (%s): %llu table bytes while held, %llu after release\n",
+            style ? "tiered" : "leveled", (unsigned long long)with_snapshot,
+            (unsigned long long)without);
+    cr_assert_lt(without * 3, with_snapshot * 2, "old versions not dropped after release");
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(compaction, snapshot_keeps_versions_leveled, .timeout = 300) { snapshot_keeps(LSM_COMPACTION_LEVELED); }
+Test(compaction, snapshot_keeps_versions_tiered, .timeout = 300) { snapshot_keeps(LSM_COMPACTION_TIERED); }
+
+static void bounded_l0(int style)
+{
+    char *dir = tu_tmpdir("bounded_l0");
+    lsm_options o;
+    lsm_options_init(&o);
+    o.compaction_style = style;
+    o.memtable_size = 32 * 1024;
+    o.target_file_size = 64 * 1024;
+    o.level1_max_bytes = 256 * 1024;
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0);
+    tu_rng rng;
+    tu_rng_init(&rng, 9);
+    char k[16], v[100];
+    uint64_t max_l0 = 0;
+    int n = 200000 / SAN_DIVISOR;
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "k%08llu", (unsigned long long)tu_uniform(&rng, 100000));
+        value_of(i, 0, v, sizeof v);
+        cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0);
+        if (i % 1000 == 0) {
+            uint64_t l0 = prop_u64(db, "lsm.num-files-at-level0");
+            if (l0 > max_l0) max_l0 = l0;
+        }
+    }
+    char *json;
+    cr_assert_eq(lsm_property(db, "lsm.stats.json", &json), 0);
+    fprintf(stderr, "%s: max L0 tables/runs seen %llu\n%s\n", style ? "tiered" : "leveled",
+            (unsigned long long)max_l0, json);
+    cr_assert(strstr(json, "\"write_amplification\":") != NULL);
+    lsm_free(json);
+    /* stop trigger 12 (+ at most max_immutable flushes in flight, + the one being merged) */
+    cr_assert_leq(max_l0, (uint64_t)o.l0_stop_trigger + 3, "L0 grew to %llu",
+                  (unsigned long long)max_l0);
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(compaction, bounded_l0_leveled, .timeout = 300) { bounded_l0(LSM_COMPACTION_LEVELED); }
+Test(compaction, bounded_runs_tiered, .timeout = 300) { bounded_l0(LSM_COMPACTION_TIERED); }
