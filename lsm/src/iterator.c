@@ -7,7 +7,6 @@
 
 #include "iterator.h"
 #include "lsm.h"
-#include "lsm.h"
 
 typedef struct empty_iter {
     iter base;
@@ -32,10 +31,23 @@ static const struct iter_ops empty_ops = {
     .status = e_status,  .destroy = e_destroy,
 };
 
+/* Handed out when even an empty iterator cannot be allocated, so that callers never get NULL:
+ * a read-only iterator reporting LSM_ENOMEM whose destroy frees nothing. */
+static void e_keep(iter *it) { (void)it; }
+static const struct iter_ops enomem_ops = {
+    .seek_first = e_nop, .seek_last = e_nop, .seek = e_seek,  .next = e_nop,
+    .prev = e_nop,       .valid = e_valid,   .key = e_slice,  .value = e_slice,
+    .status = e_status,  .destroy = e_keep,
+};
+static const empty_iter enomem_iter = {
+    .base = {.ops = &enomem_ops, .errmsg = "out of memory creating an iterator"},
+    .status = LSM_ENOMEM,
+};
+
 iter *iter_new_empty(int status, const char *errmsg)
 {
     empty_iter *e = calloc(1, sizeof *e);
-    if (!e) return NULL;
+    if (!e) return (iter *)&enomem_iter.base; /* never written: every op above only reads */
     e->base.ops = &empty_ops;
     e->status = status;
     if (errmsg) snprintf(e->base.errmsg, sizeof e->base.errmsg, "%s", errmsg);

@@ -50,7 +50,9 @@ static inline void iter_destroy(iter *it)
     if (it) it->ops->destroy(it);
 }
 
-/* An iterator with nothing in it and the given status (0 for plain empty). */
+/* An iterator with nothing in it and the given status (0 for plain empty).  Never NULL: if it
+ * cannot be allocated, a shared static iterator with status LSM_ENOMEM is returned instead
+ * (destroying that one is a no-op). */
 iter *iter_new_empty(int status, const char *errmsg);
 
 #endif
