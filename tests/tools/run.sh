@@ -11,6 +11,8 @@
 #   ctl_mounted    stat/compact/checkpoint on a live mount (by mount point and by store), the
 #                  offline commands refuse it (exit 4 naming the mount point), the checkpoint
 #                  opens offline with the files written through the mount
+#   store_privacy  store directory 0700, its files and control socket 0600, another user cannot
+#                  use the control channel (issue 5)
 #   mount_helper   real `mount -t fuse.lsmfs` / `mount -t lsmfs` / `umount`, and
 #                  `mount -T TMPFSTAB -a` over a temporary fstab line (root only)
 #   install        `make install DESTDIR=... PREFIX=/usr` layout; install to a temp prefix, build
@@ -58,6 +60,8 @@ cleanup() {
     for m in $(awk -v t="$TMP" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r); do
         fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
     done
+    # Unmounted daemons still flush and close their stores: wait for their locks before rm.
+    find "$TMP" -name LOCK -type f 2>/dev/null | while read -r l; do flock -w 20 "$l" true; done
     for l in $CREATED_LINKS; do rm -f "$l"; done
     if [ "$DEB_INSTALLED" = 1 ]; then dpkg -r lsmfs >/dev/null 2>&1; fi
     rm -rf "$TMP"
@@ -260,6 +264,23 @@ unlink_helper() {
     CREATED_LINKS=""
 }
 
+test_store_privacy() {
+    local S=$TMP/private M=$TMP/private-mnt out
+    mkdir -p "$M"
+    mount_lsmfs "$S" "$M" || { fail "lsmfs did not mount"; return 1; }
+    head -c 300000 /dev/urandom > "$M/data"
+    ctl compact "$M" >/dev/null || { fail "compact (to get table files)"; return 1; }
+    [ "$(stat -c %a "$S")" = 700 ] || { fail "store directory mode $(stat -c %a "$S"), want 700"; return 1; }
+    [ "$(stat -c %a "$S/control.sock")" = 600 ] || { fail "control.sock mode, want 600"; return 1; }
+    if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+        setpriv --reuid=nobody --regid=nogroup --clear-groups "$CTL" stat "$M" >/dev/null 2>&1 \
+            && { fail "user nobody could read the daemon's statistics"; return 1; }
+    fi
+    out=$(find "$S" -type f ! -perm 0600 -printf '%P:%m ')
+    [ -z "$out" ] || { fail "store files not 0600: $out"; return 1; }
+    unmount "$M" || { fail "unmount"; return 1; }
+}
+
 test_mount_helper() {
     local S=$TMP/fstab-store M=$TMP/fstab-mnt out
     if [ "$(id -u)" != 0 ]; then echo "SKIP (needs root for mount(8))"; return 77; fi
@@ -385,7 +406,7 @@ test_deb() {
 
 # ----------------------------------------------------------------------------------------------
 
-ALL_TESTS="ctl_usage ctl_kv ctl_transfer ctl_check ctl_mounted mount_helper install deb"
+ALL_TESTS="ctl_usage ctl_kv ctl_transfer ctl_check ctl_mounted store_privacy mount_helper install deb"
 command -v jq >/dev/null || { echo "tests/tools: jq is required (make deps)" >&2; exit 2; }
 for bin in "$CTL" "$LSMFS" "$BUILD/mount.lsmfs"; do
     [ -x "$bin" ] || { echo "tests/tools: $bin not built" >&2; exit 1; }
