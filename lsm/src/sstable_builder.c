@@ -131,9 +131,21 @@ static int add_index_entry(sst_builder *b, const uint8_t *key, size_t klen)
     return 0;
 }
 
+/* dst = user-key prefix u[0..i) + (u[i] + 1), with the largest trailer (newest sequence),
+ * which sorts first among that user key's versions. */
+static int bumped_key(buf *dst, const uint8_t *u, size_t i)
+{
+    uint8_t c = (uint8_t)(u[i] + 1);
+    int rc = buf_append(dst, u, i);
+    if (!rc) rc = buf_append(dst, &c, 1);
+    if (!rc) rc = buf_append_fixed64(dst, ikey_pack(IKEY_MAX_SEQ, IKEY_TYPE_SEEK));
+    return rc;
+}
+
 /* Into dst: an internal key k with last <= k < next (next NULL: any k >= last), as short as
- * the user keys allow.  A shortened user key gets the largest trailer (newest sequence), which
- * sorts first among that user key's versions, so the order against both neighbours holds. */
+ * the user keys allow (LevelDB's FindShortestSeparator / FindShortSuccessor on user keys).
+ * The bumped user key is > user(last) and < user(next), so the order against both neighbours
+ * holds whatever their sequences. */
 static int separator(buf *dst, const uint8_t *last, size_t llen, const uint8_t *next, size_t nlen)
 {
     slice a = ikey_user(last, llen);
@@ -143,22 +155,10 @@ static int separator(buf *dst, const uint8_t *last, size_t llen, const uint8_t *
         slice z = ikey_user(next, nlen);
         size_t m = a.len < z.len ? a.len : z.len;
         while (i < m && a.data[i] == z.data[i]) i++;
-        if (i < m && a.data[i] < 0xff && a.data[i] + 1 < z.data[i]) {
-            uint8_t c = a.data[i] + 1;
-            int rc = buf_append(dst, a.data, i);
-            if (!rc) rc = buf_append(dst, &c, 1);
-            if (!rc) rc = buf_append_fixed64(dst, ikey_pack(IKEY_MAX_SEQ, IKEY_TYPE_SEEK));
-            return rc;
-        }
+        if (i < m && a.data[i] < 0xff && a.data[i] + 1 < z.data[i]) return bumped_key(dst, a.data, i);
     } else {
         while (i < a.len && a.data[i] == 0xff) i++;
-        if (i < a.len) { /* the short successor: first non-0xff byte + 1, truncated */
-            uint8_t c = a.data[i] + 1;
-            int rc = buf_append(dst, a.data, i);
-            if (!rc) rc = buf_append(dst, &c, 1);
-            if (!rc) rc = buf_append_fixed64(dst, ikey_pack(IKEY_MAX_SEQ, IKEY_TYPE_SEEK));
-            return rc;
-        }
+        if (i < a.len) return bumped_key(dst, a.data, i);
     }
     return buf_append(dst, last, llen); /* cannot shorten: the last key itself */
 }
