@@ -91,10 +91,14 @@ int bloom_may_contain_hash(const uint8_t *filter, size_t len, uint32_t h)
     const int k = filter[len - 1];
     if (k < 1 || k > 30)
         return 1; /* a filter this code does not understand must never rule a key out */
-    const uint64_t bits = (uint64_t)(len - 1) * 8;
+    /* bloom_build never makes m >= 2^32; a filter claiming that is not ours to judge.  The
+     * bound keeps the probe arithmetic in 32 bits, whose division is markedly cheaper. */
+    if (len - 1 > UINT32_MAX / 8)
+        return 1;
+    const uint32_t bits = (uint32_t)(len - 1) * 8;
     const uint32_t delta = (h >> 17) | (h << 15);
     for (int j = 0; j < k; j++) {
-        uint32_t pos = (uint32_t)(h % bits);
+        uint32_t pos = h % bits;
         if (!(filter[pos / 8] & (1u << (pos % 8))))
             return 0;
         h += delta;
