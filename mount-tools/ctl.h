@@ -91,9 +91,11 @@ typedef struct ctl_progress {
     const char *label;
     double last_draw;     /* monotonic seconds of the last redraw, for throttling */
     int drawn;            /* something is on the line and must be cleared at the end */
+    int bytes;            /* done/total are bytes: show them as KiB/MiB/GiB */
 } ctl_progress;
 
-/* Prepare p; it draws only when enable is set and stderr is a terminal. */
+/* Prepare p (counts; set p->bytes for byte amounts); it draws only when enable is set and
+ * stderr is a terminal. */
 void ctl_progress_init(ctl_progress *p, const char *label, int enable);
 /* Show done/total (total 0: an open-ended counter); redraws at most ~10 times a second. */
 void ctl_progress_update(ctl_progress *p, uint64_t done, uint64_t total);

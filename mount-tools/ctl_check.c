@@ -205,6 +205,7 @@ int ctl_cmd_check(int argc, char **argv)
     }
     struct check_state s = {.json = json, .phase = "check"};
     ctl_progress_init(&s.progress, "verifying", !json);
+    s.progress.bytes = 1;
 
     long engine = check_engine(&s, t.store);
     if (engine < 0)
@@ -235,6 +236,7 @@ int ctl_cmd_check(int argc, char **argv)
 
     s.phase = "recheck";
     ctl_progress_init(&s.progress, "re-verifying", !json);
+    s.progress.bytes = 1;
     long engine2 = check_engine(&s, t.store);
     long fs2 = engine2 < 0 ? 0 : check_fs(&s, t.store, 0);
     if (engine2 < 0 || fs2 < 0)

@@ -385,6 +385,7 @@ int ctl_cmd_import(int argc, char **argv)
         return CTL_EXIT_FAIL;
     }
     ctl_progress_init(&s.progress, "importing", !json);
+    s.progress.bytes = 1; /* file bytes plus 512 per entry */
     if (s.progress.enabled)
         import_count(src, &s.total_bytes, &s.total_entries);
     rc = import_dir_contents(&s, src, "/");

@@ -23,6 +23,24 @@ void ctl_progress_init(ctl_progress *p, const char *label, int enable)
     p->label = label;
     p->last_draw = 0;
     p->drawn = 0;
+    p->bytes = 0;
+}
+
+/* n as "123", or for byte amounts "12.3 MiB". */
+static void progress_fmt(char *buf, size_t len, uint64_t n, int bytes)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    if (!bytes) {
+        snprintf(buf, len, "%llu", (unsigned long long)n);
+        return;
+    }
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
 }
 
 void ctl_progress_update(ctl_progress *p, uint64_t done, uint64_t total)
@@ -35,8 +53,11 @@ void ctl_progress_update(ctl_progress *p, uint64_t done, uint64_t total)
         return;
     p->last_draw = now;
     p->drawn = 1;
+    char d[32], t[32];
+    progress_fmt(d, sizeof(d), done, p->bytes);
+    progress_fmt(t, sizeof(t), total, p->bytes);
     if (total == 0) {
-        fprintf(stderr, "\r%s: %llu\033[K", p->label, (unsigned long long)done);
+        fprintf(stderr, "\r%s: %s\033[K", p->label, d);
     } else {
         enum { WIDTH = 30 };
         if (done > total)
@@ -46,9 +67,8 @@ void ctl_progress_update(ctl_progress *p, uint64_t done, uint64_t total)
         for (int i = 0; i < WIDTH; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[WIDTH] = '\0';
-        fprintf(stderr, "\r%s [%s] %3d%% (%llu/%llu)\033[K", p->label, bar,
-                (int)((double)done * 100.0 / (double)total), (unsigned long long)done,
-                (unsigned long long)total);
+        fprintf(stderr, "\r%s [%s] %3d%% (%s / %s)\033[K", p->label, bar,
+                (int)((double)done * 100.0 / (double)total), d, t);
     }
     fflush(stderr);
 }
