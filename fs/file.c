@@ -659,6 +659,22 @@ int fs_file_stat(fs_file *f, struct stat *st)
     return r;
 }
 
+int fscore_stat_open(fscore *fs, uint64_t ino, struct stat *st)
+{
+    fs_node n;
+    fs_node_init(&n);
+    pthread_rwlock_rdlock(&fs->lock);
+    fs_file *f = fs_open_find_locked(fs, ino);
+    int r = f ? fs_load_locked(fs, f->home.data, f->home.len, &n) : -ENOENT;
+    if (r == 0) {
+        fs_attr_to_stat(&n.a, st);
+        fs_open_overlay_locked(fs, st);
+    }
+    pthread_rwlock_unlock(&fs->lock);
+    fs_node_free(&n);
+    return r;
+}
+
 int fs_file_commit(fs_file *f, int sync)
 {
     pthread_rwlock_wrlock(&f->fs->lock);

@@ -164,6 +164,9 @@ int fs_file_truncate(fs_file *f, off_t size);
 int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len);
 /* Attributes as the file is now (buffered size included). */
 int fs_file_stat(fs_file *f, struct stat *st);
+/* Attributes of the open file with inode number ino (also after its last name is gone);
+ * -ENOENT if no such file is open. */
+int fscore_stat_open(fscore *fs, uint64_t ino, struct stat *st);
 /* Commit buffered writes; with sync, also make them durable (lsm_sync). */
 int fs_file_commit(fs_file *f, int sync);
 /* Drop one reference: commits, and frees the file when it was the last. */

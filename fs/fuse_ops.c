@@ -1,9 +1,11 @@
 /*
  * fuse_ops.c — libfuse high-level operations on top of fscore.
  *
- * Configuration (see lsmfs_init): use_ino (hard links show one inode number), hard_remove with
- * nullpath_ok (an unlinked open file keeps working through its handle, which does not need a
- * path), long entry/attribute timeouts (we are the only writer), the writeback cache (the kernel
+ * Configuration (see lsmfs_init): use_ino (hard links show one inode number), nullpath_ok
+ * (handles need no path).  An open file whose name is removed is "hidden" by libfuse: it
+ * renames it to .fuse_hiddenXXXX; we turn that rename into the real unlink (the file lives on
+ * as an orphan in the store, invisible to listings) and remember the hidden name, so that
+ * fstat() of the unlinked file, which the kernel sends by name, still answers, long entry/attribute timeouts (we are the only writer), the writeback cache (the kernel
  * merges small writes and owns size/mtime while it has dirty pages; we keep ours right from the
  * writes it sends) and 1 MiB writes.  File locks are left to the kernel, which implements
  * POSIX and flock locks locally when the filesystem does not.
@@ -12,11 +14,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "fscore.h"
+
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
 
 #define FH_FILE 0x46494c45u /* "FILE" */
 #define FH_DIR 0x44495220u  /* "DIR " */
@@ -24,6 +32,7 @@
 struct lsmfs_fh {
     unsigned kind;
     fs_file *f;
+    int written; /* writes since the last flush (other names need a refresh) */
 };
 
 /* An open directory: its path (directory handles get no path with nullpath_ok) and the names
@@ -36,7 +45,178 @@ struct dir_handle {
     size_t n, cap;
 };
 
-static fscore *FS(void) { return fuse_get_context()->private_data; }
+#define LINK_BUCKETS 1024
+#define LINK_MAX_PATHS 100000 /* bound on remembered names; beyond, no new ones are noted */
+
+struct link_path {
+    struct link_path *next;
+    uint64_t ino;
+    char *path;
+};
+
+/* A name libfuse gave to an open file we unlinked (see the top of the file). */
+struct hidden {
+    struct hidden *next;
+    char *path;
+    uint64_t ino;
+};
+
+struct lsmfs_ctx {
+    fscore *fs;
+    struct hidden *hidden;
+    int multithreaded;
+    int writeback;
+    pthread_mutex_t mu;
+    struct link_path *bucket[LINK_BUCKETS];
+    size_t npaths;
+};
+
+lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int multithreaded, int writeback)
+{
+    lsmfs_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->fs = fs;
+    c->multithreaded = multithreaded;
+    c->writeback = writeback;
+    pthread_mutex_init(&c->mu, NULL);
+    return c;
+}
+
+void lsmfs_ctx_free(lsmfs_ctx *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < LINK_BUCKETS; i++) {
+        struct link_path *p = c->bucket[i];
+        while (p) {
+            struct link_path *n = p->next;
+            free(p->path);
+            free(p);
+            p = n;
+        }
+    }
+    while (c->hidden) {
+        struct hidden *h = c->hidden;
+        c->hidden = h->next;
+        free(h->path);
+        free(h);
+    }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static int is_hidden_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash && strncmp(slash + 1, ".fuse_hidden", 12) == 0;
+}
+
+/* The inode of hidden name path, 0 if none; with drop, forget the name. */
+static uint64_t hidden_ino(lsmfs_ctx *c, const char *path, int drop)
+{
+    uint64_t ino = 0;
+    pthread_mutex_lock(&c->mu);
+    for (struct hidden **pp = &c->hidden; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->path, path) == 0) {
+            struct hidden *h = *pp;
+            ino = h->ino;
+            if (drop) {
+                *pp = h->next;
+                free(h->path);
+                free(h);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return ino;
+}
+
+static lsmfs_ctx *CTX(void) { return fuse_get_context()->private_data; }
+static fscore *FS(void) { return CTX()->fs; }
+
+/* Remember that the kernel knows path as a name of the hard-linked inode ino. */
+static void links_note(uint64_t ino, const char *path)
+{
+    lsmfs_ctx *c = CTX();
+    pthread_mutex_lock(&c->mu);
+    struct link_path **b = &c->bucket[ino % LINK_BUCKETS], *p;
+    for (p = *b; p; p = p->next)
+        if (p->ino == ino && strcmp(p->path, path) == 0)
+            break;
+    if (!p && c->npaths < LINK_MAX_PATHS) {
+        p = malloc(sizeof *p);
+        if (p && (p->path = strdup(path)) != NULL) {
+            p->ino = ino;
+            p->next = *b;
+            *b = p;
+            c->npaths++;
+        } else {
+            free(p);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Forget path (any inode); with to != NULL, the name moved to `to` instead. */
+static void links_move(const char *path, const char *to)
+{
+    lsmfs_ctx *c = CTX();
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < LINK_BUCKETS; i++) {
+        for (struct link_path **pp = &c->bucket[i]; *pp;) {
+            struct link_path *p = *pp;
+            if (strcmp(p->path, path) != 0) {
+                pp = &p->next;
+                continue;
+            }
+            char *np = to ? strdup(to) : NULL;
+            if (np) {
+                free(p->path);
+                p->path = np;
+                pp = &p->next;
+            } else {
+                *pp = p->next;
+                free(p->path);
+                free(p);
+                c->npaths--;
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Drop the kernel's cached attributes and pages of every known name of ino.  Called without
+ * any fscore lock held: the kernel may first write dirty pages back through us. */
+static void links_invalidate(uint64_t ino)
+{
+    lsmfs_ctx *c = CTX();
+    if (!c->multithreaded)
+        return;
+    char *paths[64];
+    int n = 0;
+    pthread_mutex_lock(&c->mu);
+    for (struct link_path *p = c->bucket[ino % LINK_BUCKETS]; p && n < 64; p = p->next)
+        if (p->ino == ino)
+            paths[n++] = strdup(p->path);
+    pthread_mutex_unlock(&c->mu);
+    struct fuse *f = fuse_get_context()->fuse;
+    for (int i = 0; i < n; i++) {
+        if (paths[i])
+            fuse_invalidate_path(f, paths[i]);
+        free(paths[i]);
+    }
+}
+
+/* Inode number and link count of path (0 if it cannot be read). */
+static uint64_t linked_ino(const char *path)
+{
+    struct stat st;
+    if (!path || fscore_stat(FS(), path, &st) != 0 || S_ISDIR(st.st_mode) || st.st_nlink < 2)
+        return 0;
+    return (uint64_t)st.st_ino;
+}
 
 static fs_cred caller(void)
 {
@@ -55,19 +235,20 @@ static fs_file *file_of(struct fuse_file_info *fi)
 
 static void *lsmfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
+    lsmfs_ctx *ctx = fuse_get_context()->private_data;
     cfg->use_ino = 1;
     cfg->nullpath_ok = 1;
-    cfg->hard_remove = 1;
+    cfg->hard_remove = 0;
     cfg->entry_timeout = 86400.0;
     cfg->attr_timeout = 86400.0;
     cfg->negative_timeout = 86400.0;
     cfg->kernel_cache = 0;
     cfg->auto_cache = 0;
-    if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) {
+    if (ctx->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
         conn->want |= FUSE_CAP_WRITEBACK_CACHE;
         /* the kernel sets mtime on write and sends it (setattr) before flush; a time of ours
          * taken when its writes arrive later would be different */
-        fscore_set_kernel_times(fuse_get_context()->private_data, 1);
+        fscore_set_kernel_times(ctx->fs, 1);
     }
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
@@ -83,7 +264,15 @@ static int lsmfs_getattr(const char *path, struct stat *st, struct fuse_file_inf
         return fs_file_stat(f, st);
     if (!path)
         return -ESTALE;
-    return fscore_stat(FS(), path, st);
+    if (is_hidden_name(path)) {
+        uint64_t ino = hidden_ino(CTX(), path, 0);
+        if (ino)
+            return fscore_stat_open(FS(), ino, st);
+    }
+    int r = fscore_stat(FS(), path, st);
+    if (r == 0 && !S_ISDIR(st->st_mode) && st->st_nlink > 1)
+        links_note((uint64_t)st->st_ino, path);
+    return r;
 }
 
 static int lsmfs_readlink(const char *path, char *buf, size_t size)
@@ -103,7 +292,18 @@ static int lsmfs_mkdir(const char *path, mode_t mode)
     return fscore_mkdir_as(FS(), path, mode, &who);
 }
 
-static int lsmfs_unlink(const char *path) { return fscore_unlink(FS(), path); }
+static int lsmfs_unlink(const char *path)
+{
+    if (is_hidden_name(path) && hidden_ino(CTX(), path, 1))
+        return 0; /* the last close of a hidden file: its data went with fs_file_close */
+    uint64_t ino = linked_ino(path);
+    int r = fscore_unlink(FS(), path);
+    if (r == 0 && ino) {
+        links_move(path, NULL);
+        links_invalidate(ino);
+    }
+    return r;
+}
 static int lsmfs_rmdir(const char *path) { return fscore_rmdir(FS(), path); }
 
 static int lsmfs_symlink(const char *target, const char *path)
@@ -114,42 +314,103 @@ static int lsmfs_symlink(const char *target, const char *path)
 
 static int lsmfs_rename(const char *from, const char *to, unsigned int flags)
 {
-    return fscore_rename(FS(), from, to, flags);
+    if (flags == 0 && is_hidden_name(to)) {
+        /* libfuse hides an open file it was asked to unlink or replace: unlink it for real */
+        struct stat st;
+        int r = fscore_stat(FS(), from, &st);
+        struct hidden *h = r == 0 ? malloc(sizeof *h) : NULL;
+        if (r == 0 && (!h || !(h->path = strdup(to)))) {
+            free(h);
+            return -ENOMEM;
+        }
+        if (r == 0)
+            r = lsmfs_unlink(from);
+        if (r) {
+            if (h) {
+                free(h->path);
+                free(h);
+            }
+            return r;
+        }
+        h->ino = (uint64_t)st.st_ino;
+        lsmfs_ctx *c = CTX();
+        pthread_mutex_lock(&c->mu);
+        h->next = c->hidden;
+        c->hidden = h;
+        pthread_mutex_unlock(&c->mu);
+        return 0;
+    }
+    uint64_t replaced = (flags & RENAME_EXCHANGE) ? 0 : linked_ino(to);
+    int r = fscore_rename(FS(), from, to, flags);
+    if (r == 0) {
+        if (replaced) {
+            links_move(to, NULL);
+            links_invalidate(replaced);
+        }
+        if (!(flags & RENAME_EXCHANGE))
+            links_move(from, to);
+    }
+    return r;
 }
 
-static int lsmfs_link(const char *from, const char *to) { return fscore_link(FS(), from, to); }
+static int lsmfs_link(const char *from, const char *to)
+{
+    int r = fscore_link(FS(), from, to);
+    if (r == 0) {
+        uint64_t ino = linked_ino(from);
+        if (ino) {
+            links_note(ino, from);
+            links_invalidate(ino);
+            links_note(ino, to);
+        }
+    }
+    return r;
+}
+
+/* After an attribute change of path or of the open file f: refresh the other names. */
+static void changed(const char *path, fs_file *f)
+{
+    struct stat st;
+    int r = f ? fs_file_stat(f, &st) : (path ? fscore_stat(FS(), path, &st) : -1);
+    if (r == 0 && !S_ISDIR(st.st_mode) && st.st_nlink > 1)
+        links_invalidate((uint64_t)st.st_ino);
+}
 
 static int lsmfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     fs_file *f = file_of(fi);
-    if (f)
-        return fs_file_chmod(f, mode);
-    return path ? fscore_chmod(FS(), path, mode) : -ESTALE;
+    int r = f ? fs_file_chmod(f, mode) : (path ? fscore_chmod(FS(), path, mode) : -ESTALE);
+    if (r == 0)
+        changed(path, f);
+    return r;
 }
 
 static int lsmfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
     fs_file *f = file_of(fi);
-    if (f)
-        return fs_file_chown(f, uid, gid);
-    return path ? fscore_chown(FS(), path, uid, gid) : -ESTALE;
+    int r = f ? fs_file_chown(f, uid, gid) : (path ? fscore_chown(FS(), path, uid, gid) : -ESTALE);
+    if (r == 0)
+        changed(path, f);
+    return r;
 }
 
 static int lsmfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
     fs_file *f = file_of(fi);
-    if (f)
-        return fs_file_truncate(f, size);
-    return path ? fscore_truncate(FS(), path, size) : -ESTALE;
+    int r = f ? fs_file_truncate(f, size) : (path ? fscore_truncate(FS(), path, size) : -ESTALE);
+    if (r == 0)
+        changed(path, f);
+    return r;
 }
 
 static int lsmfs_utimens(const char *path, const struct timespec tv[2],
                          struct fuse_file_info *fi)
 {
     fs_file *f = file_of(fi);
-    if (f)
-        return fs_file_utimens(f, tv);
-    return path ? fscore_utimens(FS(), path, tv) : -ESTALE;
+    int r = f ? fs_file_utimens(f, tv) : (path ? fscore_utimens(FS(), path, tv) : -ESTALE);
+    if (r == 0)
+        changed(path, f);
+    return r;
 }
 
 static int attach(struct fuse_file_info *fi, fs_file *f)
@@ -161,6 +422,7 @@ static int attach(struct fuse_file_info *fi, fs_file *f)
     }
     h->kind = FH_FILE;
     h->f = f;
+    h->written = 0;
     fi->fh = (uint64_t)(uintptr_t)h;
     /* The kernel's page cache stays valid across opens: every change comes through us.  Not
      * for files with several names, which the kernel sees as separate inodes. */
@@ -212,6 +474,8 @@ static int lsmfs_write(const char *path, const char *buf, size_t size, off_t off
     if (!f)
         return -EBADF;
     ssize_t n = fs_file_write(f, buf, size, off);
+    if (n > 0)
+        ((struct lsmfs_fh *)(uintptr_t)fi->fh)->written = 1;
     return (int)n;
 }
 
@@ -220,7 +484,15 @@ static int lsmfs_statfs(const char *path, struct statvfs *sv) { return fscore_st
 static int lsmfs_flush(const char *path, struct fuse_file_info *fi)
 {
     fs_file *f = file_of(fi);
-    return f ? fs_file_commit(f, 0) : 0;
+    if (!f)
+        return 0;
+    int r = fs_file_commit(f, 0);
+    struct lsmfs_fh *h = (struct lsmfs_fh *)(uintptr_t)fi->fh;
+    if (r == 0 && h->written) {
+        h->written = 0;
+        changed(NULL, f);
+    }
+    return r;
 }
 
 static int lsmfs_release(const char *path, struct fuse_file_info *fi)
@@ -346,6 +618,15 @@ static int fill_one(void *arg, const char *name, const struct stat *st)
         return 1; /* the kernel's buffer is full; this name was not handed out */
     }
     d->names[d->n++] = copy;
+    if (c->flags && !S_ISDIR(st->st_mode) && st->st_nlink > 1) {
+        size_t pl = strlen(d->path);
+        char *full = malloc(pl + strlen(name) + 2);
+        if (full) {
+            sprintf(full, "%s/%s", pl == 1 ? "" : d->path, name);
+            links_note((uint64_t)st->st_ino, full);
+            free(full);
+        }
+    }
     return 0;
 }
 

@@ -13,7 +13,20 @@
 #define FUSE_USE_VERSION 35
 #include <fuse.h>
 
+#include "fscore.h"
+
 /* The operation table. */
 extern const struct fuse_operations lsmfs_ops;
+
+/* The private data of the fuse instance: the store, and the names of hard-linked files the
+ * kernel has seen.  High-level FUSE gives each name its own kernel inode, so when a file with
+ * several names changes through one of them (write, chmod, link, unlink), the kernel's cached
+ * attributes and pages of the other names are invalidated by path. */
+typedef struct lsmfs_ctx lsmfs_ctx;
+
+/* multithreaded == 0 disables the invalidations (with one thread, the kernel's writeback that
+ * an invalidation may trigger could not be served). */
+lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int multithreaded, int writeback);
+void lsmfs_ctx_free(lsmfs_ctx *c);
 
 #endif

@@ -36,6 +36,7 @@ struct lsmfs_args {
     int nonopts;
     int foreground, debug, single, nonempty, help, version;
     char *memtable_size, *cache_size, *compaction, *sync, *compression, *max_open_tables;
+    char *writeback;
 };
 
 enum { KEY_FG, KEY_DEBUG, KEY_SINGLE, KEY_HELP, KEY_VERSION, KEY_NONEMPTY };
@@ -48,6 +49,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("sync=%s", sync),
     OPT("compression=%s", compression),
     OPT("max_open_tables=%s", max_open_tables),
+    OPT("writeback=%s", writeback),
     FUSE_OPT_KEY("-f", KEY_FG),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -113,6 +115,10 @@ static void usage(const char *prog)
            "    -o sync=S              none, always or explicit (default: fsync is durable)\n"
            "    -o compression=S       lz4 (default) or none\n"
            "    -o max_open_tables=N   table files kept open (default 256)\n"
+           "    -o writeback=on|off    kernel writeback cache (default off).  On merges small\n"
+           "                           writes in the kernel, but the kernel then keeps its own\n"
+           "                           size and mtime per name, so a hard-linked file written\n"
+           "                           through one name may show a stale size through another\n"
            "    -o nonempty            allow mounting over a non-empty directory\n"
            "\n"
            "Unmount with `fusermount3 -u MOUNTPOINT` (or umount, or SIGTERM).\n"
@@ -321,6 +327,17 @@ int main(int argc, char *argv[])
     }
     char err[PATH_MAX * 3] = "";
     lsm_options lopt;
+    int wb = 0; /* see the help text: exact hard-link semantics by default */
+    if (a.writeback) {
+        if (strcmp(a.writeback, "on") == 0)
+            wb = 1;
+        else if (strcmp(a.writeback, "off") == 0)
+            wb = 0;
+        else {
+            fprintf(stderr, "lsmfs: invalid writeback '%s' (on or off)\n", a.writeback);
+            return 1;
+        }
+    }
     if (store_options(&a, &lopt, err, sizeof err) || check_mountpoint(a.mnt, a.nonempty, err,
                                                                         sizeof err)) {
         fprintf(stderr, "lsmfs: %s\n", err);
@@ -383,8 +400,10 @@ int main(int argc, char *argv[])
         verdict(vfd, err);
         return 1;
     }
-    struct fuse *fuse = fuse_new(&args, &lsmfs_ops, sizeof lsmfs_ops, fs);
+    lsmfs_ctx *ctx = lsmfs_ctx_new(fs, !a.single, wb);
+    struct fuse *fuse = ctx ? fuse_new(&args, &lsmfs_ops, sizeof lsmfs_ops, ctx) : NULL;
     if (!fuse) {
+        lsmfs_ctx_free(ctx);
         fscore_close(fs);
         verdict(vfd, "invalid FUSE options (see lsmfs --help)");
         return 1;
@@ -444,6 +463,7 @@ int main(int argc, char *argv[])
     fuse_remove_signal_handlers(se);
     fuse_unmount(fuse);
     fuse_destroy(fuse);
+    lsmfs_ctx_free(ctx);
     int rc = fscore_close(fs);
     if (rc) {
         syslog(LOG_ERR, "closing store %s: %s: %s", store_abs, strerror(-rc), lsm_last_error());
