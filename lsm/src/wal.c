@@ -1,8 +1,8 @@
 /*
  * wal.c — the write-ahead log of wal.h.  Byte layout: lsm/FORMAT.md, section "WAL".
  *
- * A record is a 12-byte header — masked CRC32C of the next 8 header bytes, payload length,
- * masked CRC32C of the payload — and the payload.  The header has its own checksum so that a
+ * A record is a 12-byte header — masked CRC32C of the record's offset and the next 8 header
+ * bytes, payload length, masked CRC32C of the payload — and the payload.  The header has its own checksum so that a
  * damaged length is caught as damage, rather than read as "the record runs past the end of
  * the file", which would look like a torn tail and silently lose everything after it.
  *
@@ -33,6 +33,17 @@
 
 #define WAL_READ_WINDOW (256u * 1024u)   /* bytes the reader fetches per pread */
 #define WAL_KEEP_BUFFER (4u * 1024u * 1024u) /* larger buffers are freed after use */
+
+/* The header checksum covers the record's own file offset as well as its length and payload
+ * checksum, so a copy of a valid record stored INSIDE another record's payload (lsmfs may well
+ * hold a file that contains a WAL) does not look valid at the place it was copied to: the
+ * torn-tail test below relies on "a valid record after the damage" meaning a real one. */
+static uint32_t header_crc(uint64_t off, const uint8_t *h)
+{
+    uint8_t o[8];
+    put_fixed64(o, off);
+    return crc32c_extend(crc32c_value(o, 8), h + 4, 8);
+}
 
 /* ---- writer ---- */
 
@@ -111,7 +122,7 @@ int wal_append(wal_writer *w, const void *rec, size_t n)
     uint8_t *h = w->buf;
     put_fixed32(h + 4, (uint32_t)n);
     put_fixed32(h + 8, crc32c_mask(crc32c_value(rec, n)));
-    put_fixed32(h, crc32c_mask(crc32c_value(h + 4, 8)));
+    put_fixed32(h, crc32c_mask(header_crc(w->end, h)));
     if (n) memcpy(h + WAL_HEADER_SIZE, rec, n);
 
     ssize_t wr = w->env->pwrite(w->env, w->fd, w->buf, total, (off_t)w->end);
@@ -255,7 +266,7 @@ static int check_record(wal_reader *r, uint64_t off, uint32_t *len, const char *
     }
     int rc = read_at(r, off, WAL_HEADER_SIZE, &h);
     if (rc < 0) return rc;
-    if (crc32c_unmask(get_fixed32(h)) != crc32c_value(h + 4, 8)) {
+    if (crc32c_unmask(get_fixed32(h)) != header_crc(off, h)) {
         *why = "header checksum mismatch";
         return REC_BAD_HEADER;
     }
@@ -287,7 +298,7 @@ static int valid_record_after(wal_reader *r, uint64_t from)
         int rc = read_at(r, p, WAL_HEADER_SIZE, &h);
         if (rc < 0) return rc;
         /* Cheap header test first; only a matching header costs a payload check. */
-        if (crc32c_unmask(get_fixed32(h)) != crc32c_value(h + 4, 8)) continue;
+        if (crc32c_unmask(get_fixed32(h)) != header_crc(p, h)) continue;
         uint32_t len;
         const char *why;
         rc = check_record(r, p, &len, &why);

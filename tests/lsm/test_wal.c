@@ -455,3 +455,45 @@ Test(wal, fail_every_operation_in_turn)
     }
     free(path);
 }
+
+Test(wal, embedded_log_in_payload_is_not_a_record)
+{
+    /* A payload carrying a whole valid log (lsmfs may store a file that contains a WAL).  If
+     * the header of that record is lost in a crash (zeroed: its page never reached the disk
+     * while later pages did), the copies inside must not count as "valid data after the
+     * damage": the record is a torn tail, dropped, not a corruption that blocks open. */
+    size_t inner_lens[4] = {10, 0, 100, 33};
+    char *inner = tu_path(dir, "inner.log"), *outer = tu_path(dir, "outer.log");
+    write_log(lsm_env_posix(), inner, inner_lens, 4, NULL);
+    size_t inner_n;
+    uint8_t *inner_img = tu_read_file(inner, &inner_n);
+    cr_assert(inner_img);
+
+    wal_writer *w;
+    cr_assert_eq(wal_writer_open(lsm_env_posix(), outer, &w), 0);
+    cr_assert_eq(wal_append(w, "first", 5), 0);
+    uint64_t second = wal_size(w);
+    uint8_t payload[4096];
+    memset(payload, 0x5a, sizeof payload);
+    memcpy(payload + 100, inner_img, inner_n); /* a copy of a log in the middle of a value */
+    cr_assert_eq(wal_append(w, payload, sizeof payload), 0);
+    cr_assert_eq(wal_writer_close(w), 0);
+
+    size_t n;
+    uint8_t *img = tu_read_file(outer, &n);
+    memset(img + second, 0, WAL_HEADER_SIZE);
+    cr_assert_eq(tu_write_file(outer, img, n), 0);
+    wal_reader *r;
+    cr_assert_eq(wal_reader_open(lsm_env_posix(), outer, 0, &r), 0);
+    const uint8_t *rec;
+    size_t len;
+    cr_assert_eq(wal_read(r, &rec, &len), 1);
+    cr_assert(len == 5 && memcmp(rec, "first", 5) == 0);
+    cr_assert_eq(wal_read(r, &rec, &len), 0, "embedded copies taken for real records: %s", lsm_last_error());
+    cr_assert_eq(wal_reader_torn(r), n - second);
+    wal_reader_close(r);
+    free(img);
+    free(inner_img);
+    free(inner);
+    free(outer);
+}
