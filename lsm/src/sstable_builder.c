@@ -183,7 +183,7 @@ int sst_builder_open(lsm_env *env, const char *path, uint64_t file_number,
     b->file_number = file_number;
     block_builder_init(&b->data, b->opt.restart_interval);
     block_builder_init(&b->index, 1); /* every index key whole: seeks compare in place */
-    b->fd = b->env->open(b->env, b->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    b->fd = b->env->open(b->env, b->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (b->fd < 0) {
         int rc = lsm_error(b->fd, "%s: create: %s", b->tmp_path, strerror(-b->fd));
         b->fd = -1;

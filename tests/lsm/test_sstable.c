@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cache.h"
 #include "lsm.h"
@@ -211,6 +212,9 @@ Test(sstable, round_trip_100k_versions_and_deletions, .timeout = 120)
 
     char *tmp = tu_path(dir, "000012.sst.tmp");
     cr_assert_null(fopen(tmp, "r"), "the .tmp file must be gone after finish");
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "tables are private to the store's owner");
 
     block_cache *c = cache_new(8 << 20);
     sst_reader *r;
