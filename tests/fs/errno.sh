@@ -4,9 +4,11 @@
 # can enter the mount (the daemon must enforce default_permissions itself).
 . "$(dirname "$0")/lib.sh" "$@"
 prog=$(t_helper errno)
-mnt=$(t_fs allow_other) || fail "mount failed"
+t_fs allow_other || fail "mount failed"
+mnt=$T_MNT
 mkdir "$mnt/errno" && chmod 755 "$mnt" "$mnt/errno" || fail "mkdir on the mount"
 # The temp dir holding the mount must be searchable by nobody for the EACCES checks.
 chmod 755 "$T_TMP"
 "$prog" "$mnt/errno" || fail "errno checks failed (see FAIL lines above)"
+t_umount "$mnt" || fail "unmount"
 note PASS

@@ -4,8 +4,10 @@
 # on a small file (up to 16 KiB, around the inline-data threshold).  FSX_OPS / FSX_SMALL_OPS override the counts.
 . "$(dirname "$0")/lib.sh" "$@"
 fsx=$(t_helper fsx)
-mnt=$(t_fs) || fail "mount failed"
+t_fs || fail "mount failed"
+mnt=$T_MNT
 note "seed base $T_SEED"
 nice "$fsx" -q -n "${FSX_OPS:-100000}" -s "$T_SEED" "$mnt/fsx.big" || fail "fsx (1 MiB files) failed, seed $T_SEED"
 nice "$fsx" -q -n "${FSX_SMALL_OPS:-20000}" -s $((T_SEED + 1)) -l 16384 -o 4096 "$mnt/fsx.small" || fail "fsx (small files) failed, seed $((T_SEED + 1))"
-note "PASS"
+t_umount "$mnt" || fail "unmount"
+note PASS

@@ -14,8 +14,10 @@
 #                  directory.  Sets T_PID (daemon pid).  Fails (returns 1) after 20 s.
 #   t_umount MNT   fusermount3 -u, wait for the daemon to exit (clean unmount flushes the store)
 #   t_kill9 MNT    SIGKILL the daemon of MNT and clean up the dead mount (fusermount3 -u -z)
-#   t_fs DIR       "fresh filesystem": in lsmfs mode mount a new store and print the mountpoint,
-#                  in native mode create a fresh subdirectory of the native DIR.
+#   t_fs [OPTS]    "fresh filesystem": in lsmfs mode mount a new store, in native mode create a
+#                  fresh subdirectory of the native DIR; sets T_MNT to it.  Never call it (or
+#                  t_mount) inside $(...): the mount must be registered in THIS shell so that
+#                  the cleanup trap unmounts it.
 #   fail MSG       print "FAIL: MSG" and exit 1 (the EXIT trap unmounts everything)
 #   note MSG       print a progress line
 #
@@ -125,23 +127,30 @@ t_kill9() {
 }
 
 T_FS_N=0
+T_MNT=
 t_fs() {
     T_FS_N=$((T_FS_N + 1))
     if [ "$T_NATIVE" = 1 ]; then
-        mkdir -p "$T_TMP/fs$T_FS_N"; echo "$T_TMP/fs$T_FS_N"; return 0
+        T_MNT=$T_TMP/fs$T_FS_N; mkdir -p "$T_MNT"; return 0
     fi
-    t_mount "$T_TMP/store$T_FS_N" "$T_TMP/mnt$T_FS_N" "${1:-}" >&2 || return 1
-    echo "$T_TMP/mnt$T_FS_N"
+    T_MNT=$T_TMP/mnt$T_FS_N
+    t_mount "$T_TMP/store$T_FS_N" "$T_MNT" "${1:-}"
 }
 
 t_cleanup() {
     local rc=$? m p
     set +e
     [ -n "$T_EXTRA_CLEANUP" ] && eval "$T_EXTRA_CLEANUP"
+    # First a normal unmount (the daemon then exits by itself), lazy if the mount is busy or
+    # dead; daemons still alive after 5 s are killed.
     for m in $T_MOUNTS; do
-        if t_is_mounted "$m"; then fusermount3 -u -z "$m" 2>/dev/null; fi
+        if t_is_mounted "$m"; then fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null; fi
     done
-    for p in $T_PIDS; do kill -9 "$p" 2>/dev/null; done
+    for p in $T_PIDS; do
+        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     for m in $T_MOUNTS; do
         t_is_mounted "$m" && { sleep 0.5; fusermount3 -u -z "$m" 2>/dev/null; }
         t_is_mounted "$m" && echo "[$T_NAME] WARNING: $m still mounted" >&2
@@ -150,7 +159,12 @@ t_cleanup() {
     if [ "$rc" != 0 ] && [ -s "$T_TMP/daemon.log" ]; then
         echo "[$T_NAME] --- daemon log tail:" >&2; tail -15 "$T_TMP/daemon.log" >&2
     fi
-    rm -rf "$T_TMP" 2>/dev/null
+    # Never let rm descend into a mount that is somehow still there.
+    if grep -qF " $T_TMP/" /proc/mounts; then
+        echo "[$T_NAME] WARNING: mounts remain under $T_TMP; not removing it" >&2
+    else
+        rm -rf "$T_TMP" 2>/dev/null
+    fi
     exit "$rc"
 }
 T_EXTRA_CLEANUP2=""

@@ -20,7 +20,8 @@ t_make_tree "$src" "$T_SEED" || fail "building the source tree"
 
 native=$T_TMP/native
 mkdir -p "$native"
-mnt=$(t_fs) || fail "mount failed"
+t_fs || fail "mount failed"
+mnt=$T_MNT
 
 # steps ROOT LABEL: run every workflow in ROOT; print results to stdout.  Each step's header
 # line makes a difference easy to locate in the diff.
@@ -172,4 +173,5 @@ fi
 # The trees copied out of both equal each other (times differ: they were modified at different times).
 diff <("$treesum" "$T_TMP/out-native") <("$treesum" "$T_TMP/out-lsmfs") >/dev/null ||
     fail "trees copied out of native and lsmfs differ"
+t_umount "$mnt" || fail "unmount"
 note "$(wc -l <"$T_TMP/native.out") output lines identical; PASS"
