@@ -9,7 +9,7 @@
 #   T_NATIVE       1 in --native mode, else 0
 #   T_BUILD        the build directory (helpers are $T_BUILD/tests/fs/<name>)
 #   t_helper NAME  path of a compiled C helper (fails the test if it was not built)
-#   t_mount STORE MNT [OPTS]    start a daemon in the foreground (-f) as a background job so we
+#   t_mount STORE MNT [OPTS]    (plus $LSMFS_OPTS if set) start a daemon in the foreground (-f) as a background job so we
 #                  know its pid, wait until MNT is a mountpoint; in native mode MNT is simply a
 #                  directory.  Sets T_PID (daemon pid).  Fails (returns 1) after 20 s.
 #   t_umount MNT   fusermount3 -u, wait for the daemon to exit (clean unmount flushes the store)
@@ -82,6 +82,8 @@ t_mount() {
     if [ "$T_NATIVE" = 1 ]; then T_PID=; return 0; fi
     [ -x "$T_LSMFS" ] || fail "daemon $T_LSMFS not built"
     local o="auto_unmount"
+    # LSMFS_OPTS (e.g. writeback=on) adds options to every mount of the suite.
+    [ -n "${LSMFS_OPTS:-}" ] && o="$o,$LSMFS_OPTS"
     [ -n "$opts" ] && o="$o,$opts"
     "$T_LSMFS" -f -o "$o" "$store" "$mnt" >>"$T_TMP/daemon.log" 2>&1 &
     T_PID=$!

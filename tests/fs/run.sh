@@ -11,7 +11,8 @@
 # have been reported) that fails is reported as XFAIL and does not fail the run; if it passes it
 # is reported as XPASS (and also does not fail the run, so that the list can be pruned).
 # Each test runs under `timeout` so a hung daemon cannot hang the run; every test cleans up its
-# own mounts (traps + -o auto_unmount).  SEED=N fixes the seed of the randomised tests.
+# own mounts (traps + -o auto_unmount).  SEED=N fixes the seed of the randomised tests;
+# LSMFS_OPTS=opt[,opt] adds daemon options to every mount (e.g. LSMFS_OPTS=writeback=on).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 native=()
@@ -33,7 +34,7 @@ crash:420:yes bigdir:420:yes enospc:300:yes"
 want=("$@")
 
 export SEED=${SEED:-$(( $(date +%s) % 100000 ))}
-echo "fs tests: build=$build ${native[*]:-} SEED=$SEED"
+echo "fs tests: build=$build ${native[*]:-} SEED=$SEED${LSMFS_OPTS:+ LSMFS_OPTS=$LSMFS_OPTS}"
 [ ${#native[@]} -eq 0 ] && [ ! -x "$build/lsmfs" ] && echo "WARNING: $build/lsmfs does not exist: every test will fail"
 
 known() { [ -f "$here/KNOWN_FAILURES" ] && grep -v '^#' "$here/KNOWN_FAILURES" | awk '{print $1}' | grep -qx "$1"; }
@@ -47,12 +48,27 @@ for t in $all_tests; do
     fi
     script="$here/$name.sh"
     log=$(mktemp "${TMPDIR:-/tmp}/lsmfs-fstest-$name.XXXXXX.log")
+    # Each test gets its own TMPDIR, so that whatever it leaves behind (even if `timeout` had
+    # to SIGKILL it before its trap ran) can be found and cleaned up here.
+    tdir=$(mktemp -d "${TMPDIR:-/tmp}/lsmfs-run-$name.XXXXXX")
     start=$(date +%s.%N)
     if [ ${#native[@]} -gt 0 ]; then
-        timeout -k 15 "$to" "$script" "${native[@]}" "$build" >"$log" 2>&1; rc=$?
+        TMPDIR=$tdir timeout -k 15 "$to" "$script" "${native[@]}" "$build" >"$log" 2>&1; rc=$?
     else
-        timeout -k 15 "$to" "$script" "$build" >"$log" 2>&1; rc=$?
+        TMPDIR=$tdir timeout -k 15 "$to" "$script" "$build" >"$log" 2>&1; rc=$?
     fi
+    leaked=$(awk -v d="$tdir/" 'index($2, d) == 1 {print $2}' /proc/mounts)
+    if [ -n "$leaked" ]; then
+        echo "LEAK: $name left mounts behind: $leaked" >>"$log"
+        for m in $leaked; do fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+        rc=99
+    fi
+    # Processes of this test still running (daemons, writers) are ours: end them by pid.
+    for p in /proc/[0-9]*; do
+        c=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null)
+        case "$c" in *"$tdir/"*) kill -9 "${p#/proc/}" 2>/dev/null && echo "LEAK: killed leftover process ${p#/proc/}: $c" >>"$log" ;; esac
+    done
+    awk -v d="$tdir/" 'index($2, d) == 1 {exit 1}' /proc/mounts && rm -rf "$tdir"
     secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
     if [ $rc = 0 ]; then
         res=PASS; known "$name" && res=XPASS
@@ -62,6 +78,7 @@ for t in $all_tests; do
         res=FAIL; failed=1
     fi
     [ $rc = 124 ] && res="$res(timeout ${to}s)"
+    [ $rc = 99 ] && res="$res(leaked mounts)"
     printf '%-6s %-12s %7ss\n' "$res" "$name" "$secs"
     if [ $rc != 0 ]; then
         echo "------ $name output (last 40 lines of $log):"; tail -40 "$log"; echo "------"
