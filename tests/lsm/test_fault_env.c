@@ -4,6 +4,9 @@
  * what was not made durable (unsynced bytes, unsynced creations, unsynced renames). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,4 +361,55 @@ Test(fault_env, power_cut_rename_then_unlink_chain)
     cr_assert(!exists(y));
     free(x);
     free(y);
+}
+
+typedef struct bg_writer {
+    lsm_env *env;
+    int fd;
+    atomic_int stop;
+    long ok, failed;
+} bg_writer;
+
+static void *bg_write(void *arg)
+{
+    bg_writer *b = arg;
+    char block[512];
+    memset(block, 'b', sizeof block);
+    uint64_t off = 0;
+    while (!atomic_load(&b->stop)) {
+        ssize_t w = b->env->pwrite(b->env, b->fd, block, sizeof block, (off_t)off);
+        if (w == (ssize_t)sizeof block) {
+            off += sizeof block;
+            b->ok++;
+            if (b->ok % 8 == 0) b->env->fsync(b->env, b->fd);
+        } else {
+            b->failed++;
+            sched_yield();
+        }
+    }
+    return NULL;
+}
+
+Test(fault_env, power_off_with_a_thread_still_writing)
+{
+    /* A "background thread" keeps writing (fsyncing now and then) while the power goes off:
+     * afterwards the file holds exactly its last synced size, and every later write fails. */
+    char *f = P("bg");
+    bg_writer b = {.env = env, .fd = create(f)};
+    cr_assert_geq(b.fd, 0);
+    cr_assert_eq(env->fsync_dir(env, dir), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, bg_write, &b), 0);
+    while (fault_env_count_op(env, FAULT_OP_WRITE) < 100) sched_yield();
+    cr_assert_eq(fault_env_power_off(env), 0);
+    long size_after_cut = fsize_of(f);
+    uint64_t writes_at_cut = fault_env_count_op(env, FAULT_OP_WRITE);
+    while (fault_env_count_op(env, FAULT_OP_WRITE) < writes_at_cut + 20) sched_yield();
+    atomic_store(&b.stop, 1);
+    pthread_join(th, NULL);
+    env->close(env, b.fd);
+    cr_assert_eq(size_after_cut % (8 * 512), 0, "cut to a synced size (every 8th write), got %ld", size_after_cut);
+    cr_assert_eq(fsize_of(f), size_after_cut, "nothing written after the power went off");
+    cr_assert_geq(b.failed, 20);
+    free(f);
 }

@@ -658,3 +658,11 @@ int fault_env_drop_unsynced(lsm_env *env)
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
+
+int fault_env_power_off(lsm_env *env)
+{
+    /* Arm first: an operation already inside the env finishes before the drop (both take the
+     * mutex), and every later one fails, so the drop sees the final state. */
+    fault_env_fail(env, FAULT_OPS_ALL, 1, -EIO, 1);
+    return fault_env_drop_unsynced(env);
+}

@@ -88,4 +88,11 @@ void fault_env_reset_counts(lsm_env *env);
  * files failed (a test bug or a real I/O error). */
 int fault_env_drop_unsynced(lsm_env *env);
 
+/* The power goes off for good: first every mutating operation starts failing with -EIO (as
+ * fault_env_fail(env, FAULT_OPS_ALL, 1, -EIO, 1), until fault_env_clear), then
+ * fault_env_drop_unsynced.  Use this instead of drop_unsynced while other threads (a db's
+ * background flush or compaction) may still be running, so nothing they do after the cut
+ * reaches the files.  Returns what drop_unsynced returns. */
+int fault_env_power_off(lsm_env *env);
+
 #endif
