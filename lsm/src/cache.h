@@ -22,13 +22,17 @@ void cache_free(block_cache *c); /* REQUIRES: no handle outstanding */
 cache_handle *cache_lookup(block_cache *c, uint64_t file, uint64_t offset);
 
 /* Insert value (charge bytes); the cache owns value from now on and calls
- * deleter(value) when the last reference goes.  Returns a pinned handle (never NULL: on
- * allocation failure the deleter runs and NULL is returned). */
+ * deleter(value) when the last reference goes.  Returns a pinned handle, or NULL on allocation
+ * failure (the deleter has then already run).  An entry already cached under the same key is
+ * replaced (it lives on until its holders release it).  With capacity 0 the handle is valid but
+ * nothing is cached; an entry bigger than its shard's share of the capacity is dropped as soon
+ * as it is released. */
 cache_handle *cache_insert(block_cache *c, uint64_t file, uint64_t offset, void *value,
                            size_t charge, void (*deleter)(void *value));
 void *cache_value(cache_handle *h);
 void cache_release(block_cache *c, cache_handle *h);
-/* Drop every unpinned entry of a file (its table was deleted). */
+/* Drop every entry of a file (its table was deleted).  Pinned entries leave the cache at once
+ * (lookups miss) but stay valid for their holders until released. */
 void cache_erase_file(block_cache *c, uint64_t file);
 
 size_t cache_usage(block_cache *c);
