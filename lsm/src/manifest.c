@@ -44,9 +44,15 @@ int manifest_write_snapshot(vset *vs, uint64_t number)
     buf_free(&rec);
     if (rc) {
         if (w) wal_writer_close(w);
-        vs->env->unlink(vs->env, path);
+        /* If the rename of CURRENT happened (only its directory fsync failed), CURRENT may
+         * name the new manifest: it must stay. */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", lsm_last_error());
+        uint64_t named = 0;
+        int keep = current_read(vs->env, vs->dir, &named) == 0 && named == number;
+        if (!keep) vs->env->unlink(vs->env, path);
         free(path);
-        return rc;
+        return lsm_error(rc, "%s", msg);
     }
     free(path);
     __atomic_fetch_add(&vs->manifest_bytes, wal_size(w), __ATOMIC_RELAXED);
