@@ -9,6 +9,8 @@ mnt=$T_MNT
 mkdir "$mnt/errno" && chmod 755 "$mnt" "$mnt/errno" || fail "mkdir on the mount"
 # The temp dir holding the mount must be searchable by nobody for the EACCES checks.
 chmod 755 "$T_TMP"
+# The unlink-of-an-open-file space check measures the store directory itself on lsmfs.
+[ "$T_NATIVE" = 0 ] && export ERRNO_SPACE_DIR=$T_TMP/store$T_FS_N
 "$prog" "$mnt/errno" || fail "errno checks failed (see FAIL lines above)"
 t_umount "$mnt" || fail "unmount"
 note PASS
