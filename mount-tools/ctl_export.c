@@ -112,7 +112,8 @@ static int export_attrs(struct export_state *s, const char *spath, const char *d
                         const struct stat *st)
 {
     export_xattrs(s, spath, dpath);
-    if (geteuid() == 0 && lchown(dpath, st->st_uid, st->st_gid) != 0)
+    if (geteuid() == 0 && (st->st_uid != geteuid() || st->st_gid != getegid()) &&
+        lchown(dpath, st->st_uid, st->st_gid) != 0)
         return export_fail("chown", dpath, -errno);
     if (!S_ISLNK(st->st_mode) && chmod(dpath, st->st_mode & 07777) != 0)
         return export_fail("chmod", dpath, -errno);

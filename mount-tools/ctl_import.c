@@ -129,11 +129,17 @@ static int import_xattrs(struct import_state *s, const char *src, const char *ds
 static int import_attrs(struct import_state *s, const char *src, const char *dst,
                         const struct stat *st)
 {
-    int rc = 0;
-    if (geteuid() == 0)
+    /* Each attribute change is a batch of its own: skip the ones creation already got right. */
+    struct stat cur;
+    int rc = fscore_stat(s->fs, dst, &cur);
+    if (rc != 0)
+        return rc;
+    if (geteuid() == 0 && (cur.st_uid != st->st_uid || cur.st_gid != st->st_gid))
         rc = fscore_chown(s->fs, dst, st->st_uid, st->st_gid);
-    if (rc == 0 && !S_ISLNK(st->st_mode))
-        rc = fscore_chmod(s->fs, dst, st->st_mode & 07777);
+    if (rc == 0 && !S_ISLNK(st->st_mode) &&
+        ((cur.st_mode & 07777) != (st->st_mode & 07777) || cur.st_uid != st->st_uid ||
+         cur.st_gid != st->st_gid))
+        rc = fscore_chmod(s->fs, dst, st->st_mode & 07777); /* after chown, which may clear s-bits */
     if (rc == 0)
         rc = import_xattrs(s, src, dst);
     if (rc == 0) {
