@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
-# tests/fs/enospc.sh BUILD_DIR | --native DIR — a full disk, and bad input to the daemon command.
+# tests/fs/enospc.sh BUILD_DIR | --native DIR — a full disk.
 #
-# Part 1: the store lives on a 64 MiB tmpfs; write 1 MiB files (dd conv=fsync) until one fails:
+# The store lives on a 64 MiB tmpfs; write 1 MiB files (dd conv=fsync) until one fails:
 # the failure must be ENOSPC ("No space left on device"), not EIO, not a hang (each write is
 # under `timeout`), not a crash (the daemon is still alive and the mount answers).  Unmount,
-# remount (on the same still-full tmpfs): every file whose write and fsync succeeded is intact.
-# Part 2 (lsmfs only): `lsmfs` (backgrounding, as users run it) with a missing mountpoint, a
-# non-empty mountpoint (and that -o nonempty then works), a store already in use by another
-# daemon, a corrupted store (bytes flipped in its files), a store path that is a regular file,
-# and a non-empty directory that is not a store: each must print ONE error line, exit non-zero,
-# and leave no mount and no daemon behind.
+# remount (on the same still-full tmpfs): every file whose write and fsync succeeded is intact;
+# after deleting them, writing works again.  (Bad daemon input: badinput.sh.)
 . "$(dirname "$0")/lib.sh" "$@"
 gen=$(t_helper gen)
 
@@ -25,8 +21,8 @@ daemon_pids() {   # pids of lsmfs daemons whose command line names store $1 (a u
     done
 }
 
-# Part 1 runs in a subshell so that a failure there is reported and part 2 still runs; the
-# parent cleans up its mount and daemon afterwards.
+# The test body runs in a subshell (its failures exit only the subshell); the parent then
+# cleans up its mount and daemon before the tmpfs goes.
 T_MOUNTS="$T_MOUNTS $T_TMP/mnt"
 (
 t_mount "$small/store" "$T_TMP/mnt" || fail "mount on the tmpfs failed"
@@ -84,68 +80,5 @@ if [ "$T_NATIVE" = 0 ]; then
     t_is_mounted "$T_TMP/mnt" && fusermount3 -u -z "$T_TMP/mnt"
     for p in $(daemon_pids "$small/store"); do kill -9 "$p"; done
 fi
-[ $part1 = 0 ] || note "FAIL: part 1 (ENOSPC) failed; continuing with part 2"
-
-[ "$T_NATIVE" = 1 ] && { [ $part1 = 0 ] || fail "ENOSPC part failed"; note "PASS (native: bad-input checks need the daemon)"; exit 0; }
-
-# ---- Part 2: bad input to the daemon command ----
-# bad_input DESC STORE MNT [ARGS...]: run the daemon in background mode; it must fail cleanly.
-bad_input() {
-    local desc=$1 store=$2 m=$3
-    shift 3
-    timeout 30 "$T_LSMFS" "$@" "$store" "$m" >"$T_TMP/out" 2>"$T_TMP/err"
-    local rc=$? lines
-    lines=$(grep -c . "$T_TMP/err")
-    if t_is_mounted "$m"; then
-        T_MOUNTS="$T_MOUNTS $m"; T_PIDS="$T_PIDS $(daemon_pids "$store")"
-        fail "$desc: a mount was left behind (rc $rc)"
-    fi
-    local left="" p
-    for p in $(daemon_pids "$store"); do
-        case " $T_PIDS " in *" $p "*) ;; *) left="$left $p" ;; esac   # not a daemon we started
-    done
-    [ -n "$left" ] && { T_PIDS="$T_PIDS $left"; fail "$desc: daemon process(es) $left left running"; }
-    [ $rc = 124 ] && fail "$desc: the command hung"
-    [ $rc != 0 ] || fail "$desc: exit status 0"
-    [ "$lines" = 1 ] || { cat "$T_TMP/err"; fail "$desc: $lines lines on stderr, expected one clear error line"; }
-    note "$desc: rc $rc, '$(cat "$T_TMP/err")'"
-}
-
-good=$T_TMP/good
-mkdir -p "$T_TMP/m1" "$T_TMP/m2"
-bad_input "missing mountpoint" "$good" "$T_TMP/no/such/dir"
-mkdir -p "$T_TMP/nonempty" && echo x >"$T_TMP/nonempty/file"
-bad_input "non-empty mountpoint" "$good" "$T_TMP/nonempty"
-t_mount "$good" "$T_TMP/nonempty" nonempty || fail "-o nonempty did not allow mounting over a non-empty dir"
-echo data >"$T_TMP/nonempty/new" || fail "write on the nonempty mount"
-bad_input "store in use by another daemon" "$good" "$T_TMP/m2"
-[ "$(cat "$T_TMP/nonempty/new")" = data ] || fail "first mount broken by the refused second daemon"
-t_umount "$T_TMP/nonempty" || fail "unmount of the nonempty mount"
-[ -f "$T_TMP/nonempty/file" ] || fail "the directory's own file is gone after unmount"
-
-# A corrupted store: write some data, unmount, flip bytes in every file of the store.
-bad=$T_TMP/bad
-t_mount "$bad" "$T_TMP/m1" || fail "mount of the store to corrupt"
-for i in $(seq 1 20); do "$gen" $((T_SEED + i)) 50K >"$T_TMP/m1/file$i"; done
-t_umount "$T_TMP/m1" || fail "unmount of the store to corrupt"
-n=0
-for f in "$bad"/*; do
-    [ -f "$f" ] || continue
-    case "$(basename "$f")" in LOCK|*.sock) continue ;; esac
-    size=$(stat -c %s "$f")
-    [ "$size" -gt 0 ] || continue
-    for off in 0 $((size / 2)) $((size - 1)); do
-        printf '\xa5\x5a\xff' | dd of="$f" bs=1 seek="$off" conv=notrunc status=none 2>/dev/null
-    done
-    n=$((n + 1))
-done
-note "flipped bytes in $n store files: $(ls "$bad" | tr '\n' ' ')"
-bad_input "corrupted store" "$bad" "$T_TMP/m1"
-
-echo "not a directory" >"$T_TMP/plainfile"
-bad_input "store path is a regular file" "$T_TMP/plainfile" "$T_TMP/m1"
-mkdir -p "$T_TMP/notastore" && echo hello >"$T_TMP/notastore/readme.txt"
-bad_input "non-empty directory that is not a store" "$T_TMP/notastore" "$T_TMP/m1"
-[ "$(cat "$T_TMP/notastore/readme.txt")" = hello ] || fail "the non-store directory was modified"
-[ $part1 = 0 ] || fail "part 2 (bad input) passed, but part 1 (ENOSPC) failed: see above"
+[ $part1 = 0 ] || fail "ENOSPC test failed (see above)"
 note PASS

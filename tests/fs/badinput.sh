@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# tests/fs/badinput.sh BUILD_DIR — bad input to the daemon command (lsmfs only; in --native
+# mode there is nothing to test and it passes trivially).
+#
+# `lsmfs STORE MNT` (backgrounding, as users run it) with: a missing mountpoint; a non-empty
+# mountpoint (and then that -o nonempty works); a store already in use by another daemon; a
+# corrupted store (bytes flipped in CURRENT, in the manifest only, in every file); a store path
+# that is a regular file; a non-empty directory that is not a store.  Each must print ONE error
+# line on stderr, exit non-zero, and leave no mount and no daemon process behind.
+. "$(dirname "$0")/lib.sh" "$@"
+gen=$(t_helper gen)
+[ "$T_NATIVE" = 1 ] && { note "PASS (native: nothing to test without the daemon)"; exit 0; }
+[ -x "$T_LSMFS" ] || fail "daemon $T_LSMFS not built"
+
+daemon_pids() {   # pids of lsmfs daemons whose command line names store $1 (a unique temp path)
+    local p c
+    for p in /proc/[0-9]*; do
+        c=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null)
+        case "$c" in *lsmfs*" $1 "*) echo "${p#/proc/}" ;; esac
+    done
+}
+# bad_input DESC STORE MNT [ARGS...]: run the daemon in background mode; it must fail cleanly.
+bad_input() {
+    local desc=$1 store=$2 m=$3
+    shift 3
+    timeout 30 "$T_LSMFS" "$@" "$store" "$m" >"$T_TMP/out" 2>"$T_TMP/err"
+    local rc=$? lines
+    lines=$(grep -c . "$T_TMP/err")
+    if t_is_mounted "$m"; then
+        T_MOUNTS="$T_MOUNTS $m"; T_PIDS="$T_PIDS $(daemon_pids "$store")"
+        fail "$desc: a mount was left behind (rc $rc)"
+    fi
+    local left="" p
+    for p in $(daemon_pids "$store"); do
+        case " $T_PIDS " in *" $p "*) ;; *) left="$left $p" ;; esac   # not a daemon we started
+    done
+    [ -n "$left" ] && { T_PIDS="$T_PIDS $left"; fail "$desc: daemon process(es) $left left running"; }
+    [ $rc = 124 ] && fail "$desc: the command hung"
+    [ $rc != 0 ] || fail "$desc: exit status 0"
+    [ "$lines" = 1 ] || { cat "$T_TMP/err"; fail "$desc: $lines lines on stderr, expected one clear error line"; }
+    note "$desc: rc $rc, '$(cat "$T_TMP/err")'"
+}
+
+good=$T_TMP/good
+mkdir -p "$T_TMP/m1" "$T_TMP/m2"
+bad_input "missing mountpoint" "$good" "$T_TMP/no/such/dir"
+mkdir -p "$T_TMP/nonempty" && echo x >"$T_TMP/nonempty/file"
+bad_input "non-empty mountpoint" "$good" "$T_TMP/nonempty"
+t_mount "$good" "$T_TMP/nonempty" nonempty || fail "-o nonempty did not allow mounting over a non-empty dir"
+echo data >"$T_TMP/nonempty/new" || fail "write on the nonempty mount"
+bad_input "store in use by another daemon" "$good" "$T_TMP/m2"
+[ "$(cat "$T_TMP/nonempty/new")" = data ] || fail "first mount broken by the refused second daemon"
+t_umount "$T_TMP/nonempty" || fail "unmount of the nonempty mount"
+[ -f "$T_TMP/nonempty/file" ] || fail "the directory's own file is gone after unmount"
+
+# Corrupted stores: write some data, unmount, copy the store, flip bytes in chosen files.
+pristine=$T_TMP/pristine
+t_mount "$pristine" "$T_TMP/m1" || fail "mount of the store to corrupt"
+for i in $(seq 1 20); do "$gen" $((T_SEED + i)) 50K >"$T_TMP/m1/file$i"; done
+t_umount "$T_TMP/m1" || fail "unmount of the store to corrupt"
+note "store files: $(ls "$pristine" | tr '\n' ' ')"
+corrupt() {   # corrupt LABEL GLOB: copy the pristine store, flip bytes in files matching GLOB
+    local bad=$T_TMP/bad-$1 f size off n=0
+    rm -rf "$bad"; cp -a "$pristine" "$bad"
+    for f in "$bad"/$2; do
+        [ -f "$f" ] || continue
+        case "$(basename "$f")" in LOCK|*.sock) continue ;; esac
+        size=$(stat -c %s "$f")
+        [ "$size" -gt 0 ] || continue
+        for off in 0 $((size / 2)) $((size - 1)); do
+            printf '\xa5\x5a\xff' | dd of="$f" bs=1 seek="$off" conv=notrunc status=none 2>/dev/null
+        done
+        n=$((n + 1))
+    done
+    [ $n -gt 0 ] || fail "no store file matches $2"
+    bad_input "corrupted store ($1)" "$bad" "$T_TMP/m1"
+}
+corrupt current 'CURRENT'
+corrupt manifest 'MANIFEST-*'
+corrupt all '*'
+
+echo "not a directory" >"$T_TMP/plainfile"
+bad_input "store path is a regular file" "$T_TMP/plainfile" "$T_TMP/m1"
+mkdir -p "$T_TMP/notastore" && echo hello >"$T_TMP/notastore/readme.txt"
+bad_input "non-empty directory that is not a store" "$T_TMP/notastore" "$T_TMP/m1"
+[ "$(cat "$T_TMP/notastore/readme.txt")" = hello ] || fail "the non-store directory was modified"
+note PASS
