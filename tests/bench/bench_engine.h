@@ -31,7 +31,6 @@ typedef struct bench_config {
     int compress;          /* enum bench_compress */
     int max_open_files;    /* open table files the engine may keep */
     int tiered;            /* liblsm only: 1 selects size-tiered compaction */
-    int statistics;        /* RocksDB only: enable its statistics object (compaction mode) */
 } bench_config;
 
 /* Classes of files in a store directory, so on-disk size can be split into tables, logs and
@@ -73,6 +72,9 @@ typedef struct bench_engine {
     /* Bytes of SSTables the engine itself says it has written so far (flushes + compactions),
      * parsed from its statistics; negative if unavailable.  Used for write amplification. */
     double (*table_bytes_written)(void *db);
+    /* Optional (NULL if the engine has none): the engine's own write and space amplification
+     * figures, as its statistics define them. */
+    int (*reported_amp)(void *db, double *wamp, double *samp);
     /* Classify a file name found in a store directory. */
     int (*file_class)(const char *name);
 } bench_engine;

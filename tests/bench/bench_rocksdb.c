@@ -71,8 +71,6 @@ static int rdb_open(const bench_config *cfg, const char *dir, void **out)
     rocksdb_options_set_compression(h->opt, cfg->compress == BENCH_COMPRESS_NONE
                                                 ? rocksdb_no_compression
                                                 : rocksdb_lz4_compression);
-    if (cfg->statistics)
-        rocksdb_options_enable_statistics(h->opt);
     h->ropt = rocksdb_readoptions_create();
     h->wopt = rocksdb_writeoptions_create();
     h->wopt_sync = rocksdb_writeoptions_create();
@@ -166,32 +164,45 @@ static int rdb_compact_all(void *db)
 }
 
 /* In "rocksdb.stats" the compaction table has a header line starting with "Level" that names
- * the columns, and a row "Sum" over all levels; the "Write(GB)" column of that row counts the
- * bytes flushes and compactions wrote. */
+ * the columns, and a row "Sum" over all levels whose "Write(GB)" column counts the bytes flushes
+ * and compactions wrote.  That column has one decimal, too coarse below ~10 GB, so there the
+ * product of the row's "Wr(MB/s)" and "Comp(sec)" columns (the same bytes, as a rate times the
+ * time) is used instead: it keeps about three significant digits. */
 static double rdb_table_bytes_written(void *db)
 {
     char *s = rdb_property(db, "rocksdb.stats");
     if (s == NULL)
         return -1;
-    int write_col = -1;
+    int col_gb = -1, col_rate = -1, col_secs = -1;
     double result = -1;
     for (char *save = NULL, *line = strtok_r(s, "\n", &save); line != NULL;
          line = strtok_r(NULL, "\n", &save)) {
-        char *words[32];
+        char *words[40];
         int n = 0;
-        for (char *wsave = NULL, *w = strtok_r(line, " \t", &wsave); w != NULL && n < 32;
+        for (char *wsave = NULL, *w = strtok_r(line, " \t", &wsave); w != NULL && n < 40;
              w = strtok_r(NULL, " \t", &wsave))
             words[n++] = w;
         if (n == 0)
             continue;
-        if (strcmp(words[0], "Level") == 0 && write_col < 0) {
-            for (int i = 0; i < n; i++)
+        if (strcmp(words[0], "Level") == 0 && col_gb < 0) {
+            for (int i = 0; i < n; i++) {
                 if (strcmp(words[i], "Write(GB)") == 0)
-                    write_col = i;
-        } else if (strcmp(words[0], "Sum") == 0 && write_col >= 0 && result < 0) {
-            /* The Files column of data rows is "a/b", one word like its header. */
-            if (write_col < n)
-                result = strtod(words[write_col], NULL) * 1073741824.0;
+                    col_gb = i;
+                else if (strcmp(words[i], "Wr(MB/s)") == 0)
+                    col_rate = i;
+                else if (strcmp(words[i], "Comp(sec)") == 0)
+                    col_secs = i;
+            }
+        } else if (strcmp(words[0], "Sum") == 0 && col_gb >= 0 && col_gb < n && result < 0) {
+            /* Data rows have a "Size" column of two words ("4.13 MB") where the header has
+             * one, so columns after it sit one word further right. */
+            int shift = 1;
+            double gb = col_gb + shift < n ? strtod(words[col_gb + shift], NULL) : -1;
+            if (gb >= 10 || col_rate < 0 || col_secs < 0 || col_secs + shift >= n)
+                result = gb * 1073741824.0;
+            else
+                result = strtod(words[col_rate + shift], NULL) *
+                         strtod(words[col_secs + shift], NULL) * 1048576.0;
         }
     }
     free(s);
