@@ -15,8 +15,10 @@
  * Deterministic given the seed (printed first; -s to replay).  On the first difference it
  * prints the offset, expected and actual bytes, and the tail of the operation log, and exits 1.
  *
- * usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] FILE
+ * usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] [-d DUMP] FILE
  *   -n OPS     number of operations (default 100000)
+ *   -d DUMP    after a passing run, write the model (the expected final content) to DUMP, so a
+ *              caller can compare the file again later (e.g. after a remount)
  *   -l MAXLEN  maximum file size (default 1 MiB)
  *   -o MAXOP   maximum length of one read/write (default 64 KiB)
  *   -M         no mmap operations          -F  no fallocate operations
@@ -295,8 +297,9 @@ int main(int argc, char **argv)
     f.maxop = 64 << 10;
     f.use_mmap = 1;
     f.use_falloc = 1;
+    const char *dump = NULL;
     int c;
-    while ((c = getopt(argc, argv, "n:s:l:o:MFq")) != -1) {
+    while ((c = getopt(argc, argv, "n:s:l:o:MFqd:")) != -1) {
         switch (c) {
         case 'n': nops = atol(optarg); break;
         case 's': seed = strtoull(optarg, NULL, 0); break;
@@ -305,13 +308,14 @@ int main(int argc, char **argv)
         case 'M': f.use_mmap = 0; break;
         case 'F': f.use_falloc = 0; break;
         case 'q': f.quiet = 1; break;
+        case 'd': dump = optarg; break;
         default:
-            fprintf(stderr, "usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] FILE\n");
+            fprintf(stderr, "usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] [-d DUMP] FILE\n");
             return 2;
         }
     }
     if (optind != argc - 1 || f.maxop == 0 || f.maxop > f.maxlen) {
-        fprintf(stderr, "usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] FILE\n");
+        fprintf(stderr, "usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] [-d DUMP] FILE\n");
         return 2;
     }
     f.path = argv[optind];
@@ -372,6 +376,13 @@ int main(int argc, char **argv)
     do_open(&f, 0);
     full_check(&f, "final reopen");
     close(f.fd);
+    if (dump) {
+        FILE *o = fopen(dump, "w");
+        if (!o || fwrite(f.model, 1, f.size, o) != f.size || fclose(o) != 0) {
+            fprintf(stderr, "fsx: cannot write model to %s\n", dump);
+            return 1;
+        }
+    }
     printf("fsx: PASS %ld ops, seed %" PRIu64 ":", nops, seed);
     for (int k = 0; k < OP_NKINDS; k++) printf(" %s=%ld", op_names[k], f.counts[k]);
     printf("\n");
