@@ -17,6 +17,7 @@ typedef struct merge_iter {
     iter **child;
     int n, hn;
     int *heap;
+    slice *keys; /* keys[i]: current key of child i while it is in the heap (saves calls) */
     int reverse;
     int status;
     buf tmp; /* copy of the current key while repositioning children */
@@ -24,8 +25,8 @@ typedef struct merge_iter {
 
 static int mi_less(const merge_iter *m, int a, int b)
 {
-    slice ka = iter_key(m->child[a]), kb = iter_key(m->child[b]);
-    int c = ikey_compare(ka.data, ka.len, kb.data, kb.len);
+    const slice *ka = &m->keys[a], *kb = &m->keys[b];
+    int c = ikey_compare(ka->data, ka->len, kb->data, kb->len);
     if (c == 0) c = a - b; /* never expected; keep the order total anyway */
     return m->reverse ? c > 0 : c < 0;
 }
@@ -61,8 +62,12 @@ static void rebuild(merge_iter *m)
 {
     m->hn = 0;
     for (int i = 0; i < m->n; i++) {
-        if (iter_valid(m->child[i])) m->heap[m->hn++] = i;
-        else check_child(m, i);
+        if (iter_valid(m->child[i])) {
+            m->keys[i] = iter_key(m->child[i]);
+            m->heap[m->hn++] = i;
+        } else {
+            check_child(m, i);
+        }
     }
     for (int i = m->hn / 2 - 1; i >= 0; i--) sift_down(m, i);
 }
@@ -104,6 +109,7 @@ static void step_top(merge_iter *m)
     if (m->reverse) iter_prev(m->child[c]);
     else iter_next(m->child[c]);
     if (iter_valid(m->child[c])) {
+        m->keys[c] = iter_key(m->child[c]);
         sift_down(m, 0);
     } else {
         check_child(m, c);
@@ -173,7 +179,7 @@ static void mi_prev(iter *it)
 static slice mi_key(const iter *it)
 {
     const merge_iter *m = (const merge_iter *)it;
-    return iter_key(m->child[m->heap[0]]);
+    return m->keys[m->heap[0]];
 }
 
 static slice mi_value(const iter *it)
@@ -190,6 +196,7 @@ static void mi_destroy(iter *it)
     for (int i = 0; i < m->n; i++) iter_destroy(m->child[i]);
     free(m->child);
     free(m->heap);
+    free(m->keys);
     buf_free(&m->tmp);
     free(m);
 }
@@ -204,7 +211,9 @@ iter *merge_iter_new(iter **children, int n)
 {
     merge_iter *m = calloc(1, sizeof *m);
     int *heap = malloc((size_t)(n > 0 ? n : 1) * sizeof *heap);
-    if (!m || !heap) {
+    slice *keys = malloc((size_t)(n > 0 ? n : 1) * sizeof *keys);
+    if (!m || !heap || !keys) {
+        free(keys);
         for (int i = 0; i < n; i++) iter_destroy(children[i]);
         free(children);
         free(m);
@@ -215,5 +224,6 @@ iter *merge_iter_new(iter **children, int n)
     m->child = children;
     m->n = n;
     m->heap = heap;
+    m->keys = keys;
     return &m->base;
 }
