@@ -540,8 +540,7 @@ int ctl_cmd_ls(int argc, char **argv)
         rc = ctl_fs_list_dir(fs, path, &l);
         for (size_t i = 0; rc == 0 && i < l.n; i++)
             ls_print(fs, path, l.e[i].name, &l.e[i].st, &o, i == 0);
-        if (rc == 0)
-            ctl_fs_list_free(&l);
+        ctl_fs_list_free(&l);
     }
     if (o.json)
         printf("]\n");
@@ -591,8 +590,7 @@ static int scan_tree(struct scan_state *s, const char *dir)
         if (S_ISDIR(l.e[i].st.st_mode))
             rc = scan_tree(s, child);
     }
-    if (rc == 0)
-        ctl_fs_list_free(&l);
+    ctl_fs_list_free(&l);
     return rc;
 }
 

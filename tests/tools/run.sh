@@ -8,6 +8,8 @@
 #                  types, modes, link counts, sizes, symlink targets, mtimes identical
 #   ctl_check      a flipped byte in an .sst: check exits 4 naming the file; --repair then
 #                  leaves a store that checks clean
+#   ctl_fsrepair   an orphan chunk planted through liblsm: check exits 4 with an fs-level report,
+#                  --repair exits 1, then check exits 0 and the files are intact
 #   ctl_mounted    stat/compact/checkpoint on a live mount (by mount point and by store), the
 #                  offline commands refuse it (exit 4 naming the mount point), the checkpoint
 #                  opens offline with the files written through the mount
@@ -211,6 +213,43 @@ test_ctl_check() {
     [ "$rc" = 8 ] || { fail "check of a missing store exit $rc, want 8"; return 1; }
 }
 
+# Filesystem-level damage the engine cannot see: an orphan chunk (a 'C' key whose inode has
+# no entry, fs/SCHEMA.md) planted through liblsm.  check finds it (4), --repair removes it (1),
+# then the store is clean (0) and its files are intact.
+test_ctl_fsrepair() {
+    local S=$TMP/fsrepair out rc
+    printf 'keep me\n' | ctl put "$S" /keep || { fail "put"; return 1; }
+    cat > "$TMP/orphan.c" <<'EOF'
+#include <lsm.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    /* 'C' + be64(ino) + be64(index): an inode number no entry uses */
+    const unsigned char key[17] = {'C', 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0, 0};
+    lsm_db *db;
+    lsm_options opt;
+    lsm_options_init(&opt);
+    opt.create_if_missing = 0;
+    if (argc != 2 || lsm_open(argv[1], &opt, &db) != 0) { fprintf(stderr, "open: %s\n", lsm_last_error()); return 1; }
+    if (lsm_put(db, NULL, key, sizeof key, "orphan", 6) != 0) return 1;
+    return lsm_close(db) != 0;
+}
+EOF
+    cc -I"$ROOT/lsm/include" "$TMP/orphan.c" -o "$TMP/orphan" "$BUILD/liblsm.a" -llz4 -lpthread \
+        || { fail "build the orphan planter"; return 1; }
+    "$TMP/orphan" "$S" || { fail "plant the orphan chunk"; return 1; }
+    out=$(ctl check "$S" 2>&1); rc=$?
+    [ "$rc" = 4 ] || { fail "check with an orphan chunk exit $rc, want 4: $out"; return 1; }
+    echo "$out" | grep -q '^fs: ' || { fail "no fs-level report: $out"; return 1; }
+    out=$(ctl check --repair "$S" 2>&1); rc=$?
+    [ "$rc" = 1 ] || { fail "check --repair exit $rc, want 1: $out"; return 1; }
+    out=$(ctl check --json "$S"); rc=$?
+    [ "$rc" = 0 ] || { fail "check after repair exit $rc, want 0: $out"; return 1; }
+    [ "$(ctl get "$S" /keep)" = "keep me" ] || { fail "file lost by the repair"; return 1; }
+    ctl scan --raw "$S" | grep -q '^C\\x7f' && { fail "orphan chunk still there"; return 1; }
+    return 0
+}
+
 test_ctl_mounted() {
     local S=$TMP/live M=$TMP/live-mnt out rc
     mkdir -p "$M"
@@ -406,7 +445,7 @@ test_deb() {
 
 # ----------------------------------------------------------------------------------------------
 
-ALL_TESTS="ctl_usage ctl_kv ctl_transfer ctl_check ctl_mounted store_privacy mount_helper install deb"
+ALL_TESTS="ctl_usage ctl_kv ctl_transfer ctl_check ctl_fsrepair ctl_mounted store_privacy mount_helper install deb"
 command -v jq >/dev/null || { echo "tests/tools: jq is required (make deps)" >&2; exit 2; }
 for bin in "$CTL" "$LSMFS" "$BUILD/mount.lsmfs"; do
     [ -x "$bin" ] || { echo "tests/tools: $bin not built" >&2; exit 1; }
