@@ -119,6 +119,13 @@ test_ctl_kv() {
     [ "$(ctl scan --raw "$S" | wc -l)" -ge 6 ] || { fail "scan --raw lists too few keys"; return 1; }
     ctl scan --raw --json "$S" | jq -e 'length >= 6 and all(.[]; has("key") and has("value_len"))' \
         >/dev/null || { fail "scan --raw --json"; return 1; }
+    # root's children are exactly the keys 'E' '\0' NAME (fs/SCHEMA.md)
+    out=$(ctl scan --raw --prefix 'E\x00' "$S" | cut -f1 | tr '\n' ' ')
+    [ "$out" = 'E\x00a E\x00hello.txt ' ] || { fail "scan --raw --prefix 'E\\x00': '$out'"; return 1; }
+    ctl scan --raw --values --prefix 'E\x00hello' "$S" | grep -q 'hello\\x0a' \
+        || { fail "scan --raw --values does not show the inline contents"; return 1; }
+    ctl scan --raw --prefix 'E\x0' "$S" >/dev/null 2>&1; rc=$?
+    [ "$rc" = 2 ] || { fail "bad escape in --prefix exit $rc, want 2"; return 1; }
     ctl rm "$S" /a >/dev/null 2>&1; rc=$?
     [ "$rc" = 1 ] || { fail "rm of a non-empty dir without -r exit $rc, want 1"; return 1; }
     ctl rm "$S" /hello.txt && ctl rm -r "$S" /a/b || { fail "rm / rm -r"; return 1; }
