@@ -9,9 +9,9 @@
 # Everything else, lsmfs's own options (memtable_size=, cache_size=, compaction=, sync=,
 # compression=, max_open_tables=) and FUSE's (allow_other, ro, nosuid, ...), passes through.
 #
-# The daemon is found as $LSMFS_DAEMON, else next to this script (symlinks resolved), else on
-# $PATH (which mount(8) does not pass on), else in /usr/local/bin, /usr/bin, /usr/local/sbin,
-# /usr/sbin.  Exit status is the daemon's: it
+# The daemon is found as $LSMFS_DAEMON, else next to this script or in ../bin from it (symlinks
+# resolved: PREFIX/sbin/mount.lsmfs runs PREFIX/bin/lsmfs), else on $PATH (which mount(8) does
+# not pass on), else in /usr/local/bin, /usr/bin, /usr/local/sbin, /usr/sbin.  Exit status is the daemon's: it
 # returns 0 only once the file system is mounted.  See mount.lsmfs(8).
 set -u
 
@@ -72,11 +72,14 @@ find_daemon() {
     fi
     # mount(8) runs us by our /sbin name (often a symlink) with PATH removed from the
     # environment: look next to the real file first (a build directory), then the usual places.
+    # An installed helper in PREFIX/sbin belongs with PREFIX/bin/lsmfs.
     here=$(dirname "$(readlink -f "$0" 2>/dev/null || echo "$0")")
-    if [ -x "$here/lsmfs" ] && [ ! -d "$here/lsmfs" ]; then
-        echo "$here/lsmfs"
-        return 0
-    fi
+    for p in "$here/lsmfs" "$here/../bin/lsmfs"; do
+        if [ -x "$p" ] && [ ! -d "$p" ]; then
+            readlink -f "$p" 2>/dev/null || echo "$p"
+            return 0
+        fi
+    done
     if p=$(command -v lsmfs 2>/dev/null) && [ -n "$p" ]; then
         echo "$p"
         return 0
