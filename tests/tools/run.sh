@@ -8,6 +8,8 @@
 #                  types, modes, link counts, sizes, symlink targets, mtimes identical
 #   ctl_check      a flipped byte in an .sst: check exits 4 naming the file; --repair then
 #                  leaves a store that checks clean
+#   ctl_check_manifest  a damaged MANIFEST: check exits 4 naming it, --repair 1, then clean and
+#                  the data identical to the source tree
 #   ctl_fsrepair   an orphan chunk planted through liblsm: check exits 4 with an fs-level report,
 #                  --repair exits 1, then check exits 0 and the files are intact
 #   ctl_mounted    stat/compact/checkpoint on a live mount (by mount point and by store), the
@@ -223,6 +225,26 @@ test_ctl_check() {
 # Filesystem-level damage the engine cannot see: an orphan chunk (a 'C' key whose inode has
 # no entry, fs/SCHEMA.md) planted through liblsm.  check finds it (4), --repair removes it (1),
 # then the store is clean (0) and its files are intact.
+# A damaged manifest (the list of live tables): check exits 4 naming it, --repair rebuilds it
+# from the tables (exit 1), then the store checks clean and exports identical to the source.
+test_ctl_check_manifest() {
+    local S=$TMP/badmanifest out rc m
+    make_tree "$TMP/mtree"
+    ctl import "$TMP/mtree" "$S" >/dev/null || { fail "import"; return 1; }
+    m=$(cd "$S" && ls MANIFEST-* | head -1)
+    [ -n "$m" ] || { fail "no MANIFEST file"; return 1; }
+    printf 'Z' | dd of="$S/$m" bs=1 seek=10 conv=notrunc status=none
+    out=$(ctl check "$S" 2>&1); rc=$?
+    [ "$rc" = 4 ] || { fail "check with a damaged manifest exit $rc, want 4: $out"; return 1; }
+    echo "$out" | grep -q "$m" || { fail "check output does not name $m: $out"; return 1; }
+    out=$(ctl check --repair "$S" 2>&1); rc=$?
+    [ "$rc" = 1 ] || { fail "check --repair exit $rc, want 1: $out"; return 1; }
+    out=$(ctl check "$S" 2>&1); rc=$?
+    [ "$rc" = 0 ] || { fail "check after repair exit $rc, want 0: $out"; return 1; }
+    ctl export "$S" "$TMP/mtree-out" >/dev/null || { fail "export after repair"; return 1; }
+    diff -r --no-dereference --exclude=fifo "$TMP/mtree" "$TMP/mtree-out" || { fail "data differs after repair"; return 1; }
+}
+
 test_ctl_fsrepair() {
     local S=$TMP/fsrepair out rc
     printf 'keep me\n' | ctl put "$S" /keep || { fail "put"; return 1; }
@@ -452,7 +474,7 @@ test_deb() {
 
 # ----------------------------------------------------------------------------------------------
 
-ALL_TESTS="ctl_usage ctl_kv ctl_transfer ctl_check ctl_fsrepair ctl_mounted store_privacy mount_helper install deb"
+ALL_TESTS="ctl_usage ctl_kv ctl_transfer ctl_check_manifest ctl_check ctl_fsrepair ctl_mounted store_privacy mount_helper install deb"
 command -v jq >/dev/null || { echo "tests/tools: jq is required (make deps)" >&2; exit 2; }
 for bin in "$CTL" "$LSMFS" "$BUILD/mount.lsmfs"; do
     [ -x "$bin" ] || { echo "tests/tools: $bin not built" >&2; exit 1; }
