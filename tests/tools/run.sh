@@ -194,6 +194,14 @@ test_ctl_transfer() {
     ctl export --json "$S" "$TMP/exported2" | jq -e '.hardlinks == 2 and .symlinks == 3' >/dev/null \
         || { fail "export --json counts"; return 1; }
     ctl check "$S" >/dev/null || { fail "check after import"; return 1; }
+    # progress: a bar on a terminal (script(1) gives us one), nothing when stderr is a file
+    ctl import "$src" "$TMP/imported-quiet" 2>"$TMP/import.err" >/dev/null || { fail "import (2)"; return 1; }
+    [ ! -s "$TMP/import.err" ] || { fail "progress output without a terminal: $(cat -v "$TMP/import.err")"; return 1; }
+    if command -v script >/dev/null; then
+        script -qec "$CTL check $S" "$TMP/typescript" >/dev/null 2>&1 \
+            || { fail "check under script(1)"; return 1; }
+        grep -q 'verifying \[#' "$TMP/typescript" || { fail "no progress bar on a terminal"; return 1; }
+    fi
 }
 
 test_ctl_check() {
