@@ -387,8 +387,10 @@ static int run_compaction(lsm_db *db, compaction *c)
         if (last_seq_for_key <= smallest_snapshot) {
             drop = 1; /* a newer entry of this key is visible to every reader */
         } else if (type == IKEY_TYPE_DELETE && seq <= smallest_snapshot) {
-            int bottom = leveled ? !version_deeper_may_hold(c->v, c->out_level, u.data, u.len)
-                                 : c->bottom;
+            /* (A tiered store opened before with leveled compaction may still hold deeper
+             * levels: they count as older data too.) */
+            int bottom = (leveled || c->bottom) &&
+                         !version_deeper_may_hold(c->v, c->out_level, u.data, u.len);
             drop = bottom;
         }
         last_seq_for_key = seq;
