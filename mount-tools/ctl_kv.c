@@ -357,6 +357,8 @@ int ctl_cmd_put(int argc, char **argv)
     struct stat sst;
     if (fstat(fd, &sst) != 0) {
         ctl_errorf("%s: %s", src, strerror(errno));
+        if (fd != STDIN_FILENO)
+            close(fd);
         return CTL_EXIT_FAIL;
     }
     mode_t mode;

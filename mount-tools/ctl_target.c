@@ -97,7 +97,12 @@ int ctl_target_resolve(const char *arg, int allow_missing, ctl_target *t)
             }
             return 0;
         }
-        ctl_errorf("%s: %s", arg, strerror(err));
+        if (err == ENOTCONN)
+            ctl_errorf("%s: %s (the lsmfs daemon of this mount died; unmount it with "
+                       "fusermount3 -u, then check the store)",
+                       arg, strerror(err));
+        else
+            ctl_errorf("%s: %s", arg, strerror(err));
         return -err;
     }
     int rc = target_find_mount(real, 1, t);
