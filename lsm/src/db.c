@@ -483,6 +483,24 @@ static int make_room(lsm_db *db, int force)
             stat_add(&db->stats.stall_us, now_us() - t0);
         } else {
             if (force && memtable_entries(db->mem) == 0) return 0;
+            if (db->wal_dirty) {
+                /* lsm_sync and sync writes fsync only the current WAL, so a WAL is made
+                 * durable before it stops being current. */
+                pthread_mutex_unlock(&db->mu);
+                int src = wal_sync(db->wal);
+                pthread_mutex_lock(&db->mu);
+                if (src) {
+                    if (!db->write_error) {
+                        db->write_error = src;
+                        snprintf(db->write_msg, sizeof db->write_msg,
+                                 "store stopped accepting writes after a WAL failure: %s",
+                                 lsm_last_error());
+                    }
+                    continue;
+                }
+                db->wal_dirty = 0;
+                stat_add(&db->stats.wal_syncs, 1);
+            }
             uint64_t log = vset_new_file_number(&db->vs);
             char *path = wal_file_name(db->dir, log);
             memtable *m = memtable_new();
@@ -568,10 +586,12 @@ static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *
             uint64_t before = wal_size(wal);
             rc = wal_append(wal, g->rep.data, g->rep.len);
             stat_add(&db->stats.wal_bytes, wal_size(wal) - before);
+            db->wal_dirty = 1;
         }
         if (!rc && sync) {
             rc = wal_sync(wal);
             stat_add(&db->stats.wal_syncs, 1);
+            if (!rc) db->wal_dirty = 0;
         }
         int wal_failed = rc != 0;
         if (!rc && count > 0) rc = wb_insert_into(g->rep.data, g->rep.len, mem);

@@ -63,6 +63,7 @@ struct lsm_db {
     memtable *mem;          /* [mu] active memtable */
     uint64_t mem_log;       /* [mu] its WAL number */
     wal_writer *wal;        /* used by the write leader only */
+    int wal_dirty;          /* leader only: appended to since its last fsync */
     imm_entry imm[DB_MAX_IMM]; /* [mu] oldest first */
     int nimm;
     uint64_t last_seq;      /* [mu] newest sequence visible to readers */
