@@ -429,6 +429,25 @@ static void emit_disk(run_ctx *c, const char *prefix)
     emit(c, "%s.wal_mb", (double)b[BENCH_FILE_WAL] / 1048576.0, prefix);
 }
 
+/* Save the engine's own statistics text next to the results (stats_dir/db_bench_MODE_ENGINE
+ * .stats.txt), so each figure in the table can be checked against the engine's view. */
+static void dump_stats(run_ctx *c, const char *mode, const char *when)
+{
+    if (c->a->stats_dir == NULL)
+        return;
+    char *s = c->e->property(c->db, c->e->stats_property);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/db_bench_%s_%s.stats.txt", c->a->stats_dir, mode,
+             c->e->name);
+    FILE *f = fopen(path, "w");
+    if (f != NULL) {
+        fprintf(f, "# %s %s, num=%" PRIu64 "\n%s\n", c->e->stats_property, when, c->a->num,
+                s ? s : "(property unavailable)");
+        fclose(f);
+    }
+    free(s);
+}
+
 /* The standard workloads, in db_bench's order; fillrandom's store is reused by the rest. */
 static int run_std(run_ctx *c)
 {
@@ -457,6 +476,7 @@ static int run_std(run_ctx *c)
         return -1;
     emit_disk(c, "store");
     emit(c, "store.live_mb", (double)c->n_live * (KEY_SIZE + VALUE_SIZE) / 1048576.0);
+    dump_stats(c, "std", "after fillrandom, overwrite and the read workloads");
     if (wants(a, "deleterandom") && do_deleterandom(c, n, n) < 0)
         return -1;
     return ctx_close(c);
@@ -495,19 +515,7 @@ static int run_compaction(run_ctx *c)
     fprintf(stderr, "  %-10s wamp(engine stats) %.2f  wamp(wchar) %.2f  samp(tables/live) %.2f\n",
             c->e->name, tables >= 0 ? tables / user : -1, wchar / user,
             (double)b[BENCH_FILE_TABLE] / live);
-    if (a->stats_dir != NULL) {
-        char *s = c->e->property(c->db, c->e->stats_property);
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/db_bench_compaction_%s.stats.txt", a->stats_dir,
-                 c->e->name);
-        FILE *f = fopen(path, "w");
-        if (f != NULL) {
-            fprintf(f, "# %s after fillrandom+overwrite+readrandom, num=%" PRIu64 "\n%s\n",
-                    c->e->stats_property, n, s ? s : "(property unavailable)");
-            fclose(f);
-        }
-        free(s);
-    }
+    dump_stats(c, "compaction", "after fillrandom+overwrite+readrandom");
     if (ctx_close(c) < 0)
         return -1;
 
