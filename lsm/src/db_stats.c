@@ -4,15 +4,14 @@
  *
  * Definitions used in the figures:
  *   write amplification = (WAL bytes + flushed table bytes + compaction output bytes +
- *                          manifest bytes) / user bytes (keys + values given to writes)
- *   space amplification = table bytes / estimated live bytes, where live bytes are estimated
- *                         from the deepest level's share of entries: sum over tables of raw
- *                         key+value bytes scaled by (compressed size / raw size), counting
- *                         each level's entries only as far as they are not shadowed — we use
- *                         the simple, documented estimate "bytes of the bottom-most non-empty
- *                         level + memtables", and for tiered "bytes of the oldest run", which
- *                         is exact after a full compaction and an upper bound on live data
- *                         otherwise (so amplification is never over-reported).
+ *                          manifest bytes) / user bytes (keys + values given to writes), since
+ *                          this open
+ *   live data (estimate) = leveled: the bytes of the deepest non-empty level (in a settled
+ *                          leveled tree ~90% of the data lives there, and it holds at most one
+ *                          version per key); tiered: the bytes of the oldest run.  Exact after a
+ *                          full compaction (lsm_compact_range), rough while everything is still
+ *                          in level 0.
+ *   space amplification  = table bytes / live data estimate
  */
 #include <inttypes.h>
 #include <stdarg.h>
