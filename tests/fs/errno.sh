@@ -9,6 +9,13 @@ mnt=$T_MNT
 mkdir "$mnt/errno" && chmod 755 "$mnt" "$mnt/errno" || fail "mkdir on the mount"
 # The temp dir holding the mount must be searchable by nobody for the EACCES checks.
 chmod 755 "$T_TMP"
+# Every ancestor of the mount must be searchable by others, or the uid-nobody checks would all
+# fail with EACCES for a reason that has nothing to do with the file system.
+d=$mnt
+while [ "$d" != / ]; do
+    d=$(dirname "$d")
+    [ "$(( 0$(stat -c %a "$d") & 1 ))" = 1 ] || fail "$d is not searchable by other users (mode $(stat -c %a "$d")): set TMPDIR to a world-searchable directory"
+done
 # The unlink-of-an-open-file space check measures the store directory itself on lsmfs.
 [ "$T_NATIVE" = 0 ] && export ERRNO_SPACE_DIR=$T_TMP/store$T_FS_N
 "$prog" "$mnt/errno" || fail "errno checks failed (see FAIL lines above)"

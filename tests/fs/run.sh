@@ -51,6 +51,7 @@ for t in $all_tests; do
     # Each test gets its own TMPDIR, so that whatever it leaves behind (even if `timeout` had
     # to SIGKILL it before its trap ran) can be found and cleaned up here.
     tdir=$(mktemp -d "${TMPDIR:-/tmp}/lsmfs-run-$name.XXXXXX")
+    chmod 755 "$tdir"    # errno's checks run as uid nobody and must reach the mount
     start=$(date +%s.%N)
     if [ ${#native[@]} -gt 0 ]; then
         TMPDIR=$tdir timeout -k 15 "$to" "$script" "${native[@]}" "$build" >"$log" 2>&1; rc=$?
