@@ -228,6 +228,8 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
             deleted = fs_batch_delete_range(fs, b, k.data, k.len, hi.data, hi.len);
             if (deleted < 0)
                 r = (int)deleted;
+            else
+                fs_reclaim_note(fs, f->ino, deleted);
         }
         fs_buf_free(&hi);
     }

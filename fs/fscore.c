@@ -265,6 +265,8 @@ int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino)
         r = fs_key_chunk(&hi, ino, UINT64_MAX);
     if (r == 0)
         r = fs_batch_delete_range(fs, b, lo.data, lo.len, hi.data, hi.len);
+    if (r > 0)
+        fs_reclaim_note(fs, ino, r);
     if (r >= 0)
         r = fs_key_xattr(&lo, ino, NULL);
     if (r >= 0)
@@ -514,6 +516,8 @@ int fscore_open(const char *store_dir, const lsm_options *opt, int read_only, fs
         r = load_ino_counter(fs);
     if (r == 0 && !read_only)
         r = fs_orphans_cleanup(fs);
+    if (r == 0 && !read_only)
+        r = fs_reclaim_start(fs);
     if (r) {
         lsm_close(fs->db);
         pthread_rwlock_destroy(&fs->lock);
@@ -546,6 +550,7 @@ int fscore_close(fscore *fs)
         fs->open[i] = NULL;
     }
     pthread_rwlock_unlock(&fs->lock);
+    fs_reclaim_stop(fs);
     int r2 = lsm_close(fs->db);
     pthread_rwlock_destroy(&fs->lock);
     free(fs->dir);

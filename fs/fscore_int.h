@@ -18,6 +18,8 @@
 #define FS_OPEN_BUCKETS 256
 #define FS_INO_RANGE 1024u               /* inode numbers reserved per persisted step */
 #define FS_DIRTY_MAX (8u * 1024 * 1024)  /* an open file commits when it buffers this much */
+#define FS_RECLAIM_MIN_CHUNKS 64         /* deleting this many chunks (4 MiB) compacts them away */
+#define FS_RECLAIM_QUEUE 16
 
 struct fscore {
     lsm_db *db;
@@ -28,6 +30,12 @@ struct fscore {
     fs_file *open[FS_OPEN_BUCKETS]; /* open files by inode number */
     lsm_write_options wo;
     int kernel_times; /* writes leave mtime/ctime to the caller (FUSE writeback cache) */
+    /* reclaim.c: inodes whose deleted chunks are compacted away in the background */
+    pthread_mutex_t rmu;
+    pthread_cond_t rcond;
+    pthread_t rthread;
+    uint64_t rq[FS_RECLAIM_QUEUE]; /* UINT64_MAX: every chunk */
+    int rn, rstop, rrunning;
 };
 
 /* A chunk buffered by an open file: always FS_CHUNK_SIZE bytes, zeros past what was written. */
@@ -126,6 +134,12 @@ int fs_open_rename_locked(fscore *fs, const char *from, const char *to, int exch
 int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi);
 /* Commit every open file (close, sync). */
 int fs_open_commit_all_locked(fscore *fs);
+/* ---- background space reclamation (reclaim.c) ---- */
+int fs_reclaim_start(fscore *fs);
+void fs_reclaim_stop(fscore *fs);
+/* chunks of ino were just deleted (in a batch being written under the write lock) */
+void fs_reclaim_note(fscore *fs, uint64_t ino, long chunks);
+
 /* Remove the data of orphan inodes left by an earlier run. */
 int fs_orphans_cleanup(fscore *fs);
 
