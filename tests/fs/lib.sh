@@ -158,6 +158,12 @@ t_cleanup() {
         t_is_mounted "$m" && echo "[$T_NAME] WARNING: $m still mounted" >&2
     done
     [ -n "$T_EXTRA_CLEANUP2" ] && eval "$T_EXTRA_CLEANUP2"
+    # A sanitizer build of the daemon reports to its stderr: any report fails the test.
+    if grep -q "Sanitizer" "$T_TMP/daemon.log" 2>/dev/null; then
+        echo "[$T_NAME] FAIL: sanitizer report from the daemon:" >&2
+        grep -A 30 -m 1 "Sanitizer" "$T_TMP/daemon.log" >&2
+        rc=1
+    fi
     if [ "$rc" != 0 ] && [ -s "$T_TMP/daemon.log" ]; then
         echo "[$T_NAME] --- daemon log tail:" >&2; tail -15 "$T_TMP/daemon.log" >&2
     fi
