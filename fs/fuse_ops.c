@@ -475,7 +475,7 @@ static int lsmfs_write(const char *path, const char *buf, size_t size, off_t off
         return -EBADF;
     ssize_t n = fs_file_write(f, buf, size, off);
     if (n > 0)
-        ((struct lsmfs_fh *)(uintptr_t)fi->fh)->written = 1;
+        __atomic_store_n(&((struct lsmfs_fh *)(uintptr_t)fi->fh)->written, 1, __ATOMIC_RELAXED);
     return (int)n;
 }
 
@@ -488,8 +488,7 @@ static int lsmfs_flush(const char *path, struct fuse_file_info *fi)
         return 0;
     int r = fs_file_commit(f, 0);
     struct lsmfs_fh *h = (struct lsmfs_fh *)(uintptr_t)fi->fh;
-    if (r == 0 && h->written) {
-        h->written = 0;
+    if (r == 0 && __atomic_exchange_n(&h->written, 0, __ATOMIC_RELAXED)) {
         changed(NULL, f);
     }
     return r;
