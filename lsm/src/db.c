@@ -582,6 +582,7 @@ static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *
         memtable *mem = db->mem;
         wal_writer *wal = db->wal;
         pthread_mutex_unlock(&db->mu);
+        int wal_touched = !rc;
         if (!rc && count > 0) {
             uint64_t before = wal_size(wal);
             rc = wal_append(wal, g->rep.data, g->rep.len);
@@ -593,10 +594,11 @@ static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *
             stat_add(&db->stats.wal_syncs, 1);
             if (!rc) db->wal_dirty = 0;
         }
-        int wal_failed = rc != 0;
         if (!rc && count > 0) rc = wb_insert_into(g->rep.data, g->rep.len, mem);
         pthread_mutex_lock(&db->mu);
-        if (rc && wal_failed && !db->write_error) {
+        if (rc && wal_touched && !db->write_error) {
+            /* The WAL tail is unknown (or, if the memtable insert failed, the WAL holds a batch
+             * the memtable only partly has): only a reopen can continue. */
             db->write_error = rc;
             snprintf(db->write_msg, sizeof db->write_msg,
                      "store stopped accepting writes after a WAL failure: %s", lsm_last_error());
