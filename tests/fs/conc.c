@@ -360,6 +360,8 @@ int main(int argc, char **argv)
             if (memcmp(a, b, 1 << 16)) { fprintf(stderr, "conc: FAIL: shared file differs in [%" PRIu64 ", +65536)\n", off); return 1; }
         }
         close(fd);
+        free(a);
+        free(b);
         printf("shared file: %lld bytes exact\n", (long long)st.st_size);
     }
     /* Append log: every record intact, each appender's sequence complete and in order. */
