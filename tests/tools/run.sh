@@ -272,7 +272,9 @@ int main(int argc, char **argv)
     return lsm_close(db) != 0;
 }
 EOF
-    cc -I"$ROOT/lsm/include" "$TMP/orphan.c" -o "$TMP/orphan" "$BUILD/liblsm.a" -llz4 -lpthread \
+    local san=
+    case $BUILD in */asan) san="-fsanitize=address,undefined" ;; */tsan) san="-fsanitize=thread" ;; esac
+    cc $san -I"$ROOT/lsm/include" "$TMP/orphan.c" -o "$TMP/orphan" "$BUILD/liblsm.a" -llz4 -lpthread \
         || { fail "build the orphan planter"; return 1; }
     "$TMP/orphan" "$S" || { fail "plant the orphan chunk"; return 1; }
     out=$(ctl check "$S" 2>&1); rc=$?
