@@ -471,7 +471,9 @@ test_deb() {
     # Installed binaries only: PATH without the build directory.
     env PATH=/usr/sbin:/usr/bin:/sbin:/bin timeout 60 mount -t fuse.lsmfs "$S" "$M" -o auto_unmount \
         || { fail "mount with the installed helper"; return 1; }
-    grep -q "^/usr/bin/lsmfs" <(ps -o args= -C lsmfs) || { fail "daemon is not the installed /usr/bin/lsmfs"; return 1; }
+    # (from /proc rather than ps: procps is not in a minimal Debian)
+    for p in /proc/[0-9]*/cmdline; do tr '\0' ' ' < "$p" 2>/dev/null; echo; done \
+        | grep -q "^/usr/bin/lsmfs .*$M" || { fail "daemon is not the installed /usr/bin/lsmfs"; return 1; }
     cp -a "$ROOT/packaging" "$M/" && diff -r "$ROOT/packaging" "$M/packaging" || { fail "use the mount"; return 1; }
     env PATH=/usr/bin:/bin lsmfs-ctl stat --json "$M" | jq -e '.mounted == true' >/dev/null \
         || { fail "installed lsmfs-ctl stat"; return 1; }
