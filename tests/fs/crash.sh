@@ -18,13 +18,13 @@ rounds=${CRASH_ROUNDS:-4}
 RANDOM=$T_SEED
 note "seed $T_SEED, $rounds rounds"
 
-verify_all() {   # verify_all UPTO: verify rounds 1..UPTO
+verify_all() {   # verify_all UPTO: verify rounds 1..UPTO (prints the summary of round UPTO)
     local k w
     for k in $(seq 1 "$1"); do
         for w in 0 1; do
             "$cw" verify "$mnt/r$k/w$w" "$T_TMP/log.$k.$w" >"$T_TMP/verify.out" 2>&1 || {
                 cat "$T_TMP/verify.out"; fail "round $k writer $w: verification failed after crash $1"; }
-            tail -1 "$T_TMP/verify.out" | sed "s/^/[crash] round $k: /"
+            [ "$k" = "$1" ] && tail -1 "$T_TMP/verify.out" | sed "s/^/[crash] round $k: /"
         done
     done
 }

@@ -838,6 +838,49 @@ static void t_locks(struct ctx *c)
     check(c, r == 0, "lock released on close (child status %d)", r);
 }
 
+static void t_dirent(struct ctx *c)
+{
+    char d[PATH_MAX], q[PATH_MAX + 300], r[PATH_MAX];
+    printf("== readdir d_type / d_ino, inode numbers\n");
+    P(c, d, "de");
+    mkdir(d, 0755);
+    write_file(P(c, q, "de/file"), "f", 1);
+    mkdir(P(c, q, "de/dir"), 0755);
+    symlink("file", P(c, q, "de/link"));
+    mkfifo(P(c, q, "de/fifo"), 0644);
+    DIR *dp = opendir(d);
+    struct dirent *de;
+    int seen = 0, bad_type = 0, bad_ino = 0;
+    while (dp && (de = readdir(dp))) {
+        if (de->d_name[0] == '.') continue;
+        snprintf(q, sizeof q, "%s/%s", d, de->d_name);
+        struct stat st = st_of(q);
+        unsigned want = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR :
+                        S_ISLNK(st.st_mode) ? DT_LNK : S_ISFIFO(st.st_mode) ? DT_FIFO : DT_UNKNOWN;
+        seen++;
+        if (de->d_type != DT_UNKNOWN && de->d_type != want) { bad_type++; printf("     %s: d_type %u, want %u\n", de->d_name, de->d_type, want); }
+        if (de->d_ino != st.st_ino) { bad_ino++; printf("     %s: d_ino %lu, st_ino %lu\n", de->d_name, (unsigned long)de->d_ino, (unsigned long)st.st_ino); }
+    }
+    if (dp) closedir(dp);
+    check(c, seen == 4 && bad_type == 0, "d_type right (or DT_UNKNOWN) for file, dir, symlink, FIFO (%d seen, %d wrong)", seen, bad_type);
+    check(c, bad_ino == 0, "readdir d_ino equals stat st_ino (%d differ)", bad_ino);
+    struct stat a = st_of(P(c, q, "de/file"));
+    EXPECT_OK(c, rename(q, P(c, r, "de/dir/renamed")), "rename file into a subdir");
+    struct stat b = st_of(r);
+    check(c, a.st_ino != 0 && a.st_ino == b.st_ino, "inode number unchanged by rename (%lu, %lu)", (unsigned long)a.st_ino, (unsigned long)b.st_ino);
+    struct stat s1 = st_of(P(c, q, "de/dir")), s2 = st_of(P(c, r, "de/link"));
+    check(c, s1.st_ino != b.st_ino && s1.st_ino != s2.st_ino && s2.st_ino != b.st_ino, "distinct objects have distinct inode numbers");
+    /* A second fd sees an O_TRUNC made through another open. */
+    int f1 = open(P(c, q, "de/dir/renamed"), O_RDONLY);
+    int f2 = open(q, O_WRONLY | O_TRUNC);
+    struct stat fs1;
+    int fr = fstat(f1, &fs1);
+    char buf[4];
+    check(c, f1 >= 0 && f2 >= 0 && fr == 0 && fs1.st_size == 0 && read(f1, buf, sizeof buf) == 0, "O_TRUNC through one fd is seen through another");
+    if (f1 >= 0) close(f1);
+    if (f2 >= 0) close(f2);
+}
+
 static void t_statfs(struct ctx *c)
 {
     struct statvfs sv;
@@ -1028,6 +1071,7 @@ int main(int argc, char **argv)
     t_symlinks(&c);
     t_readdir(&c);
     t_locks(&c);
+    t_dirent(&c);
     t_statfs(&c);
     t_setgid(&c);
     t_fallocate_sparse(&c);
