@@ -85,7 +85,9 @@ t_mount() {
     # LSMFS_OPTS (e.g. writeback=on) adds options to every mount of the suite.
     [ -n "${LSMFS_OPTS:-}" ] && o="$o,$LSMFS_OPTS"
     [ -n "$opts" ] && o="$o,$opts"
-    "$T_LSMFS" -f -o "$o" "$store" "$mnt" >>"$T_TMP/daemon.log" 2>&1 &
+    # A non-interactive shell starts background jobs with SIGINT ignored, and libfuse keeps an
+    # ignored SIGINT ignored: restore the default so the daemon sees SIGINT as a user's would.
+    env --default-signal=INT "$T_LSMFS" -f -o "$o" "$store" "$mnt" >>"$T_TMP/daemon.log" 2>&1 &
     T_PID=$!
     T_PIDS="$T_PIDS $T_PID"
     T_MOUNTS="$T_MOUNTS $mnt"

@@ -7,7 +7,8 @@
 # xattrs, hard-link groups, mtimes); clean unmount; remount; the checksum must be identical.
 # Round 2: modify (rm, rename of a directory subtree, overwrite, truncate, append, xattr
 # changes, new hard link), checksum, remount with a small memtable (so the store flushes
-# tables), identical.  Round 3: remount with other engine options, identical again.
+# tables), identical.  Round 3: stop the daemon with SIGTERM, remount with other engine
+# options, identical again.  Round 4: stop it with SIGINT, remount, identical.
 . "$(dirname "$0")/lib.sh" "$@"
 treesum=$(t_helper treesum)
 gen=$(t_helper gen)
@@ -59,9 +60,26 @@ check_same "round 2 (modify, remount with a small memtable)"
 # Writes with the small memtable, so they go through several flushes.
 for i in $(seq 1 40); do "$gen" $((T_SEED + 1000 + i)) 100K >"$mnt/flush-$i" || fail "write flush-$i"; done
 "$treesum" -t "$mnt" >"$T_TMP/sum.expected" || fail "treesum on the mount"
-t_umount "$mnt" || fail "unmount 3"
+# This time the daemon is stopped with SIGTERM (it must unmount, flush and exit 0 by itself).
+signal_umount() {   # signal_umount SIG: stop the daemon of $mnt with SIG, wait for a clean exit
+    [ "$T_NATIVE" = 1 ] && return 0
+    local pid=$T_PID i rc
+    kill "-$1" "$pid" || fail "kill -$1 $pid"
+    for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && fail "daemon still running 30 s after SIG$1"
+    wait "$pid"; rc=$?
+    [ $rc = 0 ] || fail "daemon exited with status $rc after SIG$1"
+    t_is_mounted "$mnt" && fail "mount still there after the daemon exited on SIG$1"
+    note "SIG$1: daemon unmounted and exited 0"
+}
+signal_umount TERM
 t_mount "$store" "$mnt" "compaction=tiered,cache_size=1048576,sync=always" || fail "remount 3 (tiered, small cache, sync=always)"
-check_same "round 3 (after flushes, other options)"
+check_same "round 3 (after flushes and SIGTERM, other options)"
+echo "after sigint" >"$mnt/sigint-file" || fail "write"
+"$treesum" -t "$mnt" >"$T_TMP/sum.expected" || fail "treesum on the mount"
+signal_umount INT
+t_mount "$store" "$mnt" || fail "remount 4"
+check_same "round 4 (after SIGINT)"
 t_umount "$mnt" || fail "final unmount"
-[ "$failures" = 0 ] || fail "$failures of 3 rounds differed after remount"
+[ "$failures" = 0 ] || fail "$failures of 4 rounds differed after remount"
 note PASS
