@@ -683,7 +683,7 @@ int fs_file_commit(fs_file *f, int sync)
     int r = f->fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
     pthread_rwlock_unlock(&f->fs->lock);
     if (r == 0 && sync && !f->fs->read_only)
-        r = lsm_sync(f->fs->db);
+        r = fs_store_error(f->fs, lsm_sync(f->fs->db));
     return r;
 }
 

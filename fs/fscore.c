@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -82,13 +83,41 @@ void fs_attr_to_stat(const fs_attr *a, struct stat *st)
         st->st_size = 4096; /* what ext4 shows for a small directory; tools align on it */
 }
 
+/* 1 if the filesystem under the store has (almost) no space left for us. */
+static int store_disk_full(fscore *fs)
+{
+    struct statvfs sv;
+    if (statvfs(fs->dir, &sv) != 0)
+        return 0;
+    return (double)sv.f_bavail * (double)sv.f_frsize < 1024.0 * 1024.0;
+}
+
+int fs_store_error(fscore *fs, int r)
+{
+    if (r != LSM_ECLOSED && r != -EIO && r != -ENOSPC && r != -EDQUOT)
+        return r;
+    int f = __atomic_load_n(&fs->fatal, __ATOMIC_RELAXED);
+    if (f)
+        return f;
+    /* liblsm reports a short write on a full disk as EIO, and every write after a fatal error
+     * (also one in a background flush) as ESHUTDOWN: what the writer must hear is ENOSPC when
+     * the disk is full, else EIO. */
+    const char *m = lsm_last_error();
+    int nospace = r == -ENOSPC || r == -EDQUOT || store_disk_full(fs) ||
+                  (m && (strstr(m, strerror(ENOSPC)) || strstr(m, "short")));
+    f = nospace ? -ENOSPC : -EIO;
+    int zero = 0;
+    __atomic_compare_exchange_n(&fs->fatal, &zero, f, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    return f;
+}
+
 int fs_write_locked(fscore *fs, lsm_batch *b)
 {
     if (fs->read_only)
         return -EROFS;
     if (lsm_batch_count(b) == 0)
         return 0;
-    return lsm_write(fs->db, &fs->wo, b);
+    return fs_store_error(fs, lsm_write(fs->db, &fs->wo, b));
 }
 
 static int get_value(fscore *fs, const char *key, size_t len, void **val, size_t *vlen)
@@ -290,7 +319,7 @@ int fs_alloc_ino_locked(fscore *fs, uint64_t *ino)
         fs_buf_init(&k);
         int r = fs_key_meta(&k, "ino");
         if (r == 0)
-            r = lsm_put(fs->db, &fs->wo, k.data, k.len, v, sizeof v);
+            r = fs_store_error(fs, lsm_put(fs->db, &fs->wo, k.data, k.len, v, sizeof v));
         fs_buf_free(&k);
         if (r)
             return r;
@@ -937,6 +966,6 @@ int fscore_sync(fscore *fs)
     int r = fs->read_only ? 0 : fs_open_commit_all_locked(fs);
     pthread_rwlock_unlock(&fs->lock);
     if (r == 0 && !fs->read_only)
-        r = lsm_sync(fs->db);
+        r = fs_store_error(fs, lsm_sync(fs->db));
     return r;
 }

@@ -30,6 +30,7 @@ struct fscore {
     fs_file *open[FS_OPEN_BUCKETS]; /* open files by inode number */
     lsm_write_options wo;
     int kernel_times; /* writes leave mtime/ctime to the caller (FUSE writeback cache) */
+    int fatal;        /* first write error that closed the store (e.g. -ENOSPC), or 0 */
     /* reclaim.c: inodes whose deleted chunks are compacted away in the background */
     pthread_mutex_t rmu;
     pthread_cond_t rcond;
@@ -120,6 +121,10 @@ void fs_attr_to_stat(const fs_attr *a, struct stat *st);
 
 /* Apply batch b with the store's write options. */
 int fs_write_locked(fscore *fs, lsm_batch *b);
+
+/* A store error as the caller should see it: after a fatal write error (ENOSPC, EIO) liblsm
+ * answers every later write with ESHUTDOWN; writers keep getting the original error instead. */
+int fs_store_error(fscore *fs, int r);
 
 /* ---- open files (file.c) ---- */
 fs_file *fs_open_find_locked(fscore *fs, uint64_t ino);
