@@ -214,12 +214,16 @@ static void *server_main(void *arg)
         struct timeval tv = {10, 0};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-            (cred.uid != 0 && cred.uid != geteuid()))
+            (cred.uid != 0 && cred.uid != geteuid())) {
+            /* read the request first, so the client is not cut off while sending it */
+            char line[4096];
+            fsctl_read_line(fd, line, sizeof line);
             fsctl_write_line(fd, "ERR permission denied: only uid %u and root may control "
                                  "this filesystem",
                              (unsigned)geteuid());
-        else
+        } else {
             serve(c, fd);
+        }
         close(fd);
     }
     return NULL;
