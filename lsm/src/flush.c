@@ -196,10 +196,14 @@ int db_work_inline(lsm_db *db)
 void *db_background_main(void *arg)
 {
     lsm_db *db = arg;
+    int idle = 0; /* the last step found nothing to do: wait for a change */
     pthread_mutex_lock(&db->mu);
+    /* Every wait is preceded, under mu, by the shutdown and work checks, so a signal sent
+     * while a step ran is never lost. */
     while (!db->shutting_down) {
-        if (db->bg_error || (db->nimm == 0 && !compaction_needed(db))) {
+        if (db->bg_error || idle || (db->nimm == 0 && !compaction_needed(db))) {
             pthread_cond_wait(&db->bg_cv, &db->mu);
+            idle = 0;
             continue;
         }
         pthread_mutex_unlock(&db->mu);
@@ -208,8 +212,7 @@ void *db_background_main(void *arg)
         pthread_mutex_unlock(&db->work_mu);
         pthread_mutex_lock(&db->mu);
         pthread_cond_broadcast(&db->done_cv);
-        if (rc == 0 && db->nimm == 0) /* nothing was possible: wait for a change */
-            pthread_cond_wait(&db->bg_cv, &db->mu);
+        idle = rc == 0 && db->nimm == 0;
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;
