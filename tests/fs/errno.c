@@ -280,6 +280,44 @@ static void t_nametoolong(struct ctx *c)
     EXPECT_ERR(c, stat(lp, &st), ENAMETOOLONG, "stat path > PATH_MAX");
     EXPECT_ERR(c, open(lp, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG, "create path > PATH_MAX");
     free(lp);
+    /* A path just under PATH_MAX built from 200-byte components works, also after renaming
+     * the top of that deep subtree. */
+    {
+        char *chain = malloc(2 * PATH_MAX), *fp = malloc(2 * PATH_MAX), *np = malloc(2 * PATH_MAX);
+        char comp[201];
+        memset(comp, 'd', 200);
+        comp[200] = 0;
+        int depth = 0, ok = 1;
+        snprintf(chain, 2 * PATH_MAX, "%s/deeptop", q);
+        ok = mkdir(chain, 0755) == 0;
+        while (ok && strlen(chain) + 201 < PATH_MAX - 64) {
+            size_t l = strlen(chain);
+            snprintf(chain + l, 2 * PATH_MAX - l, "/%s", comp);
+            ok = mkdir(chain, 0755) == 0;
+            depth++;
+        }
+        check(c, ok, "mkdir a %d-deep chain of 200-byte names (path %zu bytes): %s", depth, strlen(chain), ok ? "success" : ename(errno));
+        snprintf(fp, 2 * PATH_MAX, "%s/file", chain);
+        check(c, strlen(fp) < PATH_MAX && write_file(fp, "deep", 4) == 0 && content_is(fp, "deep"), "file at the bottom (path %zu bytes) written and read", strlen(fp));
+        snprintf(np, 2 * PATH_MAX, "%s/deeptop2", q);
+        snprintf(chain, 2 * PATH_MAX, "%s/deeptop", q);
+        EXPECT_OK(c, rename(chain, np), "rename the top of the deep subtree");
+        snprintf(fp, 2 * PATH_MAX, "%s/deeptop2", q);
+        for (int i = 0; i < depth; i++) { size_t l = strlen(fp); snprintf(fp + l, 2 * PATH_MAX - l, "/%s", comp); }
+        size_t l = strlen(fp);
+        snprintf(fp + l, 2 * PATH_MAX - l, "/file");
+        check(c, content_is(fp, "deep"), "bottom file readable under the renamed top");
+        unlink(fp);
+        for (int i = depth; i >= 0; i--) {
+            char *slash = strrchr(fp, '/');
+            *slash = 0;
+            if (rmdir(fp) != 0) { ok = 0; break; }
+        }
+        check(c, ok, "deep chain removed bottom-up");
+        free(chain);
+        free(fp);
+        free(np);
+    }
     /* Long symlink targets round-trip exactly (ext4 allows up to 4095 bytes). */
     char *tgt = malloc(4096);
     for (int i = 0; i < 4000; i++) tgt[i] = (i % 50 == 49) ? '/' : 'a' + i % 26;
@@ -1040,6 +1078,20 @@ static void t_fallocate_sparse(struct ctx *c)
     fstat(fd, &s);
     check(c, s.st_size == ((off_t)1 << 30) + 3, "punch hole keeps size");
     EXPECT_ERR(c, fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, 4096), EOPNOTSUPP, "PUNCH_HOLE without KEEP_SIZE");
+    /* Offsets far beyond 4 GiB (64-bit chunk indexes). */
+    const off_t far[2] = {((off_t)5 << 30) + 123, ((off_t)1 << 40) - 7};
+    for (int i = 0; i < 2; i++) {
+        char w[32];
+        snprintf(w, sizeof w, "far-%d", i);
+        check(c, pwrite(fd, w, strlen(w), far[i]) == (ssize_t)strlen(w), "write at offset %lld", (long long)far[i]);
+        memset(buf, 0, 32);
+        check(c, pread(fd, buf, 32, far[i]) == (ssize_t)strlen(w) && !memcmp(buf, w, strlen(w)), "read back at offset %lld", (long long)far[i]);
+    }
+    fstat(fd, &s);
+    check(c, s.st_size == far[1] + 5, "size %lld after the far write", (long long)s.st_size);
+    check(c, pread(fd, buf, 16, ((off_t)3 << 30)) == 16 && !memcmp(buf, zero, 16), "hole between far writes reads zeros");
+    EXPECT_OK(c, ftruncate(fd, 4096), "truncate the 1 TiB file to 4 KiB");
+    check(c, pread(fd, buf, 16, far[0]) == 0, "nothing past the new end");
     close(fd);
 }
 
