@@ -64,6 +64,7 @@ for round in $(seq 1 "$rounds"); do
     ms=$((1500 + RANDOM % 3000))
     sleep "$(awk -v m="$ms" 'BEGIN{printf "%.3f", m/1000}')"
     kill -0 $w0 2>/dev/null && kill -0 $w1 2>/dev/null || { cat "$T_TMP"/w*.err; fail "round $round: a writer died before the kill"; }
+    disown $w0 $w1 $rn   # they are about to be killed: no "Killed" job reports, please
     kill -0 $rn 2>/dev/null || fail "round $round: the renamer died before the kill"
     if [ "$T_NATIVE" = 1 ]; then
         kill -9 $w0 $w1 $rn
