@@ -252,3 +252,34 @@ Test(db_basic, many_flushes_and_reopen)
     }
     cr_assert_eq(lsm_close(db), 0);
 }
+
+Test(db_basic, close_while_background_work_runs, .timeout = 120)
+{
+    /* Close right after writes that start flushes and compactions, many times: close must
+     * neither hang nor lose data (a lost wakeup once made the background thread sleep through
+     * the shutdown). */
+    lsm_options o;
+    lsm_options_init(&o);
+    o.memtable_size = 8 * 1024;
+    o.target_file_size = 8 * 1024;
+    o.level1_max_bytes = 32 * 1024;
+    char k[32], v[64];
+    for (int round = 0; round < 60; round++) {
+        lsm_db *db = open_db(&o);
+        for (int i = 0; i < 300; i++) {
+            snprintf(k, sizeof k, "k%03d-%03d", i % 150, round);
+            snprintf(v, sizeof v, "v%d-%d", i, round);
+            put(db, k, v);
+        }
+        /* a manual compaction leaves the background thread a step with nothing to do */
+        if (round % 2) cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0);
+        cr_assert_eq(lsm_close(db), 0, "round %d: %s", round, lsm_last_error());
+    }
+    lsm_db *db = open_db(&o);
+    for (int round = 0; round < 60; round += 7) {
+        snprintf(k, sizeof k, "k%03d-%03d", 149, round);
+        snprintf(v, sizeof v, "v%d-%d", 299, round);
+        expect(db, k, v);
+    }
+    cr_assert_eq(lsm_close(db), 0);
+}
