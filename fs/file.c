@@ -104,12 +104,14 @@ static void drop_chunk(fs_file *f, fs_chunk *c)
 {
     free(c->data);
     *c = f->chunks[--f->nchunks];
+    f->fs->dirty_chunks--;
 }
 
 static void drop_all_chunks(fs_file *f)
 {
     for (size_t i = 0; i < f->nchunks; i++)
         free(f->chunks[i].data);
+    f->fs->dirty_chunks -= f->nchunks;
     f->nchunks = 0;
 }
 
@@ -183,6 +185,7 @@ static int get_chunk(fs_file *f, uint64_t idx, size_t lo, size_t hi, fs_chunk **
             stored = 0;
     }
     c = &f->chunks[f->nchunks++];
+    f->fs->dirty_chunks++;
     c->idx = idx;
     c->data = data;
     c->stored = stored;
@@ -389,6 +392,7 @@ static int type_error(mode_t mode)
 }
 
 static int truncate_locked(fs_file *f, uint64_t size);
+static int file_put_locked(fs_file *f);
 
 int fs_file_open(fscore *fs, const char *path, int trunc, fs_file **out)
 {
@@ -402,9 +406,8 @@ int fs_file_open(fscore *fs, const char *path, int trunc, fs_file **out)
         r = file_get_locked(fs, &n, out);
     if (r == 0 && trunc && (*out)->size > 0) {
         r = truncate_locked(*out, 0);
-        if (r) {
-            (*out)->refs--; /* a failed open must not keep the file */
-        }
+        if (r)
+            file_put_locked(*out); /* a failed open must not keep the file */
     }
     pthread_rwlock_unlock(&fs->lock);
     fs_node_free(&n);
@@ -533,6 +536,8 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
     }
     if (r == 0 && f->nchunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_MAX)
         r = fs_file_commit_locked(f, 0, 0);
+    if (r == 0 && fs->dirty_chunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_TOTAL_MAX)
+        r = fs_open_commit_all_locked(fs); /* many files each under their own bound */
     pthread_rwlock_unlock(&fs->lock);
     if (r && pos == (uint64_t)off)
         return r;
@@ -687,11 +692,12 @@ int fs_file_commit(fs_file *f, int sync)
     return r;
 }
 
-int fs_file_close(fs_file *f)
+/* Drop one reference; the last one deletes an orphan's data and frees f.  Returns the first
+ * error of that deletion. */
+static int file_put_locked(fs_file *f)
 {
     fscore *fs = f->fs;
-    pthread_rwlock_wrlock(&fs->lock);
-    int r = fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
+    int r = 0;
     if (--f->refs == 0) {
         if (!fs->read_only && f->home.len && f->home.data[0] == FS_KEY_ORPHAN) {
             /* the last close of a file without names: its data goes now */
@@ -715,8 +721,17 @@ int fs_file_close(fs_file *f)
         fs_buf_free(&f->home);
         free(f);
     }
-    pthread_rwlock_unlock(&fs->lock);
     return r;
+}
+
+int fs_file_close(fs_file *f)
+{
+    fscore *fs = f->fs;
+    pthread_rwlock_wrlock(&fs->lock);
+    int r = fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
+    int r2 = file_put_locked(f);
+    pthread_rwlock_unlock(&fs->lock);
+    return r ? r : r2;
 }
 
 /* Attribute change through an open file: commit first so the record is current, then edit. */

@@ -18,6 +18,7 @@
 #define FS_OPEN_BUCKETS 256
 #define FS_INO_RANGE 1024u               /* inode numbers reserved per persisted step */
 #define FS_DIRTY_MAX (8u * 1024 * 1024)  /* an open file commits when it buffers this much */
+#define FS_DIRTY_TOTAL_MAX (64u * 1024 * 1024) /* all open files together: then all commit */
 #define FS_RECLAIM_MIN_CHUNKS 64         /* deleting this many chunks (4 MiB) compacts them away */
 #define FS_RECLAIM_QUEUE 16
 
@@ -31,6 +32,7 @@ struct fscore {
     lsm_write_options wo;
     int kernel_times; /* writes leave mtime/ctime to the caller (FUSE writeback cache) */
     int fatal;        /* first write error that closed the store (e.g. -ENOSPC), or 0 */
+    size_t dirty_chunks; /* chunk buffers held by all open files (memory bound) */
     /* reclaim.c: inodes whose deleted chunks are compacted away in the background */
     pthread_mutex_t rmu;
     pthread_cond_t rcond;

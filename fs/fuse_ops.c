@@ -447,7 +447,10 @@ static int lsmfs_create(const char *path, mode_t mode, struct fuse_file_info *fi
     int r = fs_file_create(FS(), path, mode, (fi->flags & O_EXCL) != 0, &who, &f);
     if (r)
         return r;
-    if (fi->flags & O_TRUNC) {
+    struct stat st;
+    /* the kernel creates only names it believes absent: the file is new and empty, and
+     * truncating it again would only cost a second batch */
+    if ((fi->flags & O_TRUNC) && fs_file_stat(f, &st) == 0 && st.st_size > 0) {
         r = fs_file_truncate(f, 0);
         if (r) {
             fs_file_close(f);
