@@ -469,7 +469,8 @@ static int make_room(lsm_db *db, int force)
         } else if (!force && memtable_bytes(db->mem) < db->opt.memtable_size) {
             return 0;
         } else if (db->nimm >= db->opt.max_immutable_memtables ||
-                   (!inline_work && l0 >= (size_t)db->opt.l0_stop_trigger)) {
+                   (!inline_work && l0 >= (size_t)db->opt.l0_stop_trigger &&
+                    compaction_needed(db))) { /* (only wait for work that will happen) */
             uint64_t t0 = now_us();
             if (inline_work) {
                 pthread_mutex_unlock(&db->mu);
