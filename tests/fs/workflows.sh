@@ -111,6 +111,19 @@ SCRIPT
     sed -i.bak -e '1,10d' log.txt; sha256sum log.txt log.txt.bak
     ls -1 | LC_ALL=C sort
 
+    echo "== more coreutils: ln -sfn, touch -r, chmod -R, truncate, split, install, mkfifo, stat"
+    ln -s tree/big.bin cur; ln -sfn tree/b-moved cur; readlink cur; ls cur/ | head -3
+    touch -r tree/b-moved/bigger.bin out.txt; stat -c '%y' out.txt tree/b-moved/bigger.bin
+    chmod -R go-rx tree/deep; find tree/deep -printf '%m %p\n' | LC_ALL=C sort
+    chmod -R u+rwX,go+rX tree/deep
+    truncate -s 10000 out2.txt; truncate -s -9990 out2.txt; od -c out2.txt
+    truncate -s 3M grown; cmp grown <(head -c 3145728 /dev/zero) && echo "truncate -s grown file is zeros"
+    split -b 1000000 tree/big.bin part.; ls part.* | LC_ALL=C sort; cat part.* | cmp - tree/big.bin && echo "split + cat identical"
+    install -m 751 tree/many/file5.txt installed; stat -c '%a %s' installed
+    mkfifo pipe; stat -c '%F %a' pipe; ls -l pipe | cut -c1-10
+    stat -c '%n %F %a %s %h' tree/* | LC_ALL=C sort
+    rm -f cur part.* grown installed pipe
+
     echo "== dd into a sparse 1 GiB file"
     dd if=/dev/zero of=sparse bs=1 count=0 seek=1G status=none
     "$gen" 77 64K >piece
@@ -163,7 +176,8 @@ steps "$mnt" lsmfs >"$T_TMP/lsmfs.out" 2>&1
 # The native step output itself must contain every success marker (guards the expectations).
 for marker in "tree identical to source" "tar round trip identical" "copy out identical" \
               "dd skip read back ok" "dd tail read back ok" "sparse file is small on disk" \
-              "du -sk sane" "df sane" "cat via symlink ok"; do
+              "du -sk sane" "df sane" "cat via symlink ok" "truncate -s grown file is zeros" \
+              "split + cat identical"; do
     grep -q "^$marker" "$T_TMP/native.out" || { cat "$T_TMP/native.out"; fail "native run lacks '$marker'"; }
 done
 if ! diff -u "$T_TMP/native.out" "$T_TMP/lsmfs.out" >"$T_TMP/diff"; then
