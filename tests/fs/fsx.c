@@ -22,6 +22,9 @@
  *   -l MAXLEN  maximum file size (default 1 MiB)
  *   -o MAXOP   maximum length of one read/write (default 64 KiB)
  *   -M         no mmap operations          -F  no fallocate operations
+ *   -2         two descriptors: every operation uses one of two separate opens of the file at
+ *              random (so data written through one open must be seen through the other), and
+ *              some reopens replace only the second descriptor
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,12 +56,13 @@ struct log_entry {
     uint64_t off, len;
     uint64_t size_before, size_after;
     int flag;               /* KEEP_SIZE for fallocate-family ops */
+    int fdn;                /* which descriptor (1 or 2) */
 };
 
 /* All state of one run: no globals, so the helpers take it explicitly. */
 struct fsx {
     const char *path;
-    int fd;
+    int fd, fd2, two, cur_fdn;    /* cur_fdn: descriptor (1/2) of the current operation */
     uint64_t rng;
     uint64_t maxlen, maxop, size;
     unsigned char *model, *buf;
@@ -80,6 +84,13 @@ static uint64_t rnd(struct fsx *f)
 
 static uint64_t rnd_below(struct fsx *f, uint64_t n) { return n ? rnd(f) % n : 0; }
 
+/* The descriptor for the next operation: with -2 one of the two opens, at random. */
+static int xfd(struct fsx *f)
+{
+    f->cur_fdn = (f->two && (rnd(f) & 1)) ? 2 : 1;
+    return f->cur_fdn == 2 ? f->fd2 : f->fd;
+}
+
 static void log_op(struct fsx *f, enum op_kind k, uint64_t off, uint64_t len, int flag,
                    uint64_t before)
 {
@@ -91,6 +102,7 @@ static void log_op(struct fsx *f, enum op_kind k, uint64_t off, uint64_t len, in
     e->flag = flag;
     e->size_before = before;
     e->size_after = f->size;
+    e->fdn = f->cur_fdn;
     f->nlog++;
     f->counts[k]++;
 }
@@ -103,8 +115,8 @@ static void dump_log(struct fsx *f)
     for (long i = first; i < f->nlog; i++) {
         struct log_entry *e = &f->log[i % LOG_SIZE];
         fprintf(stderr, "  %7ld %-10s off=%-8" PRIu64 " len=%-7" PRIu64 " size %" PRIu64
-                " -> %" PRIu64 "%s\n", e->n, op_names[e->kind], e->off, e->len,
-                e->size_before, e->size_after, e->flag ? " KEEP_SIZE" : "");
+                " -> %" PRIu64 "%s fd%d\n", e->n, op_names[e->kind], e->off, e->len,
+                e->size_before, e->size_after, e->flag ? " KEEP_SIZE" : "", e->fdn);
     }
 }
 
@@ -159,7 +171,7 @@ static void full_check(struct fsx *f, const char *when)
     uint64_t off = 0;
     while (off < f->size) {
         uint64_t n = f->size - off < f->maxop ? f->size - off : f->maxop;
-        ssize_t r = pread(f->fd, f->buf, n, (off_t)off);
+        ssize_t r = pread(xfd(f), f->buf, n, (off_t)off);
         if (r < 0) die(f, "pread in full check after %s", when, errno);
         if ((uint64_t)r != n) die(f, "short pread in full check after %s", when, 0);
         check_bytes(f, when, off, f->buf, n);
@@ -171,6 +183,10 @@ static void do_open(struct fsx *f, int flags)
 {
     f->fd = open(f->path, O_RDWR | flags, 0644);
     if (f->fd < 0) die(f, "open %s", f->path, errno);
+    if (f->two) {
+        f->fd2 = open(f->path, O_RDWR);
+        if (f->fd2 < 0) die(f, "open (second) %s", f->path, errno);
+    }
 }
 
 /* Random length: half the operations small (< 4 KiB), the rest up to maxop. */
@@ -188,7 +204,7 @@ static void op_read(struct fsx *f)
     uint64_t span = f->size + (rnd_below(f, 8) == 0 ? f->maxop : 0);
     uint64_t off = rnd_below(f, span + 1);
     log_op(f, OP_READ, off, len, 0, f->size);
-    ssize_t r = pread(f->fd, f->buf, len, (off_t)off);
+    ssize_t r = pread(xfd(f), f->buf, len, (off_t)off);
     if (r < 0) die(f, "%s", "pread", errno);
     uint64_t want = off >= f->size ? 0 : (f->size - off < len ? f->size - off : len);
     if ((uint64_t)r != want) {
@@ -210,7 +226,7 @@ static void op_write(struct fsx *f)
     memcpy(f->model + off, f->buf, len);
     if (off + len > f->size) f->size = off + len;
     log_op(f, OP_WRITE, off, len, 0, before);
-    ssize_t r = pwrite(f->fd, f->buf, len, (off_t)off);
+    ssize_t r = pwrite(xfd(f), f->buf, len, (off_t)off);
     if (r < 0) die(f, "%s", "pwrite", errno);
     if ((uint64_t)r != len) die(f, "%s", "short pwrite", 0);
 }
@@ -228,7 +244,7 @@ static void op_truncate(struct fsx *f)
     if (rnd_below(f, 4) == 0) ns = rnd_below(f, 4096);   /* exercise small / inline sizes */
     set_size(f, ns);
     log_op(f, OP_TRUNCATE, 0, ns, 0, before);
-    if (ftruncate(f->fd, (off_t)ns) != 0) die(f, "%s", "ftruncate", errno);
+    if (ftruncate(xfd(f), (off_t)ns) != 0) die(f, "%s", "ftruncate", errno);
 }
 
 static void op_mapread(struct fsx *f)
@@ -239,7 +255,7 @@ static void op_mapread(struct fsx *f)
     if (off + len > f->size) len = f->size - off;
     uint64_t pg = off - off % (uint64_t)f->page;
     log_op(f, OP_MAPREAD, off, len, 0, f->size);
-    void *p = mmap(NULL, len + (off - pg), PROT_READ, MAP_SHARED, f->fd, (off_t)pg);
+    void *p = mmap(NULL, len + (off - pg), PROT_READ, MAP_SHARED, xfd(f), (off_t)pg);
     if (p == MAP_FAILED) die(f, "%s", "mmap(PROT_READ, MAP_SHARED)", errno);
     memcpy(f->buf, (unsigned char *)p + (off - pg), len);
     if (munmap(p, len + (off - pg)) != 0) die(f, "%s", "munmap", errno);
@@ -253,14 +269,14 @@ static void op_mapwrite(struct fsx *f)
     uint64_t before = f->size;
     /* A mapping cannot extend a file: grow it first, as fsx does. */
     if (off + len > f->size) {
-        if (ftruncate(f->fd, (off_t)(off + len)) != 0) die(f, "%s", "ftruncate before mapwrite", errno);
+        if (ftruncate(xfd(f), (off_t)(off + len)) != 0) die(f, "%s", "ftruncate before mapwrite", errno);
         f->size = off + len;
     }
     for (uint64_t i = 0; i < len; i++) f->buf[i] = (unsigned char)(rnd(f) >> 56);
     memcpy(f->model + off, f->buf, len);
     log_op(f, OP_MAPWRITE, off, len, 0, before);
     uint64_t pg = off - off % (uint64_t)f->page;
-    void *p = mmap(NULL, len + (off - pg), PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, (off_t)pg);
+    void *p = mmap(NULL, len + (off - pg), PROT_READ | PROT_WRITE, MAP_SHARED, xfd(f), (off_t)pg);
     if (p == MAP_FAILED) die(f, "%s", "mmap(PROT_WRITE, MAP_SHARED)", errno);
     memcpy((unsigned char *)p + (off - pg), f->buf, len);
     if (msync(p, len + (off - pg), MS_SYNC) != 0) die(f, "%s", "msync", errno);
@@ -283,7 +299,7 @@ static void op_falloc(struct fsx *f, enum op_kind k)
     }
     if (!keep && end > f->size) f->size = end;
     log_op(f, k, off, len, keep, before);
-    if (fallocate(f->fd, mode, (off_t)off, (off_t)len) != 0)
+    if (fallocate(xfd(f), mode, (off_t)off, (off_t)len) != 0)
         die(f, "fallocate(%s)", op_names[k], errno);
 }
 
@@ -299,7 +315,7 @@ int main(int argc, char **argv)
     f.use_falloc = 1;
     const char *dump = NULL;
     int c;
-    while ((c = getopt(argc, argv, "n:s:l:o:MFqd:")) != -1) {
+    while ((c = getopt(argc, argv, "n:s:l:o:MFqd:2")) != -1) {
         switch (c) {
         case 'n': nops = atol(optarg); break;
         case 's': seed = strtoull(optarg, NULL, 0); break;
@@ -309,13 +325,14 @@ int main(int argc, char **argv)
         case 'F': f.use_falloc = 0; break;
         case 'q': f.quiet = 1; break;
         case 'd': dump = optarg; break;
+        case '2': f.two = 1; break;
         default:
-            fprintf(stderr, "usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] [-d DUMP] FILE\n");
+            fprintf(stderr, "usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] [-d DUMP] [-2] FILE\n");
             return 2;
         }
     }
     if (optind != argc - 1 || f.maxop == 0 || f.maxop > f.maxlen) {
-        fprintf(stderr, "usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] [-d DUMP] FILE\n");
+        fprintf(stderr, "usage: fsx [-n OPS] [-s SEED] [-l MAXLEN] [-o MAXOP] [-M] [-F] [-q] [-d DUMP] [-2] FILE\n");
         return 2;
     }
     f.path = argv[optind];
@@ -325,8 +342,8 @@ int main(int argc, char **argv)
     f.buf = malloc(f.maxlen + f.maxop);
     if (!f.model || !f.buf) { fprintf(stderr, "fsx: out of memory\n"); return 1; }
     printf("fsx: file %s, %ld ops, seed %" PRIu64 " (replay with -s %" PRIu64 "), maxlen %" PRIu64
-           ", maxop %" PRIu64 "%s%s\n", f.path, nops, seed, seed, f.maxlen, f.maxop,
-           f.use_mmap ? "" : ", no mmap", f.use_falloc ? "" : ", no fallocate");
+           ", maxop %" PRIu64 "%s%s%s\n", f.path, nops, seed, seed, f.maxlen, f.maxop,
+           f.use_mmap ? "" : ", no mmap", f.use_falloc ? "" : ", no fallocate", f.two ? ", two descriptors" : "");
     fflush(stdout);
 
     do_open(&f, O_CREAT | O_TRUNC);
@@ -356,11 +373,22 @@ int main(int argc, char **argv)
         case OP_PUNCH: case OP_ZERO: case OP_FALLOC: op_falloc(&f, k); break;
         case OP_FSYNC:
             log_op(&f, OP_FSYNC, 0, 0, 0, f.size);
-            if (fsync(f.fd) != 0) die(&f, "%s", "fsync", errno);
+            if (fsync(xfd(&f)) != 0) die(&f, "%s", "fsync", errno);
             break;
         case OP_REOPEN:
+            f.cur_fdn = 1;
+            if (f.two && rnd_below(&f, 2) == 0) {
+                /* Replace only the second open while the first may hold unflushed data. */
+                f.cur_fdn = 2;
+                log_op(&f, OP_REOPEN, 0, 0, 0, f.size);
+                if (close(f.fd2) != 0) die(&f, "%s", "close (second)", errno);
+                f.fd2 = open(f.path, O_RDWR);
+                if (f.fd2 < 0) die(&f, "reopen (second) %s", f.path, errno);
+                break;
+            }
             log_op(&f, OP_REOPEN, 0, 0, 0, f.size);
             if (close(f.fd) != 0) die(&f, "%s", "close", errno);
+            if (f.two && close(f.fd2) != 0) die(&f, "%s", "close (second)", errno);
             do_open(&f, 0);
             if (rnd_below(&f, 4) == 0) full_check(&f, "reopen");
             break;
@@ -373,9 +401,11 @@ int main(int argc, char **argv)
         }
     }
     if (close(f.fd) != 0) die(&f, "%s", "final close", errno);
+    if (f.two && close(f.fd2) != 0) die(&f, "%s", "final close (second)", errno);
     do_open(&f, 0);
     full_check(&f, "final reopen");
     close(f.fd);
+    if (f.two) close(f.fd2);
     if (dump) {
         FILE *o = fopen(dump, "w");
         if (!o || fwrite(f.model, 1, f.size, o) != f.size || fclose(o) != 0) {

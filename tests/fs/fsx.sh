@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/fs/fsx.sh BUILD_DIR | --native DIR — run the random file exerciser (fsx.c) on a fresh
 # lsmfs mount (or in a native directory): 100,000 operations on a file of up to 1 MiB, then 20,000
-# on a small file (up to 16 KiB, around the inline-data threshold); then both files must
-# equal fsx's model after a remount.  FSX_OPS / FSX_SMALL_OPS override the counts.
+# on a small file (up to 16 KiB, around the inline-data threshold), 30,000 through two separate
+# opens of one file (-2); then all three files must equal fsx's model after a remount.  FSX_OPS / FSX_SMALL_OPS / FSX_TWO_OPS override the counts.
 . "$(dirname "$0")/lib.sh" "$@"
 fsx=$(t_helper fsx)
 t_fs || fail "mount failed"
@@ -10,6 +10,7 @@ mnt=$T_MNT
 note "seed base $T_SEED"
 nice "$fsx" -q -n "${FSX_OPS:-100000}" -s "$T_SEED" -d "$T_TMP/model.big" "$mnt/fsx.big" || fail "fsx (1 MiB files) failed, seed $T_SEED"
 nice "$fsx" -q -n "${FSX_SMALL_OPS:-20000}" -s $((T_SEED + 1)) -d "$T_TMP/model.small" -l 16384 -o 4096 "$mnt/fsx.small" || fail "fsx (small files) failed, seed $((T_SEED + 1))"
+nice "$fsx" -q -2 -n "${FSX_TWO_OPS:-30000}" -s $((T_SEED + 2)) -d "$T_TMP/model.two" "$mnt/fsx.two" || fail "fsx (two descriptors) failed, seed $((T_SEED + 2))"
 # The files as fsx left them (holes, punched and zeroed ranges, mmap writes) survive a remount.
 t_umount "$mnt" || fail "unmount"
 if [ "$T_NATIVE" = 0 ]; then
@@ -17,6 +18,7 @@ if [ "$T_NATIVE" = 0 ]; then
 fi
 cmp "$mnt/fsx.big" "$T_TMP/model.big" || fail "fsx.big differs from fsx's model after remount"
 cmp "$mnt/fsx.small" "$T_TMP/model.small" || fail "fsx.small differs from fsx's model after remount"
-note "both files identical to the model after remount"
+cmp "$mnt/fsx.two" "$T_TMP/model.two" || fail "fsx.two differs from fsx's model after remount"
+note "all three files identical to fsx's model after remount"
 t_umount "$mnt" || fail "unmount"
 note PASS
