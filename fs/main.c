@@ -307,18 +307,45 @@ static int parent_wait(int rfd, pid_t child)
     return 1;
 }
 
+static void args_free(struct lsmfs_args *a, struct fuse_args *args)
+{
+    fuse_opt_free_args(args);
+    free(a->store);
+    free(a->mnt);
+    free(a->memtable_size);
+    free(a->cache_size);
+    free(a->compaction);
+    free(a->sync);
+    free(a->compression);
+    free(a->max_open_tables);
+    free(a->writeback);
+}
+
+static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[]);
+
 int main(int argc, char *argv[])
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct lsmfs_args a;
     memset(&a, 0, sizeof a);
+    int rc;
     if (fuse_opt_parse(&args, &a, opt_spec, opt_proc) != 0) {
         fprintf(stderr, "lsmfs: invalid options (see lsmfs --help)\n");
-        return 1;
+        rc = 1;
+    } else {
+        rc = lsmfs_main(&a, &args, argv);
     }
+    args_free(&a, &args);
+    return rc;
+}
+
+/* Everything after option parsing; returns the exit status (main frees the arguments). */
+static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[])
+{
+    const struct lsmfs_args a = *ap;
     if (a.help) {
         usage(argv[0]);
-        fuse_lib_help(&args);
+        fuse_lib_help(args);
         return 0;
     }
     if (a.version) {
@@ -369,9 +396,9 @@ int main(int argc, char *argv[])
     }
     snprintf(extra, sizeof extra, "-ofsname=%s,subtype=lsmfs,default_permissions%s",
              store_abs, geteuid() == 0 ? ",allow_other" : "");
-    fuse_opt_add_arg(&args, extra);
+    fuse_opt_add_arg(args, extra);
     if (a.debug)
-        fuse_opt_add_arg(&args, "-odebug");
+        fuse_opt_add_arg(args, "-odebug");
 
     int vfd = -1;
     if (!a.foreground) {
@@ -406,7 +433,7 @@ int main(int argc, char *argv[])
         return 1;
     }
     lsmfs_ctx *ctx = lsmfs_ctx_new(fs, !a.single, wb);
-    struct fuse *fuse = ctx ? fuse_new(&args, &lsmfs_ops, sizeof lsmfs_ops, ctx) : NULL;
+    struct fuse *fuse = ctx ? fuse_new(args, &lsmfs_ops, sizeof lsmfs_ops, ctx) : NULL;
     if (!fuse) {
         lsmfs_ctx_free(ctx);
         fscore_close(fs);
@@ -415,6 +442,7 @@ int main(int argc, char *argv[])
     }
     if (fuse_mount(fuse, mnt_abs) != 0) {
         fuse_destroy(fuse);
+        lsmfs_ctx_free(ctx);
         fscore_close(fs);
         snprintf(err, sizeof err, "cannot mount on %s (see the message above or syslog)",
                  mnt_abs);
@@ -425,6 +453,7 @@ int main(int argc, char *argv[])
     if (fuse_set_signal_handlers(se) != 0) {
         fuse_unmount(fuse);
         fuse_destroy(fuse);
+        lsmfs_ctx_free(ctx);
         fscore_close(fs);
         verdict(vfd, "cannot install signal handlers");
         return 1;
@@ -435,6 +464,7 @@ int main(int argc, char *argv[])
         fuse_remove_signal_handlers(se);
         fuse_unmount(fuse);
         fuse_destroy(fuse);
+        lsmfs_ctx_free(ctx);
         fscore_close(fs);
         snprintf(err, sizeof err, "cannot create the control socket in %s: %s", store_abs,
                  strerror(-r));
@@ -476,8 +506,5 @@ int main(int argc, char *argv[])
             fprintf(stderr, "lsmfs: closing store %s: %s: %s\n", store_abs, strerror(-rc),
                     lsm_last_error());
     }
-    fuse_opt_free_args(&args);
-    free(a.store);
-    free(a.mnt);
     return (r != 0 || rc != 0) ? 1 : 0;
 }
