@@ -39,7 +39,8 @@ struct lsmfs_fh {
  * handed out, so that offset k means "after names[k - 3]" (1 and 2 are "." and ".."). */
 struct dir_handle {
     unsigned kind;
-    char *path;
+    struct dir_handle *next, *prev; /* open directories, so that renames can update paths */
+    char *path;                     /* under lsmfs_ctx.mu */
     ino_t ino, parent_ino; /* for "." and ".." (glibc hides entries with inode 0) */
     char **names;
     size_t n, cap;
@@ -64,6 +65,7 @@ struct hidden {
 struct lsmfs_ctx {
     fscore *fs;
     struct hidden *hidden;
+    struct dir_handle *dirs;
     int multithreaded;
     int writeback;
     pthread_mutex_t mu;
@@ -209,6 +211,38 @@ static void links_invalidate(uint64_t ino)
     }
 }
 
+/* If p is old or lies under it, return a new string with old replaced by nw, else NULL. */
+static char *moved_path(const char *p, const char *old, const char *nw)
+{
+    size_t ol = strlen(old);
+    if (strncmp(p, old, ol) != 0 || (p[ol] != '\0' && p[ol] != '/'))
+        return NULL;
+    size_t nl = strlen(nw);
+    char *r = malloc(nl + strlen(p + ol) + 1);
+    if (r) {
+        memcpy(r, nw, nl);
+        strcpy(r + nl, p + ol);
+    }
+    return r;
+}
+
+/* Open directories at or under `from` now live under `to` (and the reverse for exchange). */
+static void dirs_rename(const char *from, const char *to, int exchange)
+{
+    lsmfs_ctx *c = CTX();
+    pthread_mutex_lock(&c->mu);
+    for (struct dir_handle *d = c->dirs; d; d = d->next) {
+        char *np = moved_path(d->path, from, to);
+        if (!np && exchange)
+            np = moved_path(d->path, to, from);
+        if (np) {
+            free(d->path);
+            d->path = np;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* Inode number and link count of path (0 if it cannot be read). */
 static uint64_t linked_ino(const char *path)
 {
@@ -349,6 +383,7 @@ static int lsmfs_rename(const char *from, const char *to, unsigned int flags)
         }
         if (!(flags & RENAME_EXCHANGE))
             links_move(from, to);
+        dirs_rename(from, to, (flags & RENAME_EXCHANGE) != 0);
     }
     return r;
 }
@@ -576,6 +611,13 @@ static int lsmfs_opendir(const char *path, struct fuse_file_info *fi)
         free(d);
         return -ENOMEM;
     }
+    lsmfs_ctx *c = CTX();
+    pthread_mutex_lock(&c->mu);
+    d->next = c->dirs;
+    if (c->dirs)
+        c->dirs->prev = d;
+    c->dirs = d;
+    pthread_mutex_unlock(&c->mu);
     fi->fh = (uint64_t)(uintptr_t)d;
     return 0;
 }
@@ -589,6 +631,7 @@ static void dir_forget(struct dir_handle *d)
 
 struct fill_ctx {
     struct dir_handle *d;
+    const char *path; /* the directory being listed */
     void *buf;
     fuse_fill_dir_t filler;
     enum fuse_fill_dir_flags flags;
@@ -621,10 +664,10 @@ static int fill_one(void *arg, const char *name, const struct stat *st)
     }
     d->names[d->n++] = copy;
     if (c->flags && !S_ISDIR(st->st_mode) && st->st_nlink > 1) {
-        size_t pl = strlen(d->path);
+        size_t pl = strlen(c->path);
         char *full = malloc(pl + strlen(name) + 2);
         if (full) {
-            sprintf(full, "%s/%s", pl == 1 ? "" : d->path, name);
+            sprintf(full, "%s/%s", pl == 1 ? "" : c->path, name);
             links_note((uint64_t)st->st_ino, full);
             free(full);
         }
@@ -669,8 +712,14 @@ static int lsmfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, of
     char *after_copy = after ? strdup(after) : NULL;
     if (after && !after_copy)
         return -ENOMEM;
-    struct fill_ctx c = {d, buf, filler, ff, 0};
-    int r = fscore_readdir_after(FS(), d->path, after_copy, ff != 0, fill_one, &c);
+    struct fill_ctx c = {d, NULL, buf, filler, ff, 0};
+    lsmfs_ctx *cx = CTX();
+    pthread_mutex_lock(&cx->mu);
+    char *dpath = strdup(d->path);
+    pthread_mutex_unlock(&cx->mu);
+    c.path = dpath;
+    int r = dpath ? fscore_readdir_after(FS(), dpath, after_copy, ff != 0, fill_one, &c) : -ENOMEM;
+    free(dpath);
     free(after_copy);
     if (r < 0)
         return r;
@@ -681,6 +730,15 @@ static int lsmfs_releasedir(const char *path, struct fuse_file_info *fi)
 {
     struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
     if (d && d->kind == FH_DIR) {
+        lsmfs_ctx *c = CTX();
+        pthread_mutex_lock(&c->mu);
+        if (d->prev)
+            d->prev->next = d->next;
+        else
+            c->dirs = d->next;
+        if (d->next)
+            d->next->prev = d->prev;
+        pthread_mutex_unlock(&c->mu);
         dir_forget(d);
         free(d->names);
         free(d->path);
