@@ -630,24 +630,48 @@ int lsm_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *b)
     return db_write(db, wopt, b);
 }
 
+/* A one-operation batch for lsm_put / lsm_delete.  Small ones live on the caller's stack
+ * (no allocation on the hot path): the buffer is sized so that adding the operation never
+ * needs to grow it. */
+#define SINGLE_OP_STACK 512
+static int single_op_init(lsm_batch *b, uint8_t *stack, size_t klen, size_t vlen)
+{
+    if (klen <= SINGLE_OP_STACK && vlen <= SINGLE_OP_STACK &&
+        WB_HEADER + 11 + klen + vlen <= SINGLE_OP_STACK) {
+        memset(stack, 0, WB_HEADER);
+        b->rep.data = stack;
+        b->rep.len = WB_HEADER;
+        b->rep.cap = SINGLE_OP_STACK;
+        return 0;
+    }
+    return wb_init(b);
+}
+
+static void single_op_done(lsm_batch *b, const uint8_t *stack)
+{
+    if (b->rep.data != stack) wb_destroy(b);
+}
+
 int lsm_put(lsm_db *db, const lsm_write_options *wopt, const void *key, size_t key_len,
             const void *value, size_t value_len)
 {
+    uint8_t stack[SINGLE_OP_STACK];
     lsm_batch b;
-    int rc = wb_init(&b);
+    int rc = single_op_init(&b, stack, key_len, value_len);
     if (!rc) rc = lsm_batch_put(&b, key, key_len, value, value_len);
     if (!rc) rc = db_write(db, wopt, &b);
-    wb_destroy(&b);
+    single_op_done(&b, stack);
     return rc;
 }
 
 int lsm_delete(lsm_db *db, const lsm_write_options *wopt, const void *key, size_t key_len)
 {
+    uint8_t stack[SINGLE_OP_STACK];
     lsm_batch b;
-    int rc = wb_init(&b);
+    int rc = single_op_init(&b, stack, key_len, 0);
     if (!rc) rc = lsm_batch_delete(&b, key, key_len);
     if (!rc) rc = db_write(db, wopt, &b);
-    wb_destroy(&b);
+    single_op_done(&b, stack);
     return rc;
 }
 
