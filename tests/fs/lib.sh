@@ -48,7 +48,8 @@ T_SEED=${SEED:-$(( $(date +%s) % 100000 ))}
 if [ "$T_NATIVE" = 1 ]; then
     T_TMP=$(mktemp -d "$T_NATIVE_DIR/lsmfs-$T_NAME.XXXXXX")
 else
-    T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/lsmfs-$T_NAME.XXXXXX")
+    # /var/tmp by default: /tmp may be a tmpfs, which (before Linux 6.6) has no user xattrs.
+    T_TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/lsmfs-$T_NAME.XXXXXX")
 fi
 T_MOUNTS=""      # mountpoints we mounted (space separated)
 T_PIDS=""        # daemon pids we started

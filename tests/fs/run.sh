@@ -47,10 +47,10 @@ for t in $all_tests; do
         [ $sel = 1 ] || continue
     fi
     script="$here/$name.sh"
-    log=$(mktemp "${TMPDIR:-/tmp}/lsmfs-fstest-$name.XXXXXX.log")
+    log=$(mktemp "${TMPDIR:-/var/tmp}/lsmfs-fstest-$name.XXXXXX.log")
     # Each test gets its own TMPDIR, so that whatever it leaves behind (even if `timeout` had
     # to SIGKILL it before its trap ran) can be found and cleaned up here.
-    tdir=$(mktemp -d "${TMPDIR:-/tmp}/lsmfs-run-$name.XXXXXX")
+    tdir=$(mktemp -d "${TMPDIR:-/var/tmp}/lsmfs-run-$name.XXXXXX")
     chmod 755 "$tdir"    # errno's checks run as uid nobody and must reach the mount
     start=$(date +%s.%N)
     if [ ${#native[@]} -gt 0 ]; then
