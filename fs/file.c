@@ -170,10 +170,13 @@ static int get_chunk(fs_file *f, uint64_t idx, size_t lo, size_t hi, fs_chunk **
     if (stored_end > FS_CHUNK_SIZE)
         stored_end = FS_CHUNK_SIZE;
     int stored = 0;
+    int whole = lo == 0 && hi == FS_CHUNK_SIZE; /* the caller fills every byte */
     if (stored_end == 0 && !(f->stored_inline && idx == 0)) {
-        memset(data, 0, FS_CHUNK_SIZE);
+        if (!whole)
+            memset(data, 0, FS_CHUNK_SIZE);
     } else if (!f->stored_inline && lo == 0 && hi >= stored_end) {
-        memset(data, 0, FS_CHUNK_SIZE);
+        if (!whole)
+            memset(data, 0, FS_CHUNK_SIZE);
         stored = -1; /* whole stored part overwritten: no need to read it */
     } else {
         int r = load_stored_chunk(f, idx, data, &stored);
