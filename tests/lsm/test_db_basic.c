@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "lsm.h"
 #include "testutil.h"
 
@@ -282,4 +283,50 @@ Test(db_basic, close_while_background_work_runs, .timeout = 120)
         expect(db, k, v);
     }
     cr_assert_eq(lsm_close(db), 0);
+}
+
+/* An env that counts opens of table files, to prove lsm_open never reads tables. */
+static int sst_opens;
+static lsm_env counting_env;
+static int counting_open(lsm_env *env, const char *path, int flags, mode_t mode)
+{
+    size_t n = strlen(path);
+    if (n > 4 && strcmp(path + n - 4, ".sst") == 0) __atomic_fetch_add(&sst_opens, 1, __ATOMIC_RELAXED);
+    return lsm_env_posix()->open(env, path, flags, mode);
+}
+
+Test(db_basic, open_reads_no_tables)
+{
+    lsm_options o;
+    lsm_options_init(&o);
+    o.memtable_size = 16 * 1024;
+    o.l0_compaction_trigger = 100; /* keep every table where it is */
+    o.l0_slowdown_trigger = 100;
+    o.l0_stop_trigger = 100;
+    lsm_db *db = open_db(&o);
+    char k[32], v[256];
+    memset(v, 'v', sizeof v - 1);
+    v[sizeof v - 1] = 0;
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "key%06d", i);
+        put(db, k, v);
+    }
+    cr_assert_eq(lsm_close(db), 0);
+    char *s;
+    counting_env = *lsm_env_posix();
+    counting_env.open = counting_open;
+    o.env = &counting_env;
+    for (int ro = 0; ro < 2; ro++) {
+        o.read_only = ro;
+        sst_opens = 0;
+        db = open_db(&o);
+        int during_open = __atomic_load_n(&sst_opens, __ATOMIC_RELAXED);
+        cr_assert_eq(lsm_property(db, "lsm.num-files-at-level0", &s), 0);
+        cr_assert_gt(atoi(s), 10, "expected many tables, got %s", s);
+        lsm_free(s);
+        cr_assert_eq(during_open, 0, "lsm_open (read_only=%d) opened %d tables", ro, during_open);
+        expect(db, "key000123", v); /* and reads do open them */
+        cr_assert_gt(__atomic_load_n(&sst_opens, __ATOMIC_RELAXED), 0);
+        cr_assert_eq(lsm_close(db), 0);
+    }
 }
