@@ -17,6 +17,7 @@
 #include "manifest.h"
 #include "status.h"
 
+
 int flush_build_table(lsm_db *db, memtable *m, file_meta **out)
 {
     *out = NULL;
@@ -103,6 +104,16 @@ int db_log_and_apply(lsm_db *db, version_edit *e)
     pthread_mutex_lock(&db->mu);
     if (!rc) {
         vset_install(&db->vs, v, 1);
+        /* A long session's edits are folded into a fresh snapshot now and then, so the
+         * manifest (replayed at open) stays small: past 8 memtables' worth (32 MiB by
+         * default; small test memtables make it roll often).  Under mu: it reads the
+         * counters that writers advance; rare, so the I/O under mu is fine. */
+        uint64_t roll = 8 * (uint64_t)db->opt.memtable_size;
+        if (roll < 64 * 1024) roll = 64 * 1024;
+        if (wal_size(db->vs.manifest) > roll) {
+            int mrc = manifest_write_snapshot(&db->vs, vset_new_file_number(&db->vs));
+            if (mrc) db_set_bg_error(db, mrc);
+        }
     } else {
         version_unref(v);
         /* Tables written for this edit are not live: delete them once released -- unless

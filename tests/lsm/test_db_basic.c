@@ -330,3 +330,60 @@ Test(db_basic, open_reads_no_tables)
         cr_assert_eq(lsm_close(db), 0);
     }
 }
+
+/* Name and size of the store's newest manifest (a roll in progress may briefly leave two). */
+static void manifest_of(char *name, size_t cap, size_t *size)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && ls -1 MANIFEST-* | sort | tail -1 | xargs stat -c '%%n %%s' 2>/dev/null",
+             dir);
+    for (int attempt = 0; attempt < 20; attempt++) {
+        FILE *f = popen(cmd, "r");
+        cr_assert_not_null(f);
+        char n[256];
+        int got = fscanf(f, "%255s %zu", n, size);
+        pclose(f);
+        if (got == 2) {
+            snprintf(name, cap, "%s", n);
+            return;
+        }
+        usleep(10000); /* it was replaced between ls and stat */
+    }
+    cr_assert_fail("no manifest found in %s", dir);
+}
+
+Test(db_basic, manifest_rolls_during_a_long_session)
+{
+    lsm_options o;
+    lsm_options_init(&o);
+    o.memtable_size = 8 * 1024; /* manifest rolls past 64 KiB */
+    o.target_file_size = 8 * 1024;
+    o.level1_max_bytes = 32 * 1024;
+    lsm_db *db = open_db(&o);
+    char first[256], now[256], k[32], v[64];
+    size_t size;
+    manifest_of(first, sizeof first, &size);
+    size_t max_size = 0;
+    for (int i = 0; i < 60000; i++) {
+        snprintf(k, sizeof k, "k%06d", (i * 7919) % 20000);
+        snprintf(v, sizeof v, "value-%d", i);
+        put(db, k, v);
+        if (i % 5000 == 0) {
+            manifest_of(now, sizeof now, &size);
+            if (size > max_size) max_size = size;
+        }
+    }
+    cr_assert_eq(lsm_flush(db), 0);
+    manifest_of(now, sizeof now, &size);
+    cr_assert(strcmp(first, now) != 0, "manifest never rolled (%s, %zu bytes)", now, size);
+    cr_assert_lt(max_size, 256 * 1024, "manifest grew to %zu bytes", max_size);
+    cr_assert_eq(lsm_close(db), 0);
+    db = open_db(&o);
+    for (int i = 60000 - 20000; i < 60000; i += 97) {
+        snprintf(k, sizeof k, "k%06d", (i * 7919) % 20000);
+        snprintf(v, sizeof v, "value-%d", i);
+        expect(db, k, v);
+    }
+    cr_assert_eq(lsm_close(db), 0);
+}
