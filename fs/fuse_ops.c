@@ -161,7 +161,10 @@ static void links_note(uint64_t ino, const char *path)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Forget path (any inode); with to != NULL, the name moved to `to` instead. */
+static char *moved_path(const char *p, const char *old, const char *nw);
+
+/* Forget path (any inode); with to != NULL, path moved to `to` instead, and so did every
+ * remembered name below it (a directory rename). */
 static void links_move(const char *path, const char *to)
 {
     lsmfs_ctx *c = CTX();
@@ -169,21 +172,18 @@ static void links_move(const char *path, const char *to)
     for (int i = 0; i < LINK_BUCKETS; i++) {
         for (struct link_path **pp = &c->bucket[i]; *pp;) {
             struct link_path *p = *pp;
-            if (strcmp(p->path, path) != 0) {
-                pp = &p->next;
-                continue;
-            }
-            char *np = to ? strdup(to) : NULL;
+            char *np = to ? moved_path(p->path, path, to) : NULL;
             if (np) {
                 free(p->path);
                 p->path = np;
-                pp = &p->next;
-            } else {
+            } else if (!to && strcmp(p->path, path) == 0) {
                 *pp = p->next;
                 free(p->path);
                 free(p);
                 c->npaths--;
+                continue;
             }
+            pp = &p->next;
         }
     }
     pthread_mutex_unlock(&c->mu);
