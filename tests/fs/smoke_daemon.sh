@@ -125,4 +125,25 @@ if [ -x "$ctl" ]; then
     out=$("$ctl" check "$st" 2>&1) || fail "lsmfs-ctl check on a clean store: $out"
     ok "lsmfs-ctl check: $out"
 fi
+# --- fscore_check finds damage and --repair removes it (fsck exit codes of lsmfs-ctl check)
+corrupt=$build/tests/fs/smoke_corrupt
+if [ -x "$ctl" ] && [ -x "$corrupt" ]; then
+    "$corrupt" "$st" || fail "could not damage the store"
+    out=$("$ctl" check "$st" 2>&1); rc=$?
+    [ $rc = 4 ] || fail "check of a damaged store exited $rc (want 4): $out"
+    for what in "orphan chunk" "xattr of a missing inode" "open-but-unlinked"; do
+        printf '%s\n' "$out" | grep -q "$what" || fail "check did not report '$what': $out"
+    done
+    ok "check reports the damage (exit 4)"
+    out=$("$ctl" check --repair "$st" 2>&1); rc=$?
+    [ $rc = 1 ] || fail "check --repair exited $rc (want 1): $out"
+    out=$("$ctl" check "$st" 2>&1) || fail "store not clean after --repair: $out"
+    ok "check --repair fixed it, then clean"
+    "$lsmfs" -o auto_unmount "$st" "$mnt" || fail "mount after repair"
+    sum_rep=$(cd "$mnt" && find . -type f -exec md5sum {} + | sort)
+    [ "$sum_before" = "$sum_rep" ] || fail "contents changed by the repair"
+    fusermount3 -u "$mnt"
+    wait_closed "$st" || fail "store still locked after the last unmount"
+    ok "contents intact after repair"
+fi
 echo "[smoke_daemon] PASS"
