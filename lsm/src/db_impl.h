@@ -78,7 +78,6 @@ struct lsm_db {
     int write_error;        /* [mu] sticky WAL error: writes fail with LSM_ECLOSED */
     char write_msg[512];
     int shutting_down;      /* [mu] */
-    int manual_compaction;  /* [mu] a compact_range is running: background compactions wait */
     pthread_t bg_thread;
     int bg_started;
 
