@@ -6,7 +6,9 @@
  * compacted: for level 0, every L0 table plus the L1 tables overlapping them, into L1; for a
  * level n, the next table after that level's round-robin pointer plus the overlapping tables of
  * n+1, into n+1 — or, when nothing in n+1 overlaps and the tables under it in n+2 are small
- * enough, a trivial move of the table down one level (a manifest edit, no I/O).  Outputs are
+ * enough, a trivial move of the table down one level (a manifest edit, no I/O).  Level 0
+ * tables that overlap neither each other nor L1 (sequential inserts) also move down as they
+ * are.  Outputs are
  * split at target_file_size and when they would overlap more than 10 x target_file_size of the
  * level below the output (so a later compaction of that output stays bounded), and only
  * between user keys, so no user key ever spans two tables of a level.
@@ -122,6 +124,12 @@ static compaction *make_compaction(version *v, int level, int out_level, file_me
     return c;
 }
 
+static int cmp_smallest(const void *a, const void *b)
+{
+    const file_meta *x = *(file_meta *const *)a, *y = *(file_meta *const *)b;
+    return ikey_compare(x->smallest, x->smallest_len, y->smallest, y->smallest_len);
+}
+
 static compaction *pick_leveled(lsm_db *db, version *v)
 {
     const lsm_options *o = &db->opt;
@@ -134,7 +142,26 @@ static compaction *pick_leveled(lsm_db *db, version *v)
     }
     if (best < 1.0) return NULL;
     int l = best_level;
-    if (l == 0) return make_compaction(v, 0, 1, v->files[0], v->nfiles[0]);
+    if (l == 0) {
+        compaction *c = make_compaction(v, 0, 1, v->files[0], v->nfiles[0]);
+        if (c && c->nin[1] == 0) {
+            /* Nothing in L1 overlaps: if the L0 tables do not overlap one another either
+             * (sequential inserts), they move down as they are. */
+            file_meta **f = malloc(c->nin[0] * sizeof *f);
+            if (f) {
+                memcpy(f, c->in[0], c->nin[0] * sizeof *f);
+                qsort(f, c->nin[0], sizeof *f, cmp_smallest);
+                int disjoint = 1;
+                for (size_t i = 1; i < c->nin[0] && disjoint; i++) {
+                    slice a = file_largest_user(f[i - 1]), b = file_smallest_user(f[i]);
+                    disjoint = ukey_compare(a.data, a.len, b.data, b.len) < 0;
+                }
+                c->trivial_move = disjoint;
+                free(f);
+            }
+        }
+        return c;
+    }
     /* The first table after the level's compaction pointer, round robin. */
     size_t i = 0;
     const buf *p = &db->vs.pointer[l];
@@ -321,9 +348,11 @@ static int run_compaction(lsm_db *db, compaction *c)
     }
     uint64_t in_bytes = total_size(c->in[0], c->nin[0]) + total_size(c->in[1], c->nin[1]);
     if (c->trivial_move) {
-        rc = edit_add_file(&edit, c->out_level, c->in[0][0]);
-        if (!rc) rc = edit_set_pointer(&edit, c->level, c->in[0][0]->largest,
-                                       c->in[0][0]->largest_len);
+        for (size_t i = 0; i < c->nin[0] && !rc; i++)
+            rc = edit_add_file(&edit, c->out_level, c->in[0][i]);
+        if (!rc && c->level > 0)
+            rc = edit_set_pointer(&edit, c->level, c->in[0][0]->largest,
+                                  c->in[0][0]->largest_len);
         if (!rc) rc = db_log_and_apply(db, &edit);
         if (!rc) stat_add(&db->stats.trivial_moves, 1);
         edit_clear(&edit);

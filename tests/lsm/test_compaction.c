@@ -238,3 +238,56 @@ static void bounded_l0(int style)
 
 Test(compaction, bounded_l0_leveled, .timeout = 300) { bounded_l0(LSM_COMPACTION_LEVELED); }
 Test(compaction, bounded_runs_tiered, .timeout = 300) { bounded_l0(LSM_COMPACTION_TIERED); }
+
+Test(compaction, sequential_inserts_move_down_without_rewrites, .timeout = 300)
+{
+    char *dir = tu_tmpdir("seq_moves");
+    lsm_options o;
+    lsm_options_init(&o);
+    o.memtable_size = 32 * 1024;
+    o.level1_max_bytes = 1 << 20;
+    o.disable_background = 1; /* deterministic: every compaction runs at once */
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0);
+    char k[16], v[100];
+    int n = 20000;
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "k%08d", i);
+        value_of(i, 0, v, sizeof v);
+        cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0);
+    }
+    char *json;
+    cr_assert_eq(lsm_property(db, "lsm.stats.json", &json), 0);
+    const char *t = strstr(json, "\"trivial_moves\":");
+    cr_assert_not_null(t);
+    long moves = strtol(t + strlen("\"trivial_moves\":"), NULL, 10);
+    const char *l1 = strstr(json, "{\"level\":1,");
+    cr_assert_not_null(l1);
+    const char *w = strstr(l1, "\"compaction_written_bytes\":");
+    long l1_written = strtol(w + strlen("\"compaction_written_bytes\":"), NULL, 10);
+    fprintf(stderr, "sequential inserts: %ld trivial moves, %ld bytes rewritten into L1\n", moves,
+            l1_written);
+    lsm_free(json);
+    cr_assert_gt(moves, 0, "non-overlapping L0 tables were rewritten instead of moved");
+    cr_assert_eq(l1_written, 0, "L0 -> L1 rewrote %ld bytes of non-overlapping tables", l1_written);
+    cr_assert_eq(lsm_close(db), 0);
+    cr_assert_eq(lsm_open(dir, &o, &db), 0);
+    lsm_iter *it;
+    cr_assert_eq(lsm_iter_new(db, NULL, &it), 0);
+    int i = 0;
+    for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it), i++) {
+        size_t kl, vl;
+        const char *kk = lsm_iter_key(it, &kl);
+        const char *vv = lsm_iter_value(it, &vl);
+        snprintf(k, sizeof k, "k%08d", i);
+        value_of(i, 0, v, sizeof v);
+        cr_assert(kl == strlen(k) && memcmp(kk, k, kl) == 0 && vl == sizeof v &&
+                  memcmp(vv, v, vl) == 0, "entry %d wrong", i);
+    }
+    cr_assert_eq(i, n);
+    lsm_iter_free(it);
+    cr_assert_eq(lsm_close(db), 0);
+    cr_assert_eq(lsm_verify(dir, NULL, NULL, NULL), 0, "%s", lsm_last_error());
+    tu_rmrf(dir);
+    free(dir);
+}
