@@ -29,4 +29,9 @@ typedef struct lsmfs_ctx lsmfs_ctx;
 lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int multithreaded, int writeback);
 void lsmfs_ctx_free(lsmfs_ctx *c);
 
+/* on != 0: let the kernel use READDIRPLUS (a listing also returns every entry's attributes,
+ * which the kernel caches: `ls -l` then needs no lookups, but a plain listing costs more).
+ * Call before the fuse session starts; default off. */
+void lsmfs_ctx_set_readdirplus(lsmfs_ctx *c, int on);
+
 #endif

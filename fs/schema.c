@@ -6,6 +6,7 @@
  */
 #include "schema.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,17 @@ static void put_le(char *p, uint64_t v, int n)
 
 static uint64_t get_le(const char *p, int n)
 {
+    /* whole-word loads: record decoding is on the path of every listed entry and getattr */
+    if (n == 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return le64toh(v);
+    }
+    if (n == 4) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return le32toh(v);
+    }
     uint64_t v = 0;
     for (int i = n - 1; i >= 0; i--)
         v = (v << 8) | (unsigned char)p[i];
