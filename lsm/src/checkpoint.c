@@ -46,7 +46,7 @@ static int copy_file(lsm_env *env, const char *from, const char *to)
 int lsm_checkpoint(lsm_db *db, const char *dest)
 {
     lsm_env *env = db->env;
-    if (db->read_only && memtable_entries(db->mem) > 0)
+    if (db->read_only && (memtable_entries(db->mem) > 0 || db->nimm > 0))
         /* Its WAL data cannot be flushed without writing to the store. */
         return lsm_error(LSM_EINVAL, "%s: read-only store has unflushed WAL data; open it "
                          "writable (or close it cleanly) before a checkpoint", db->dir);

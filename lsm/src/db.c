@@ -10,14 +10,19 @@
  * for sync (or the policy is ALWAYS), and inserts the operations into the memtable.  It then
  * publishes the new last sequence, marks the members done with the shared result, and hands
  * the lead to the next queued writer.  A failed WAL append or sync fails every member (none is
- * acknowledged) and puts the store in an error state: the WAL tail is unknown, so only a
- * reopen (which replays the valid prefix) can continue.
+ * acknowledged).  If the WAL writer took the failed record back (a full disk: wal.h), the
+ * store goes on and later writes may succeed; otherwise (failed fsync, tail not restored) the
+ * WAL tail is unknown and the store refuses writes until a reopen (which replays the valid
+ * prefix).
  *
  * Recovery.  Open reads CURRENT and replays the manifest, then replays every WAL whose number
- * is >= the manifest's log number into a memtable, writes that memtable to a level-0 table, and
- * starts a new WAL and a fresh manifest.  The cost is bounded by the size of the WALs; tables
- * are not read.  Files nothing references (old WALs and manifests, tables from interrupted
- * flushes/compactions, *.tmp) are deleted.
+ * is >= the manifest's log number, each into an immutable memtable that the background thread
+ * flushes later; it starts a new WAL and a fresh manifest.  Open writes no table: its cost is
+ * bounded by the size of the WALs, and it succeeds on a full disk (ENOSPC/EDQUOT creating the
+ * WAL or the manifest is tolerated: writes then fail until there is room).  Files nothing
+ * references (old WALs and manifests, tables from interrupted flushes/compactions, *.tmp) are
+ * deleted.  Background work that fails for lack of space is retried with backoff (flush.c);
+ * reads go on meanwhile.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -45,8 +50,16 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+int db_error_transient(int rc) { return rc == -ENOSPC || rc == -EDQUOT; }
+
 void db_set_bg_error(lsm_db *db, int rc)
 {
+    if (db_error_transient(rc)) {
+        db->bg_soft_error = rc;
+        snprintf(db->bg_soft_msg, sizeof db->bg_soft_msg, "%s", lsm_last_error());
+        pthread_cond_broadcast(&db->done_cv);
+        return;
+    }
     if (db->bg_error) return;
     db->bg_error = rc;
     snprintf(db->bg_msg, sizeof db->bg_msg, "%s", lsm_last_error());
@@ -90,24 +103,15 @@ static int replay_op(void *arg, uint64_t seq, int type, const uint8_t *k, size_t
     return rc ? lsm_error(rc, "WAL replay: out of memory") : 0;
 }
 
-/* Write the recovered memtable to a table and record it in edit (writable opens only). */
-static int recovery_flush(lsm_db *db, memtable **mem, version_edit *edit)
-{
-    file_meta *f = NULL;
-    int rc = flush_build_table(db, *mem, &f);
-    if (rc) return rc;
-    if (f) {
-        rc = edit_add_file(edit, 0, f);
-        file_meta_unref(f);
-        if (rc) return rc;
-    }
-    memtable_unref(*mem);
-    *mem = memtable_new();
-    return *mem ? 0 : lsm_error(LSM_ENOMEM, "out of memory");
-}
-
-/* Replay WALs numbered >= vs.log_number, in order. */
-static int replay_wals(lsm_db *db, char **names, size_t count, version_edit *edit)
+/* Replay WALs numbered >= vs.log_number, in order, each into its own immutable memtable
+ * (db->imm, oldest first, with that WAL's number), as if the session that wrote them had just
+ * switched memtables.  Nothing is written: open needs no free space, and its cost is bounded by
+ * the WALs (which hold at most max_immutable_memtables + 1 memtables' worth).  The background
+ * thread flushes them.  Should there be more WALs than immutable slots, the newest ones share
+ * the last memtable (a flush advances the log number past all of them; the extra WAL files are
+ * deleted at close or the next open).  With salvage, replay stops at the first WAL whose tail
+ * was dropped: replaying later WALs would keep newer writes while losing older ones. */
+static int replay_wals(lsm_db *db, char **names, size_t count)
 {
     uint64_t *logs = malloc((count + 1) * sizeof *logs);
     if (!logs) return lsm_error(LSM_ENOMEM, "out of memory");
@@ -118,9 +122,23 @@ static int replay_wals(lsm_db *db, char **names, size_t count, version_edit *edi
             logs[nlogs++] = num;
     }
     qsort(logs, nlogs, sizeof *logs, cmp_u64);
-    replay_state st = {db->mem, db->vs.last_seq};
-    int rc = 0;
-    for (size_t i = 0; i < nlogs && !rc; i++) {
+    replay_state st = {NULL, db->vs.last_seq};
+    int rc = 0, stop = 0;
+    int max_imm = db->opt.max_immutable_memtables;
+    for (size_t i = 0; i < nlogs && !rc && !stop; i++) {
+        if (db->nimm == 0 || (db->nimm < max_imm &&
+                              memtable_entries(db->imm[db->nimm - 1].mem) > 0)) {
+            memtable *m = memtable_new();
+            if (!m) {
+                rc = lsm_error(LSM_ENOMEM, "WAL replay: out of memory");
+                break;
+            }
+            db->imm[db->nimm].mem = m;
+            db->imm[db->nimm++].log = logs[i];
+        } else if (memtable_entries(db->imm[db->nimm - 1].mem) == 0) {
+            db->imm[db->nimm - 1].log = logs[i]; /* an empty WAL's slot is reused */
+        }
+        st.mem = db->imm[db->nimm - 1].mem;
         char *path = wal_file_name(db->dir, logs[i]);
         wal_reader *r = NULL;
         if (!path) {
@@ -144,19 +162,19 @@ static int replay_wals(lsm_db *db, char **names, size_t count, version_edit *edi
                                  (unsigned long long)off);
                 break;
             }
-            if (!db->read_only && memtable_bytes(st.mem) >= db->opt.memtable_size) {
-                rc = recovery_flush(db, &st.mem, edit);
-                db->mem = st.mem;
-            }
         }
         if (r) {
-            stat_add(&db->stats.salvaged_bytes, wal_reader_dropped(r));
+            uint64_t dropped = wal_reader_dropped(r);
+            stat_add(&db->stats.salvaged_bytes, dropped);
+            stop = dropped > 0;
             wal_reader_close(r);
         }
         free(path);
     }
     free(logs);
-    db->mem = st.mem;
+    /* A trailing empty memtable (an empty WAL) needs no flush. */
+    if (db->nimm > 0 && memtable_entries(db->imm[db->nimm - 1].mem) == 0)
+        memtable_unref(db->imm[--db->nimm].mem);
     if (st.max_seq > db->vs.last_seq) db->vs.last_seq = st.max_seq;
     return rc;
 }
@@ -175,7 +193,7 @@ static void delete_obsolete_files(lsm_db *db, char **names, size_t count)
                 for (size_t j = 0; j < v->nfiles[l] && !keep; j++)
                     keep = v->files[l][j]->number == num;
         } else if (k == FILE_WAL) {
-            keep = num == db->mem_log;
+            keep = num == db->mem_log || num >= db->vs.log_number; /* (replayed, unflushed) */
         } else if (k == FILE_MANIFEST) {
             keep = num == db->vs.manifest_number;
         } else if (k == FILE_TEMP) {
@@ -213,35 +231,30 @@ static int open_store_files(lsm_db *db, int fresh)
         if ((k == FILE_TABLE || k == FILE_WAL || k == FILE_MANIFEST) && num >= db->vs.next_file)
             db->vs.next_file = num + 1;
     }
-    version_edit edit;
-    edit_init(&edit);
     db->mem = memtable_new();
     if (!db->mem) rc = lsm_error(LSM_ENOMEM, "out of memory");
-    if (!rc) rc = replay_wals(db, names, count, &edit);
+    if (!rc) rc = replay_wals(db, names, count);
     db->last_seq = db->vs.last_seq;
     if (!rc && !db->read_only) {
-        if (memtable_entries(db->mem) > 0) rc = recovery_flush(db, &db->mem, &edit);
+        /* Writes go to a new WAL, and the session gets a fresh manifest.  Neither is needed to
+         * serve reads: on a full disk (ENOSPC/EDQUOT) the store opens without them, writes fail
+         * with that error until a WAL can be created, and the first manifest edit writes the
+         * snapshot first.  Every other failure fails the open as before. */
         uint64_t log = vset_new_file_number(&db->vs);
         uint64_t mnum = vset_new_file_number(&db->vs);
-        version *v = NULL;
-        edit_set_log_number(&edit, log);
-        edit_set_last_seq(&edit, db->last_seq);
-        if (!rc) rc = vset_apply(&db->vs, &edit, &v);
-        if (!rc) vset_install(&db->vs, v, 0);
-        /* The new WAL exists before the manifest naming it; a crash in between leaves an
-         * empty orphan WAL, deleted at the next open. */
+        db->mem_log = log;
+        if (db->nimm == 0) db->vs.log_number = log; /* no replayed WAL holds anything */
+        char *wpath = wal_file_name(db->dir, log);
+        int wrc = wpath ? wal_writer_open(env, wpath, &db->wal) : lsm_error(LSM_ENOMEM, "oom");
+        free(wpath);
+        if (wrc && !db_error_transient(wrc)) rc = wrc;
         if (!rc) {
-            char *wpath = wal_file_name(db->dir, log);
-            rc = wpath ? wal_writer_open(env, wpath, &db->wal) : lsm_error(LSM_ENOMEM, "oom");
-            free(wpath);
+            int mrc = manifest_write_snapshot(&db->vs, mnum);
+            if (mrc && !db_error_transient(mrc)) rc = mrc;
+            if (mrc && !rc) db->manifest_stale = 1;
         }
-        if (!rc) rc = manifest_write_snapshot(&db->vs, mnum);
-        if (!rc) {
-            db->mem_log = log;
-            delete_obsolete_files(db, names, count);
-        }
+        if (!rc) delete_obsolete_files(db, names, count);
     }
-    edit_clear(&edit);
     env_free_list(names, count);
     return rc;
 }
@@ -375,6 +388,7 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
         pthread_mutex_unlock(&db->mu);
     } else if (!db->read_only) {
         rc = db_work_inline(db);
+        if (rc && db_error_transient(rc)) rc = 0; /* the recovered data waits in memory */
         if (rc) {
             db_free(db);
             return rc;
@@ -452,10 +466,20 @@ int lsm_close(lsm_db *db)
 static int make_room(lsm_db *db, int force)
 {
     int allow_delay = !force;
+    int kicked = 0; /* asked the background thread for an immediate retry */
     for (;;) {
         if (db->write_error) return lsm_error(LSM_ECLOSED, "%s", db->write_msg);
         if (db->bg_error)
             return lsm_error(LSM_ECLOSED, "store stopped after a background error: %s", db->bg_msg);
+        if (!db->wal) {
+            /* Open (or an earlier switch) could not create the WAL for lack of space: try
+             * again now, the write fails if it still cannot. */
+            char *path = wal_file_name(db->dir, db->mem_log);
+            int rc = path ? wal_writer_open(db->env, path, &db->wal)
+                          : lsm_error(LSM_ENOMEM, "out of memory");
+            free(path);
+            if (rc) return rc;
+        }
         size_t l0 = db->vs.current->nfiles[0];
         int inline_work = db->opt.disable_background;
         if (allow_delay && !inline_work && l0 >= (size_t)db->opt.l0_slowdown_trigger) {
@@ -471,11 +495,27 @@ static int make_room(lsm_db *db, int force)
         } else if (db->nimm >= db->opt.max_immutable_memtables ||
                    (!inline_work && l0 >= (size_t)db->opt.l0_stop_trigger &&
                     compaction_needed(db))) { /* (only wait for work that will happen) */
+            if (db->bg_soft_error && !inline_work) {
+                /* The background work this write waits for failed for lack of space.  Ask
+                 * for one retry now (there may be room again) and wait for it; if that fails
+                 * too, fail the write rather than stall without bound. */
+                if (kicked)
+                    return lsm_error(db->bg_soft_error, "no room for the write: %s",
+                                     db->bg_soft_msg);
+                uint64_t steps = db->bg_steps;
+                kicked = 1;
+                db->bg_retry_now = 1;
+                pthread_cond_broadcast(&db->bg_cv);
+                while (db->bg_steps == steps && !db->shutting_down && !db->bg_error)
+                    pthread_cond_wait(&db->done_cv, &db->mu);
+                continue;
+            }
             uint64_t t0 = now_us();
             if (inline_work) {
                 pthread_mutex_unlock(&db->mu);
-                db_work_inline(db);
+                int wrc = db_work_inline(db);
                 pthread_mutex_lock(&db->mu);
+                if (wrc && db_error_transient(wrc)) return wrc; /* (message set by the work) */
             } else {
                 pthread_cond_signal(&db->bg_cv);
                 pthread_cond_wait(&db->done_cv, &db->mu);
@@ -583,23 +623,25 @@ static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *
         memtable *mem = db->mem;
         wal_writer *wal = db->wal;
         pthread_mutex_unlock(&db->mu);
-        int wal_touched = !rc;
+        int wal_touched = !rc, wal_rc = 0;
         if (!rc && count > 0) {
             uint64_t before = wal_size(wal);
-            rc = wal_append(wal, g->rep.data, g->rep.len);
+            rc = wal_rc = wal_append(wal, g->rep.data, g->rep.len);
             stat_add(&db->stats.wal_bytes, wal_size(wal) - before);
             db->wal_dirty = 1;
         }
         if (!rc && sync) {
-            rc = wal_sync(wal);
+            rc = wal_rc = wal_sync(wal);
             stat_add(&db->stats.wal_syncs, 1);
             if (!rc) db->wal_dirty = 0;
         }
         if (!rc && count > 0) rc = wb_insert_into(g->rep.data, g->rep.len, mem);
         pthread_mutex_lock(&db->mu);
-        if (rc && wal_touched && !db->write_error) {
+        if (rc && wal_touched && !db->write_error && (wal_failed(wal) || wal_rc == 0)) {
             /* The WAL tail is unknown (or, if the memtable insert failed, the WAL holds a batch
-             * the memtable only partly has): only a reopen can continue. */
+             * the memtable only partly has): only a reopen can continue.  An append that
+             * failed cleanly (the writer took its partial record back, e.g. on a full disk)
+             * only fails this group: nothing of it is in the WAL or the memtable. */
             db->write_error = rc;
             snprintf(db->write_msg, sizeof db->write_msg,
                      "store stopped accepting writes after a WAL failure: %s", lsm_last_error());
@@ -693,11 +735,13 @@ int lsm_flush(lsm_db *db)
     if (rc) return rc;
     if (db->opt.disable_background) return db_work_inline(db);
     pthread_mutex_lock(&db->mu);
-    while (db->nimm > 0 && !db->bg_error) {
+    while (db->nimm > 0 && !db->bg_error && !db->bg_soft_error) {
         pthread_cond_signal(&db->bg_cv);
         pthread_cond_wait(&db->done_cv, &db->mu);
     }
-    rc = db->bg_error ? lsm_error(db->bg_error, "%s", db->bg_msg) : 0;
+    rc = db->bg_error ? lsm_error(db->bg_error, "%s", db->bg_msg)
+         : db->nimm > 0 && db->bg_soft_error
+             ? lsm_error(db->bg_soft_error, "flush pending: %s", db->bg_soft_msg) : 0;
     pthread_mutex_unlock(&db->mu);
     return rc;
 }

@@ -75,6 +75,14 @@ struct lsm_db {
 
     int bg_error;           /* [mu] sticky background error (flush/compaction/manifest) */
     char bg_msg[512];
+    /* [mu] the last background step failed for lack of space (ENOSPC/EDQUOT): not sticky.
+     * The background thread retries with backoff; writers that would wait for it get this
+     * error instead of stalling; cleared by the next successful step. */
+    int bg_soft_error;
+    char bg_soft_msg[512];
+    uint64_t bg_steps;      /* [mu] background steps finished (a writer waits for the next) */
+    int bg_retry_now;       /* [mu] a writer asks the backing-off thread to retry at once */
+    int manifest_stale;     /* [work_mu] the manifest writer failed: snapshot before next edit */
     int write_error;        /* [mu] sticky WAL error: writes fail with LSM_ECLOSED */
     char write_msg[512];
     int shutting_down;      /* [mu] */
@@ -87,8 +95,12 @@ struct lsm_db {
 /* Oldest sequence any snapshot needs (last_seq when none).  REQUIRES: mu. */
 uint64_t snapshot_oldest(lsm_db *db);
 
-/* Set the sticky background error from the current thread message.  REQUIRES: mu. */
+/* Record a background failure from the current thread message: a lack of space
+ * (db_error_transient) as the retryable bg_soft_error, anything else as the sticky bg_error.
+ * REQUIRES: mu. */
 void db_set_bg_error(lsm_db *db, int rc);
+/* Whether rc is a failure that may go away on its own (a full disk or quota). */
+int db_error_transient(int rc);
 
 /* flush.c */
 /* Write m to a new level-0 table.  *out is the new table's meta (NULL if m is empty). */

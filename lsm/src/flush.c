@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db_impl.h"
 #include "filename.h"
@@ -91,15 +92,28 @@ int flush_build_table(lsm_db *db, memtable *m, file_meta **out)
 int db_log_and_apply(lsm_db *db, version_edit *e)
 {
     version *v = NULL;
+    int rc = 0, logged = 0;
     pthread_mutex_lock(&db->mu);
+    if (!db->vs.manifest || db->manifest_stale) {
+        /* No usable manifest (open could not write one on a full disk, or an append to it
+         * failed leaving its tail unknown): start a fresh one from the current state before
+         * logging this edit.  Under mu: it reads the counters writers advance; rare. */
+        rc = manifest_write_snapshot(&db->vs, vset_new_file_number(&db->vs));
+        if (!rc) db->manifest_stale = 0;
+    }
+    /* vset_apply advances the log number at once; a failed edit must not leave it advanced,
+     * or a later snapshot would drop a WAL whose memtable is in no table. */
+    uint64_t old_log = db->vs.log_number;
     edit_set_next_file(e, db->vs.next_file);
     if (!e->has_last_seq) edit_set_last_seq(e, db->last_seq);
-    int rc = vset_apply(&db->vs, e, &v);
-    int logged = 0;
+    if (!rc) rc = vset_apply(&db->vs, e, &v);
     pthread_mutex_unlock(&db->mu);
     if (!rc) {
         rc = manifest_log(&db->vs, e);
-        logged = 1;
+        /* The record may be on disk only if the manifest writer is finished (a failed
+         * fsync, or a partial record it could not take back). */
+        logged = rc && wal_failed(db->vs.manifest);
+        if (logged) db->manifest_stale = 1;
     }
     pthread_mutex_lock(&db->mu);
     if (!rc) {
@@ -115,7 +129,8 @@ int db_log_and_apply(lsm_db *db, version_edit *e)
             if (mrc) db_set_bg_error(db, mrc);
         }
     } else {
-        version_unref(v);
+        if (v) version_unref(v);
+        db->vs.log_number = old_log;
         /* Tables written for this edit are not live: delete them once released -- unless
          * the manifest append was attempted: the record may be on disk even though the
          * append or its fsync failed, and then a reopen needs these tables (if it does not,
@@ -185,12 +200,11 @@ int db_background_step(lsm_db *db)
     pthread_mutex_unlock(&db->mu);
     if (err) return err;
     int rc = has_imm ? flush_oldest_imm(db) : compaction_run_one(db);
-    if (rc < 0) {
-        pthread_mutex_lock(&db->mu);
-        db_set_bg_error(db, rc);
-        pthread_mutex_unlock(&db->mu);
-        return rc;
-    }
+    pthread_mutex_lock(&db->mu);
+    if (rc < 0) db_set_bg_error(db, rc);
+    else if (rc > 0 || has_imm) db->bg_soft_error = 0; /* there was room after all */
+    pthread_mutex_unlock(&db->mu);
+    if (rc < 0) return rc;
     return has_imm ? 1 : rc;
 }
 
@@ -204,10 +218,33 @@ int db_work_inline(lsm_db *db)
     return rc < 0 ? rc : 0;
 }
 
+/* Backoff between retries of a step that failed for lack of space: from 10 ms, doubling, up
+ * to 1 s.  Only shutdown or a writer that is about to fail for lack of space (bg_retry_now)
+ * ends the wait early, so a full disk does not turn into a busy loop. */
+#define BG_RETRY_MIN_MS 10
+#define BG_RETRY_MAX_MS 1000
+
+static void backoff_wait(lsm_db *db, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!db->shutting_down && !db->bg_retry_now &&
+           pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts) == 0) {
+    }
+    db->bg_retry_now = 0;
+}
+
 void *db_background_main(void *arg)
 {
     lsm_db *db = arg;
     int idle = 0; /* the last step found nothing to do: wait for a change */
+    int retry_ms = 0; /* current backoff after a lack-of-space failure, 0 if none */
     pthread_mutex_lock(&db->mu);
     /* Every wait is preceded, under mu, by the shutdown and work checks, so a signal sent
      * while a step ran is never lost. */
@@ -222,8 +259,16 @@ void *db_background_main(void *arg)
         int rc = db_background_step(db);
         pthread_mutex_unlock(&db->work_mu);
         pthread_mutex_lock(&db->mu);
+        db->bg_steps++;
         pthread_cond_broadcast(&db->done_cv);
         idle = rc == 0 && db->nimm == 0;
+        if (rc < 0 && db_error_transient(rc) && !db->bg_error) {
+            retry_ms = retry_ms ? retry_ms * 2 : BG_RETRY_MIN_MS;
+            if (retry_ms > BG_RETRY_MAX_MS) retry_ms = BG_RETRY_MAX_MS;
+            backoff_wait(db, retry_ms);
+        } else {
+            retry_ms = 0;
+        }
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;

@@ -14,10 +14,10 @@
  * the file — what a crash during an append leaves, including a zero-filled or partially
  * written tail — and it is dropped silently: such a record was never acknowledged.
  *
- * The writer sends header and payload in one pwrite at the tracked end offset, so a record is
- * never split between two writes.  It does not retry a short write: whatever stopped the
- * write (usually a full disk) will stop a retry too, and the caller must know the append did
- * not happen.
+ * The writer sends header and payload in one pwrite at the tracked end offset (continuing a
+ * short write until it completes or fails).  A failed append is taken back by truncating the
+ * file to the end of the last good record, so a full disk costs the failed record only: the
+ * writer goes on once there is room again.
  */
 #include "wal.h"
 
@@ -125,29 +125,44 @@ int wal_append(wal_writer *w, const void *rec, size_t n)
     put_fixed32(h, crc32c_mask(header_crc(w->end, h)));
     if (n) memcpy(h + WAL_HEADER_SIZE, rec, n);
 
-    ssize_t wr = w->env->pwrite(w->env, w->fd, w->buf, total, (off_t)w->end);
+    /* A short write is retried for the rest (the kernel may stop part-way for reasons that
+     * do not repeat); it is the error that ends the loop, usually ENOSPC, that is reported. */
+    size_t done = 0;
+    int err = 0;
+    while (done < total) {
+        ssize_t wr = w->env->pwrite(w->env, w->fd, w->buf + done, total - done,
+                                    (off_t)(w->end + done));
+        if (wr < 0) {
+            err = (int)wr;
+            break;
+        }
+        if (wr == 0) { /* no progress and no reason: do not spin */
+            err = LSM_EIO;
+            break;
+        }
+        done += (size_t)wr;
+    }
     if (w->cap > WAL_KEEP_BUFFER) {
         free(w->buf);
         w->buf = NULL;
         w->cap = 0;
     }
-    if (wr == (ssize_t)total) {
+    if (!err) {
         w->end += total;
         return 0;
     }
-    int err = wr < 0 ? (int)wr : LSM_EIO;
-    w->failed = err;
-    /* Take back any partial record so that appends by a later writer (after reopen) are not
-     * preceded by garbage; if this fails too, replay treats the partial record as torn. */
-    int tr = w->env->ftruncate(w->env, w->fd, (off_t)w->end);
-    if (wr < 0)
-        return lsm_error(err, "%s: WAL append of %zu bytes at offset %llu failed: %s%s", w->path,
-                         total, (unsigned long long)w->end, strerror(-err),
-                         tr < 0 ? " (and truncating the partial record failed)" : "");
-    return lsm_error(err, "%s: short WAL write at offset %llu: %zd of %zu bytes%s", w->path,
-                     (unsigned long long)w->end, wr, total,
+    /* Take back any partial record.  When that works the file ends with the last good record
+     * and the writer stays usable (a full disk may have room again later); when it does not,
+     * the tail holds garbage that a later append would bury, so the writer refuses for good
+     * (replay drops the partial record as a torn tail). */
+    int tr = done ? w->env->ftruncate(w->env, w->fd, (off_t)w->end) : 0;
+    if (tr < 0) w->failed = err;
+    return lsm_error(err, "%s: WAL append of %zu bytes at offset %llu failed after %zu bytes: "
+                     "%s%s", w->path, total, (unsigned long long)w->end, done, strerror(-err),
                      tr < 0 ? " (and truncating the partial record failed)" : "");
 }
+
+int wal_failed(const wal_writer *w) { return w->failed; }
 
 int wal_sync(wal_writer *w)
 {

@@ -24,13 +24,17 @@ typedef struct wal_writer wal_writer;
 
 /* Create path (truncating any old file) and fsync its directory. */
 int wal_writer_open(lsm_env *env, const char *path, wal_writer **out);
-/* Append one record (one write()).  Not durable until wal_sync.  Not thread-safe: the db's
- * group commit has one writer at a time.  After an error the writer refuses further appends
- * (the tail may hold a partial record).  A short write counts as an error (LSM_EIO); after a
- * failed or short write the file is truncated back to the end of the last good record when
- * possible.  Every later wal_append / wal_sync returns the first error again. */
+/* Append one record.  Not durable until wal_sync.  Not thread-safe: the db's group commit has
+ * one writer at a time.  A short write is continued; the error that stops it (e.g. -ENOSPC) is
+ * returned, never acknowledged.  After a failed append the file is truncated back to the end of
+ * the last good record: if that works the writer stays usable (later appends may succeed);
+ * if it fails the writer is finished (wal_failed() != 0) and every later wal_append / wal_sync
+ * returns that first error.  A failed wal_sync also finishes the writer (the kernel may have
+ * dropped the unsynced pages). */
 int wal_append(wal_writer *w, const void *rec, size_t n);
 int wal_sync(wal_writer *w);
+/* 0 while the writer is usable, else the error that finished it. */
+int wal_failed(const wal_writer *w);
 uint64_t wal_size(const wal_writer *w);
 /* Close without syncing (the caller syncs first when it must). */
 int wal_writer_close(wal_writer *w);

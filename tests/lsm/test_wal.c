@@ -271,14 +271,16 @@ Test(wal, enospc_nothing_acknowledged)
     cr_assert_eq(wal_append(w, buf, 100), -ENOSPC);
     cr_assert(strstr(lsm_last_error(), path), "message names the file: %s", lsm_last_error());
     cr_assert_eq(fault_env_injected(env), 1);
-    /* The failure was one-shot, but the writer must still refuse: the db may not go on. */
-    cr_assert_eq(wal_append(w, buf, 100), -ENOSPC);
-    cr_assert_eq(wal_sync(w), -ENOSPC);
     cr_assert_eq(wal_size(w), good);
+    cr_assert_eq(wal_failed(w), 0, "nothing partial was left: the writer stays usable");
+    /* The disk has room again: the same record is appended as record 5. */
+    cr_assert_eq(wal_append(w, buf, 100), 0);
+    cr_assert_eq(wal_sync(w), 0);
+    cr_assert_eq(wal_size(w), good + WAL_HEADER_SIZE + 100);
     cr_assert_eq(wal_writer_close(w), 0);
     int rc;
     uint64_t torn;
-    cr_assert_eq(read_log(path, lens, 8, 0, &rc, NULL, &torn), 5);
+    cr_assert_eq(read_log(path, lens, 8, 0, &rc, NULL, &torn), 6);
     cr_assert_eq(rc, 0);
     cr_assert_eq(torn, 0, "a failed write leaves nothing behind");
     fault_env_free(env);
@@ -299,11 +301,15 @@ Test(wal, short_write_truncated_back)
         cr_assert_eq(wal_append(w, buf, lens[i]), 0);
     }
     uint64_t good = wal_size(w);
+    /* A short write whose continuation fails with ENOSPC: ENOSPC is reported (not EIO) and
+     * the 30 bytes already written are taken back. */
     fault_env_short_write(env, 1, 30);
+    fault_env_fail(env, FAULT_MASK(FAULT_OP_WRITE), 2, -ENOSPC, 0);
     rec_fill(buf, lens[2], 2);
-    cr_assert_eq(wal_append(w, buf, lens[2]), LSM_EIO);
-    cr_assert(strstr(lsm_last_error(), "short"), "%s", lsm_last_error());
-    cr_assert_eq(wal_append(w, buf, lens[2]), LSM_EIO);
+    cr_assert_eq(wal_append(w, buf, lens[2]), -ENOSPC, "%s", lsm_last_error());
+    cr_assert(strstr(lsm_last_error(), "after 30 bytes"), "%s", lsm_last_error());
+    cr_assert_eq(wal_failed(w), 0);
+    cr_assert_eq(wal_size(w), good);
     cr_assert_eq(wal_writer_close(w), 0);
     size_t n;
     uint8_t *img = tu_read_file(path, &n);
@@ -312,6 +318,30 @@ Test(wal, short_write_truncated_back)
     free(img);
     int rc;
     cr_assert_eq(read_log(path, lens, 3, 0, &rc, NULL, NULL), 2);
+    cr_assert_eq(rc, 0);
+    fault_env_free(env);
+    free(path);
+}
+
+Test(wal, short_write_is_continued)
+{
+    lsm_env *env = fault_env_new();
+    cr_assert(env);
+    char *path = tu_path(dir, "sc.log");
+    wal_writer *w;
+    cr_assert_eq(wal_writer_open(env, path, &w), 0);
+    size_t lens[2] = {50, 80};
+    uint8_t buf[100];
+    rec_fill(buf, lens[0], 0);
+    cr_assert_eq(wal_append(w, buf, lens[0]), 0);
+    fault_env_short_write(env, 1, 7);
+    rec_fill(buf, lens[1], 1);
+    cr_assert_eq(wal_append(w, buf, lens[1]), 0, "%s", lsm_last_error());
+    cr_assert_eq(fault_env_injected(env), 1, "the short write happened");
+    cr_assert_eq(wal_size(w), 2 * WAL_HEADER_SIZE + 130);
+    cr_assert_eq(wal_writer_close(w), 0);
+    int rc;
+    cr_assert_eq(read_log(path, lens, 2, 0, &rc, NULL, NULL), 2);
     cr_assert_eq(rc, 0);
     fault_env_free(env);
     free(path);

@@ -1,0 +1,175 @@
+/* test_enospc.c — a full disk (ENOSPC from the Nth allocating operation on, through
+ * fault_env) is not fatal: the writer gets ENOSPC for what it could not write, nothing
+ * acknowledged is lost, reads go on, the store reopens while the disk is still full, and once
+ * there is room again writes work (without a reopen, and after one). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fault_env.h"
+#include "lsm.h"
+#include "testutil.h"
+
+#define NKEYS 50
+#define PHASE1 200 /* ops before the disk fills */
+#define PHASE2 200 /* ops while it may be full */
+#define PHASE3 100 /* ops after room is made */
+#define NOPS (PHASE1 + PHASE2 + PHASE3)
+/* What a full disk refuses: writing data and creating files. */
+#define FULL_MASK (FAULT_MASK(FAULT_OP_WRITE) | FAULT_MASK(FAULT_OP_CREATE))
+
+static void key_of(int i, char *k) { snprintf(k, 16, "key%03d", i % NKEYS); }
+static int is_delete(int i) { return i % 7 == 3; }
+static size_t value_of(int i, char *v)
+{
+    int n = snprintf(v, 300, "value-of-op-%d-", i);
+    for (int j = n; j < 200 + i % 50; j++) v[j] = (char)('a' + (i + j) % 26);
+    return (size_t)(200 + i % 50);
+}
+
+static void opts(lsm_options *o, lsm_env *env, int background)
+{
+    lsm_options_init(o);
+    o->env = env;
+    o->memtable_size = 8 * 1024;
+    o->target_file_size = 16 * 1024;
+    o->level1_max_bytes = 64 * 1024;
+    o->max_immutable_memtables = 2;
+    o->disable_background = !background;
+    o->sync_policy = LSM_SYNC_ALWAYS;
+}
+
+static int do_op(lsm_db *db, int i)
+{
+    char k[16], v[300];
+    key_of(i, k);
+    return is_delete(i) ? lsm_delete(db, NULL, k, strlen(k))
+                        : lsm_put(db, NULL, k, strlen(k), v, value_of(i, v));
+}
+
+/* Each key holds its last acknowledged op's value, or that of a later failed op (a failed
+ * write may still have reached the disk), or (for a key never written) nothing. */
+static void check(lsm_db *db, const int *ok, int upto, const char *what)
+{
+    char k[16], v[300];
+    for (int kk = 0; kk < NKEYS; kk++) {
+        key_of(kk, k);
+        int last = -1;
+        for (int i = kk; i < upto; i += NKEYS)
+            if (ok[i]) last = i;
+        void *got;
+        size_t n;
+        int rc = lsm_get(db, NULL, k, strlen(k), &got, &n);
+        cr_assert(rc == 0 || rc == LSM_ENOTFOUND, "%s: get %s: %s", what, k, lsm_last_error());
+        int good = 0;
+        for (int i = last < 0 ? kk : last; i < upto && !good; i += NKEYS) {
+            if (i != last && ok[i]) break;
+            if (i != last && last >= 0 && i < last) continue;
+            if (is_delete(i)) good = rc == LSM_ENOTFOUND;
+            else good = rc == 0 && n == value_of(i, v) && memcmp(got, v, n) == 0;
+        }
+        if (last < 0 && rc == LSM_ENOTFOUND) good = 1;
+        cr_assert(good, "%s: key %s: last acknowledged op %d, got rc %d", what, k, last, rc);
+        if (rc == 0) lsm_free(got);
+    }
+}
+
+/* Phase 1 normal; then the disk fills at allocating operation n (counted from the end of
+ * phase 1) and stays full through phase 2; the store is closed and reopened while full (open
+ * must succeed and serve reads; a write gets ENOSPC); the disk gets room; phase 3 writes must
+ * all succeed without a reopen; then a clean reopen holds everything acknowledged. */
+static void run(const char *store, uint64_t n, int background, uint64_t *count)
+{
+    lsm_env *env = fault_env_new();
+    cr_assert(env);
+    int ok[NOPS];
+    memset(ok, 0, sizeof ok);
+    lsm_options o;
+    opts(&o, env, background);
+    lsm_db *db;
+    cr_assert_eq(lsm_open(store, &o, &db), 0, "%s", lsm_last_error());
+    for (int i = 0; i < PHASE1; i++) {
+        ok[i] = do_op(db, i) == 0;
+        cr_assert(ok[i], "phase 1 op %d: %s", i, lsm_last_error());
+    }
+    fault_env_reset_counts(env);
+    if (n) fault_env_fail(env, FULL_MASK, n, -ENOSPC, 1);
+    char what[64];
+    snprintf(what, sizeof what, "full from op %llu%s", (unsigned long long)n,
+             background ? " (background)" : "");
+    for (int i = PHASE1; i < PHASE1 + PHASE2; i++) {
+        int rc = do_op(db, i);
+        ok[i] = rc == 0;
+        cr_assert(rc == 0 || rc == -ENOSPC, "%s: op %d: rc %d, not ENOSPC: %s", what, i, rc,
+                  lsm_last_error());
+    }
+    if (count) *count = fault_env_count(env);
+    check(db, ok, PHASE1 + PHASE2, what); /* reads work on the full disk */
+    lsm_close(db); /* may fail to flush: the WAL keeps the data */
+    cr_assert_eq(lsm_open(store, &o, &db), 0, "%s: reopen on the full disk: %s", what,
+                 lsm_last_error());
+    check(db, ok, PHASE1 + PHASE2, what);
+    if (fault_env_injected(env) > 0) { /* the disk is full by now (the fault is sticky) */
+        int rc = do_op(db, PHASE1 + PHASE2);
+        cr_assert_eq(rc, -ENOSPC, "%s: write on the reopened full store: %d %s", what, rc,
+                     lsm_last_error());
+    }
+    fault_env_clear(env); /* room again */
+    for (int i = PHASE1 + PHASE2; i < NOPS; i++) {
+        ok[i] = do_op(db, i) == 0;
+        cr_assert(ok[i], "%s: op %d after room was made: %s", what, i, lsm_last_error());
+    }
+    check(db, ok, NOPS, what);
+    cr_assert_eq(lsm_close(db), 0, "%s: close: %s", what, lsm_last_error());
+    opts(&o, NULL, 0);
+    cr_assert_eq(lsm_open(store, &o, &db), 0, "%s: %s", what, lsm_last_error());
+    check(db, ok, NOPS, what);
+    cr_assert_eq(lsm_close(db), 0);
+    fault_env_free(env);
+}
+
+Test(enospc, full_from_every_nth_operation, .timeout = 300)
+{
+    uint64_t seed = tu_seed("enospc", 1);
+    tu_rng rng;
+    tu_rng_init(&rng, seed);
+    char *dir = tu_tmpdir("enospc");
+    char *store = tu_path(dir, "s");
+    uint64_t total = 0;
+    run(store, 0, 0, &total);
+    tu_rmrf(store);
+    cr_assert_gt(total, 10);
+#if defined(__SANITIZE_ADDRESS__)
+    uint64_t step = total / 20 + 1;
+#else
+    uint64_t step = total / 60 + 1;
+#endif
+    int runs = 0;
+    for (uint64_t n = 1 + tu_uniform(&rng, step); n <= total; n += step, runs++) {
+        run(store, n, 0, NULL);
+        tu_rmrf(store);
+    }
+    fprintf(stderr, "enospc: %llu allocating operations in phase 2, %d runs\n",
+            (unsigned long long)total, runs);
+    tu_rmrf(dir);
+    free(dir);
+    free(store);
+}
+
+Test(enospc, background_flush_retries, .timeout = 120)
+{
+    char *dir = tu_tmpdir("enospc_bg");
+    char *store = tu_path(dir, "s");
+    uint64_t seed = tu_seed("enospc_bg", 2);
+    tu_rng rng;
+    tu_rng_init(&rng, seed);
+    for (int r = 0; r < 4; r++) {
+        run(store, 1 + tu_uniform(&rng, 40), 1, NULL);
+        tu_rmrf(store);
+    }
+    tu_rmrf(dir);
+    free(dir);
+    free(store);
+}
