@@ -582,6 +582,10 @@ static void writer_finish(db_writer *w, int status, const char *msg)
 static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *b)
 {
     if (db->read_only) return lsm_error(LSM_EINVAL, "%s: store is open read-only", db->dir);
+    /* Refused before it joins a group: it would fail the whole group at the WAL. */
+    if (b && b->rep.len > WAL_MAX_RECORD)
+        return lsm_error(LSM_ETOOBIG, "%s: batch of %zu bytes exceeds the %u-byte WAL record "
+                         "limit", db->dir, b->rep.len, WAL_MAX_RECORD);
     db_writer w;
     memset(&w, 0, sizeof w);
     w.batch = b;
