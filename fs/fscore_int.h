@@ -17,7 +17,10 @@
 
 #define FS_OPEN_BUCKETS 256
 #define FS_INO_RANGE 1024u               /* inode numbers reserved per persisted step */
-#define FS_DIRTY_MAX (8u * 1024 * 1024)  /* an open file commits when it buffers this much */
+/* An open file commits when it buffers this much.  2 MiB rather than 8: the batch, the chunk
+ * buffers and the WAL write then stay in the CPU caches (measured with dd of 256 MiB, 1 MiB
+ * writes: wall 2.58 -> 2.03 s, daemon CPU 1.10 -> 0.85 s, medians of 3). */
+#define FS_DIRTY_MAX (2u * 1024 * 1024)
 #define FS_DIRTY_TOTAL_MAX (64u * 1024 * 1024) /* all open files together: then all commit */
 #define FS_RECLAIM_MIN_CHUNKS 64         /* deleting this many chunks (4 MiB) compacts them away */
 #define FS_RECLAIM_QUEUE 16
