@@ -2,8 +2,8 @@
  * repair.c — lsm_repair: rebuild a store that no longer opens (or lost tables).
  *
  * The manifest is not trusted.  Every table in the directory is opened and read in full:
- * whatever its iterator yields before an error is kept (a damaged table keeps the entries in
- * front of its first bad block; one that does not open at all is lost and reported).  Every
+ * the entries of every block that passes its checksum are kept (a damaged block is reported
+ * and skipped; a table whose footer or index does not open is lost and reported).  Every
  * WAL is replayed with salvage (records after a damaged one are dropped and reported).  All
  * those entries are merged (newest version of each key first, every version kept: repair does
  * not know about snapshots and drops nothing) into ONE new level-0 table; a fresh manifest
@@ -41,8 +41,8 @@ static void rreport(rctx *c, const char *fmt, ...)
     if (c->report) c->report(c->arg, line);
 }
 
-/* A table's entries up to its first error, which ends the table quietly (repair keeps the
- * readable prefix of a damaged table instead of stopping the whole merge). */
+/* A salvaged table ends quietly at an error its salvage iterator cannot step over (a damaged
+ * index): repair keeps what was read instead of stopping the whole merge. */
 typedef struct prefix_iter {
     iter base;
     iter *in;
@@ -65,6 +65,12 @@ static void pi_destroy(iter *it)
 static const struct iter_ops prefix_ops = {pi_seek_first, pi_seek_last, pi_seek, pi_next,
                                            pi_prev, pi_valid, pi_key, pi_value, pi_status,
                                            pi_destroy};
+
+/* A damaged block skipped while a table is salvaged: its entries are lost. */
+static void salvage_report(void *arg, const char *line)
+{
+    rreport(arg, "%s: block skipped, its entries are lost", line);
+}
 
 int lsm_repair(const char *dir, void (*report)(void *arg, const char *line), void *arg)
 {
@@ -133,7 +139,7 @@ int lsm_repair(const char *dir, void (*report)(void *arg, const char *line), voi
                 } else {
                     int bad = 0;
                     if (sst_reader_verify(r, NULL, NULL, NULL) != 0) bad = 1;
-                    iter *it = sst_reader_iter(r, 0);
+                    iter *it = sst_reader_salvage_iter(r, salvage_report, &c);
                     prefix_iter *p = it ? calloc(1, sizeof *p) : NULL;
                     if (!p) {
                         iter_destroy(it);
@@ -145,7 +151,7 @@ int lsm_repair(const char *dir, void (*report)(void *arg, const char *line), voi
                         readers[nr++] = r;
                         ch[n++] = &p->base;
                         if (bad)
-                            rreport(&c, "%s: damaged; entries after the first bad block are lost",
+                            rreport(&c, "%s: damaged; the entries of its readable blocks are kept",
                                     path);
                     }
                 }

@@ -77,6 +77,13 @@ int sst_reader_may_contain(sst_reader *r, const uint8_t *ukey, size_t ukey_len);
 /* Iterator over every entry; it holds no reference on r, so r must outlive it. */
 iter *sst_reader_iter(sst_reader *r, int fill_cache);
 
+/* A forward-only iterator for salvage (lsm_repair): like sst_reader_iter without the block
+ * cache, except that a damaged data block is reported through report(arg, message) and
+ * skipped, so the entries of every readable block are yielded.  A damaged index still ends it
+ * with an error.  Seeking backwards (seek_last, prev) behaves as in sst_reader_iter. */
+iter *sst_reader_salvage_iter(sst_reader *r, void (*report)(void *arg, const char *line),
+                              void *arg);
+
 /* Read every block and check every checksum and the key order; report problems through
  * report(arg, line) and add the bytes checked to *done.  Returns 0 or LSM_ECORRUPT. */
 int sst_reader_verify(sst_reader *r, void (*report)(void *arg, const char *line), void *arg,

@@ -345,6 +345,11 @@ typedef struct sst_iter {
     cache_handle *ch;   /* its pin, or NULL when the iterator owns blk */
     uint64_t blk_off;
     block_iter data;
+    /* Salvage mode (repair): a damaged data block is reported and stepped over going forward,
+     * instead of ending the scan. */
+    int salvage;
+    void (*report)(void *arg, const char *line);
+    void *report_arg;
 } sst_iter;
 
 static void drop_block(sst_iter *it)
@@ -385,6 +390,20 @@ static int load_block(sst_iter *it)
     return 0;
 }
 
+/* In salvage mode, going forward: report the damaged block the iterator just failed on,
+ * forget the error and move the index cursor past the block.  Returns 1 when the scan can go
+ * on, 0 when the error stands. */
+static int salvage_past(sst_iter *it, int forward)
+{
+    if (!it->salvage || !forward || !it->status || !block_iter_valid(&it->index)) return 0;
+    if (it->report) it->report(it->report_arg, it->base.errmsg);
+    it->status = 0;
+    it->base.errmsg[0] = '\0';
+    drop_block(it);
+    block_iter_next(&it->index);
+    return 1;
+}
+
 /* After a data cursor move: surface its error, or step over exhausted blocks. */
 static void skip(sst_iter *it, int forward)
 {
@@ -392,6 +411,7 @@ static void skip(sst_iter *it, int forward)
         if (it->status) return;
         if (it->blk && it->data.status) {
             set_error(it, cursor_error(it->r, &it->data, it->blk_off));
+            if (salvage_past(it, forward)) continue;
             return;
         }
         if (it->blk && block_iter_valid(&it->data)) return;
@@ -406,7 +426,10 @@ static void skip(sst_iter *it, int forward)
             drop_block(it);
             return;
         }
-        if (load_block(it)) return;
+        if (load_block(it)) {
+            if (salvage_past(it, forward)) continue;
+            return;
+        }
         if (forward)
             block_iter_seek_first(&it->data);
         else
@@ -510,6 +533,19 @@ iter *sst_reader_iter(sst_reader *r, int fill_cache)
     it->fill_cache = fill_cache;
     block_iter_init(&it->index, &r->index->b);
     return &it->base;
+}
+
+iter *sst_reader_salvage_iter(sst_reader *r, void (*report)(void *arg, const char *line),
+                              void *arg)
+{
+    iter *b = sst_reader_iter(r, 0);
+    if (b->ops == &sst_iter_ops) {
+        sst_iter *it = (sst_iter *)b;
+        it->salvage = 1;
+        it->report = report;
+        it->report_arg = arg;
+    }
+    return b;
 }
 
 /* ---- verification ---- */
