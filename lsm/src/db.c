@@ -462,6 +462,51 @@ int lsm_close(lsm_db *db)
 
 /* ---------------------------------------------------------------- write path */
 
+/* Make the active memtable immutable and start a new one with a new WAL, after syncing the
+ * old WAL if anything since its last sync asked for durability.  Returns 0, 1 if that sync
+ * failed (write_error is set), or a negative error (nothing changed).  REQUIRES: mu held,
+ * caller is the write leader. */
+static int switch_memtable(lsm_db *db)
+{
+    if (db->wal_dirty) {
+        /* lsm_sync and sync writes fsync only the current WAL, so a WAL is made durable
+         * before it stops being current. */
+        pthread_mutex_unlock(&db->mu);
+        int src = wal_sync(db->wal);
+        pthread_mutex_lock(&db->mu);
+        if (src) {
+            if (!db->write_error) {
+                db->write_error = src;
+                snprintf(db->write_msg, sizeof db->write_msg,
+                         "store stopped accepting writes after a WAL failure: %s",
+                         lsm_last_error());
+            }
+            return 1;
+        }
+        db->wal_dirty = 0;
+        stat_add(&db->stats.wal_syncs, 1);
+    }
+    uint64_t log = vset_new_file_number(&db->vs);
+    char *path = wal_file_name(db->dir, log);
+    memtable *m = memtable_new();
+    wal_writer *w = NULL;
+    int rc = path && m ? wal_writer_open(db->env, path, &w)
+                       : lsm_error(LSM_ENOMEM, "out of memory switching memtable");
+    free(path);
+    if (rc) {
+        if (m) memtable_unref(m);
+        return rc;
+    }
+    wal_writer_close(db->wal); /* the leader synced what it had to */
+    db->wal = w;
+    db->imm[db->nimm].mem = db->mem;
+    db->imm[db->nimm++].log = db->mem_log;
+    db->mem = m;
+    db->mem_log = log;
+    db->want_switch = 0;
+    return 0;
+}
+
 /* Make room in the memtable for a write.  REQUIRES: mu held, caller is the write leader. */
 static int make_room(lsm_db *db, int force)
 {
@@ -482,7 +527,12 @@ static int make_room(lsm_db *db, int force)
         }
         size_t l0 = db->vs.current->nfiles[0];
         int inline_work = db->opt.disable_background;
-        if (allow_delay && !inline_work && l0 >= (size_t)db->opt.l0_slowdown_trigger) {
+        /* A flush failed for lack of space and asks for the active memtable too (flush.c):
+         * switch now, even past max_immutable_memtables (bounded by the array). */
+        int do_switch = db->want_switch && db->nimm < DB_MAX_IMM &&
+                        memtable_entries(db->mem) > 0;
+        if (allow_delay && !do_switch && !inline_work &&
+            l0 >= (size_t)db->opt.l0_slowdown_trigger) {
             /* Spread the wait for compaction over many writes rather than one long stall. */
             pthread_mutex_unlock(&db->mu);
             usleep(1000);
@@ -490,11 +540,11 @@ static int make_room(lsm_db *db, int force)
             stat_add(&db->stats.slowdown_count, 1);
             stat_add(&db->stats.slowdown_us, 1000);
             allow_delay = 0;
-        } else if (!force && memtable_bytes(db->mem) < db->opt.memtable_size) {
+        } else if (!force && !do_switch && memtable_bytes(db->mem) < db->opt.memtable_size) {
             return 0;
-        } else if (db->nimm >= db->opt.max_immutable_memtables ||
-                   (!inline_work && l0 >= (size_t)db->opt.l0_stop_trigger &&
-                    compaction_needed(db))) { /* (only wait for work that will happen) */
+        } else if (!do_switch && (db->nimm >= db->opt.max_immutable_memtables ||
+                                  (!inline_work && l0 >= (size_t)db->opt.l0_stop_trigger &&
+                                   compaction_needed(db)))) { /* (only wait for work that will happen) */
             if (db->bg_soft_error && !inline_work) {
                 /* The background work this write waits for failed for lack of space.  Ask
                  * for one retry now (there may be room again) and wait for it; if that fails
@@ -524,41 +574,9 @@ static int make_room(lsm_db *db, int force)
             stat_add(&db->stats.stall_us, now_us() - t0);
         } else {
             if (force && memtable_entries(db->mem) == 0) return 0;
-            if (db->wal_dirty) {
-                /* lsm_sync and sync writes fsync only the current WAL, so a WAL is made
-                 * durable before it stops being current. */
-                pthread_mutex_unlock(&db->mu);
-                int src = wal_sync(db->wal);
-                pthread_mutex_lock(&db->mu);
-                if (src) {
-                    if (!db->write_error) {
-                        db->write_error = src;
-                        snprintf(db->write_msg, sizeof db->write_msg,
-                                 "store stopped accepting writes after a WAL failure: %s",
-                                 lsm_last_error());
-                    }
-                    continue;
-                }
-                db->wal_dirty = 0;
-                stat_add(&db->stats.wal_syncs, 1);
-            }
-            uint64_t log = vset_new_file_number(&db->vs);
-            char *path = wal_file_name(db->dir, log);
-            memtable *m = memtable_new();
-            wal_writer *w = NULL;
-            int rc = path && m ? wal_writer_open(db->env, path, &w)
-                               : lsm_error(LSM_ENOMEM, "out of memory switching memtable");
-            free(path);
-            if (rc) {
-                if (m) memtable_unref(m);
-                return rc;
-            }
-            wal_writer_close(db->wal); /* the leader synced what it had to */
-            db->wal = w;
-            db->imm[db->nimm].mem = db->mem;
-            db->imm[db->nimm++].log = db->mem_log;
-            db->mem = m;
-            db->mem_log = log;
+            int rc = switch_memtable(db);
+            if (rc == 1) continue; /* the old WAL's sync failed: write_error is set */
+            if (rc) return rc;
             force = 0;
             if (inline_work) {
                 pthread_mutex_unlock(&db->mu);
@@ -631,6 +649,32 @@ static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *
         if (!rc && count > 0) {
             uint64_t before = wal_size(wal);
             rc = wal_rc = wal_append(wal, g->rep.data, g->rep.len);
+            /* The disk is full.  If memtables wait for a flush (which may free WAL space, e.g.
+             * after the user deleted data), have the background thread try now and retry the
+             * append after it -- a few rounds, since a failed flush may first ask for the
+             * active memtable (want_switch: its tombstones can shadow the older data), which
+             * the leader switches here. */
+            for (int round = 0; round < 3 && rc && db_error_transient(rc) && !wal_failed(wal) &&
+                                db->bg_started; round++) {
+                pthread_mutex_lock(&db->mu);
+                if (db->want_switch && db->nimm < DB_MAX_IMM &&
+                    memtable_entries(db->mem) > 0 && switch_memtable(db) == 0) {
+                    mem = db->mem;
+                    wal = db->wal;
+                }
+                int pending = db->nimm > 0 && !db->bg_error && !db->write_error;
+                uint64_t steps = db->bg_steps;
+                if (pending) {
+                    db->bg_retry_now = 1;
+                    pthread_cond_broadcast(&db->bg_cv);
+                }
+                while (pending && db->bg_steps == steps && !db->shutting_down && !db->bg_error)
+                    pthread_cond_wait(&db->done_cv, &db->mu);
+                pthread_mutex_unlock(&db->mu);
+                if (!pending) break;
+                before = wal_size(wal);
+                rc = wal_rc = wal_append(wal, g->rep.data, g->rep.len);
+            }
             stat_add(&db->stats.wal_bytes, wal_size(wal) - before);
             db->wal_dirty = 1;
         }

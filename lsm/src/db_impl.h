@@ -81,7 +81,8 @@ struct lsm_db {
     int bg_soft_error;
     char bg_soft_msg[512];
     uint64_t bg_steps;      /* [mu] background steps finished (a writer waits for the next) */
-    int bg_retry_now;       /* [mu] a writer asks the backing-off thread to retry at once */
+    int bg_retry_now;
+    int want_switch;        /* [mu] a flush failed for lack of space: switch the memtable */       /* [mu] a writer asks the backing-off thread to retry at once */
     int manifest_stale;     /* [work_mu] the manifest writer failed: snapshot before next edit */
     int write_error;        /* [mu] sticky WAL error: writes fail with LSM_ECLOSED */
     char write_msg[512];
@@ -105,6 +106,12 @@ int db_error_transient(int rc);
 /* flush.c */
 /* Write m to a new level-0 table.  *out is the new table's meta (NULL if m is empty). */
 int flush_build_table(lsm_db *db, memtable *m, file_meta **out);
+/* The same for the n memtables ms (oldest first) merged into one table, without the versions
+ * that newer ones shadow for every reader. */
+int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out);
+/* Flush the oldest immutable memtable (all = 0) or all of them as one table (all = 1), as
+ * flush_oldest_imm.  REQUIRES: work_mu held, mu not held, nimm > 0. */
+int flush_imms(lsm_db *db, int all);
 /* Flush the oldest immutable memtable and install it with a manifest edit, then delete its
  * WAL.  REQUIRES: work_mu held, mu not held, nimm > 0. */
 int flush_oldest_imm(lsm_db *db);

@@ -16,13 +16,36 @@
 #include "db_impl.h"
 #include "filename.h"
 #include "manifest.h"
+#include "merge_iter.h"
 #include "status.h"
 
 
+/* An iterator over the n memtables ms (oldest first), merged. */
+static iter *memtables_iter(memtable **ms, int n)
+{
+    if (n == 1) return memtable_iter(ms[0]);
+    iter **ch = malloc((size_t)n * sizeof *ch);
+    if (!ch) return NULL;
+    for (int i = 0; i < n; i++) {
+        ch[i] = memtable_iter(ms[n - 1 - i]); /* newest first */
+        if (!ch[i]) {
+            for (int j = 0; j < i; j++) iter_destroy(ch[j]);
+            free(ch);
+            return NULL;
+        }
+    }
+    return merge_iter_new(ch, n);
+}
+
 int flush_build_table(lsm_db *db, memtable *m, file_meta **out)
 {
+    return flush_build_merged(db, &m, 1, out);
+}
+
+int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out)
+{
     *out = NULL;
-    iter *it = memtable_iter(m);
+    iter *it = memtables_iter(ms, n);
     if (!it) return lsm_error(LSM_ENOMEM, "flush: out of memory");
     iter_seek_first(it);
     if (!iter_valid(it)) {
@@ -153,16 +176,23 @@ int db_log_and_apply(lsm_db *db, version_edit *e)
     return rc;
 }
 
-int flush_oldest_imm(lsm_db *db)
+int flush_oldest_imm(lsm_db *db) { return flush_imms(db, 0); }
+
+int flush_imms(lsm_db *db, int all)
 {
+    memtable *ms[DB_MAX_IMM];
+    uint64_t logs[DB_MAX_IMM];
     pthread_mutex_lock(&db->mu);
-    memtable *m = db->imm[0].mem;
-    uint64_t log = db->imm[0].log;
-    uint64_t next_log = db->nimm > 1 ? db->imm[1].log : db->mem_log;
+    int n = all ? db->nimm : 1;
+    for (int i = 0; i < n; i++) {
+        ms[i] = db->imm[i].mem;
+        logs[i] = db->imm[i].log;
+    }
+    uint64_t next_log = db->nimm > n ? db->imm[n].log : db->mem_log;
     pthread_mutex_unlock(&db->mu);
 
     file_meta *f = NULL;
-    int rc = flush_build_table(db, m, &f);
+    int rc = flush_build_merged(db, ms, n, &f);
     version_edit e;
     edit_init(&e);
     if (!rc && f) rc = edit_add_file(&e, 0, f);
@@ -182,14 +212,16 @@ int flush_oldest_imm(lsm_db *db)
         return rc;
     }
     pthread_mutex_lock(&db->mu);
-    for (int i = 1; i < db->nimm; i++) db->imm[i - 1] = db->imm[i];
-    db->nimm--;
+    for (int i = n; i < db->nimm; i++) db->imm[i - n] = db->imm[i];
+    db->nimm -= n;
     pthread_cond_broadcast(&db->done_cv);
     pthread_mutex_unlock(&db->mu);
-    memtable_unref(m);
-    char *path = wal_file_name(db->dir, log);
-    if (path) db->env->unlink(db->env, path);
-    free(path);
+    for (int i = 0; i < n; i++) {
+        memtable_unref(ms[i]);
+        char *path = wal_file_name(db->dir, logs[i]);
+        if (path) db->env->unlink(db->env, path);
+        free(path);
+    }
     return 0;
 }
 
@@ -197,12 +229,24 @@ int db_background_step(lsm_db *db)
 {
     pthread_mutex_lock(&db->mu);
     int has_imm = db->nimm > 0, err = db->bg_error;
+    /* After a flush failed for lack of space, flush every immutable memtable as one table:
+     * versions shadowed by newer ones (e.g. data the user deleted to make room) are not
+     * written, so the table may fit where the oldest memtable alone did not, and then all
+     * their WALs go. */
+    int merged = has_imm && db->bg_soft_error && db->nimm > 1;
     pthread_mutex_unlock(&db->mu);
     if (err) return err;
-    int rc = has_imm ? flush_oldest_imm(db) : compaction_run_one(db);
+    int rc = has_imm ? flush_imms(db, merged) : compaction_run_one(db);
     pthread_mutex_lock(&db->mu);
-    if (rc < 0) db_set_bg_error(db, rc);
-    else if (rc > 0 || has_imm) db->bg_soft_error = 0; /* there was room after all */
+    if (rc < 0) {
+        db_set_bg_error(db, rc);
+        /* Ask the next writer to move the active memtable to the immutable ones, so the
+         * next (merged) attempt includes its newer versions and tombstones. */
+        if (has_imm && db_error_transient(rc) && memtable_entries(db->mem) > 0)
+            db->want_switch = 1;
+    } else if (rc > 0 || has_imm) {
+        db->bg_soft_error = 0; /* there was room after all */
+    }
     pthread_mutex_unlock(&db->mu);
     if (rc < 0) return rc;
     return has_imm ? 1 : rc;
