@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fault_env.h"
@@ -169,6 +170,117 @@ Test(enospc, background_flush_retries, .timeout = 120)
         run(store, 1 + tu_uniform(&rng, 40), 1, NULL);
         tu_rmrf(store);
     }
+    tu_rmrf(dir);
+    free(dir);
+    free(store);
+}
+
+/* A disk of limit bytes: pwrite fails with ENOSPC (writing nothing) when the files of dir
+ * would grow past it.  Deleting files gives room back, as on a real full disk. */
+typedef struct quota {
+    lsm_env env;
+    const char *dir;
+    uint64_t limit;
+} quota;
+
+static uint64_t dir_usage(const char *dir)
+{
+    lsm_env *px = lsm_env_posix();
+    char **names;
+    size_t count;
+    uint64_t total = 0;
+    if (px->list_dir(px, dir, &names, &count) < 0) return 0;
+    for (size_t i = 0; i < count; i++) {
+        char *p = tu_path(dir, names[i]);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) total += (uint64_t)st.st_size;
+        free(p);
+    }
+    env_free_list(names, count);
+    return total;
+}
+
+static ssize_t quota_pwrite(lsm_env *env, int fd, const void *buf, size_t n, off_t off)
+{
+    quota *q = env->ctx;
+    lsm_env *px = lsm_env_posix();
+    uint64_t size = 0;
+    px->fsize(px, fd, &size);
+    uint64_t end = (uint64_t)off + n, growth = end > size ? end - size : 0;
+    if (growth && dir_usage(q->dir) + growth > q->limit) return -ENOSPC;
+    return px->pwrite(px, fd, buf, n, off);
+}
+
+/* Incompressible contents for value i (so that a table is as big as its WAL data). */
+static void fill_value(char *v, size_t n, int i)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+    for (size_t j = 0; j < n; j++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v[j] = (char)x;
+    }
+}
+
+Test(enospc, deleting_data_makes_room, .timeout = 60)
+{
+    char *dir = tu_tmpdir("enospc_quota");
+    char *store = tu_path(dir, "s");
+    quota q;
+    q.env = *lsm_env_posix();
+    q.env.pwrite = quota_pwrite;
+    q.env.ctx = &q;
+    q.dir = store;
+    q.limit = 640 * 1024;
+    lsm_options o;
+    lsm_options_init(&o);
+    o.env = &q.env;
+    o.memtable_size = 4u << 20; /* everything stays in the WAL, as in lsmfs (64 MiB) */
+    o.sync_policy = LSM_SYNC_ALWAYS;
+    lsm_db *db;
+    cr_assert_eq(lsm_open(store, &o, &db), 0, "%s", lsm_last_error());
+    static char v[16384], w[16384];
+    char k[32];
+    int n = 0, rc;
+    for (;; n++) {
+        fill_value(v, sizeof v, n);
+        snprintf(k, sizeof k, "key%04d", n);
+        rc = lsm_put(db, NULL, k, strlen(k), v, sizeof v);
+        if (rc) break;
+    }
+    cr_assert_eq(rc, -ENOSPC, "%d %s", rc, lsm_last_error());
+    cr_assert_gt(n, 10);
+    lsm_close(db); /* its flush cannot fit */
+    cr_assert_eq(lsm_open(store, &o, &db), 0, "reopen on the full disk: %s", lsm_last_error());
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "key%04d", i);
+        void *got;
+        size_t len;
+        cr_assert_eq(lsm_get(db, NULL, k, strlen(k), &got, &len), 0, "%s: %s", k, lsm_last_error());
+        fill_value(w, sizeof w, i);
+        cr_assert(len == sizeof w && memcmp(got, w, len) == 0, "%s differs", k);
+        lsm_free(got);
+    }
+    fill_value(v, sizeof v, -2);
+    cr_assert_eq(lsm_put(db, NULL, "new", 3, v, sizeof v), -ENOSPC, "%s", lsm_last_error());
+    for (int i = 0; i < n; i++) { /* the user deletes everything (little room: tombstones) */
+        snprintf(k, sizeof k, "key%04d", i);
+        cr_assert_eq(lsm_delete(db, NULL, k, strlen(k)), 0, "delete %s: %s", k, lsm_last_error());
+    }
+    for (int i = 0; i < 8; i++) { /* now there is room again */
+        snprintf(k, sizeof k, "new%d", i);
+        cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0, "%s: %s", k, lsm_last_error());
+    }
+    cr_assert_eq(lsm_close(db), 0, "%s", lsm_last_error());
+    cr_assert_eq(lsm_open(store, &o, &db), 0, "%s", lsm_last_error());
+    void *got;
+    size_t len;
+    cr_assert_eq(lsm_get(db, NULL, "key0000", 7, &got, &len), LSM_ENOTFOUND);
+    cr_assert_eq(lsm_get(db, NULL, "key0001", 7, &got, &len), LSM_ENOTFOUND);
+    cr_assert_eq(lsm_get(db, NULL, "new7", 4, &got, &len), 0);
+    lsm_free(got);
+    cr_assert_eq(lsm_close(db), 0);
     tu_rmrf(dir);
     free(dir);
     free(store);
