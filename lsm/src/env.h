@@ -24,6 +24,10 @@ struct lsm_env {
     ssize_t (*pread)(lsm_env *env, int fd, void *buf, size_t n, off_t off);
     ssize_t (*pwrite)(lsm_env *env, int fd, const void *buf, size_t n, off_t off);
     int (*fsync)(lsm_env *env, int fd);
+    /* fdatasync(2): the file's data and the metadata needed to read it back (its size), not
+     * e.g. its times -- cheaper for an append-only log.  Optional: NULL means callers use
+     * fsync.  A fault-injecting env counts it as an fsync. */
+    int (*fdatasync)(lsm_env *env, int fd);
     int (*ftruncate)(lsm_env *env, int fd, off_t len);
     /* Size of an open file. */
     int (*fsize)(lsm_env *env, int fd, uint64_t *size);

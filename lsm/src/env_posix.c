@@ -86,6 +86,14 @@ static int px_mkdir(lsm_env *env, const char *path, mode_t mode)
     return mkdir(path, mode) < 0 ? -errno : 0;
 }
 
+static int px_fdatasync(lsm_env *env, int fd)
+{
+    int r;
+    do r = fdatasync(fd);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : 0;
+}
+
 static int px_fsync_dir(lsm_env *env, const char *dir)
 {
     int fd = px_open(env, dir, O_RDONLY | O_DIRECTORY, 0);
@@ -172,6 +180,7 @@ static lsm_env posix_env = {
     .link = px_link,
     .mkdir = px_mkdir,
     .fsync_dir = px_fsync_dir,
+    .fdatasync = px_fdatasync,
     .list_dir = px_list_dir,
     .stat = px_stat,
     .lock = px_lock,

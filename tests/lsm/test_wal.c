@@ -527,3 +527,55 @@ Test(wal, embedded_log_in_payload_is_not_a_record)
     free(inner);
     free(outer);
 }
+
+/* An env over POSIX that counts fsync and fdatasync calls. */
+typedef struct sync_count {
+    lsm_env env;
+    int fsyncs, datasyncs;
+} sync_count;
+
+static int sc_fsync(lsm_env *env, int fd)
+{
+    ((sync_count *)env->ctx)->fsyncs++;
+    return lsm_env_posix()->fsync(lsm_env_posix(), fd);
+}
+
+static int sc_fdatasync(lsm_env *env, int fd)
+{
+    ((sync_count *)env->ctx)->datasyncs++;
+    return lsm_env_posix()->fdatasync(lsm_env_posix(), fd);
+}
+
+Test(wal, sync_uses_fdatasync)
+{
+    sync_count sc = {*lsm_env_posix(), 0, 0};
+    sc.env.fsync = sc_fsync;
+    sc.env.fdatasync = sc_fdatasync;
+    sc.env.ctx = &sc;
+    char *path = tu_path(dir, "ds.log");
+    wal_writer *w;
+    cr_assert_eq(wal_writer_open(&sc.env, path, &w), 0);
+    cr_assert_eq(wal_append(w, "abc", 3), 0);
+    cr_assert_eq(wal_sync(w), 0);
+    cr_assert_eq(sc.datasyncs, 1);
+    cr_assert_eq(sc.fsyncs, 0, "the log's syncs are data syncs");
+    cr_assert_eq(wal_writer_close(w), 0);
+    /* Without the hook, fsync. */
+    sc.env.fdatasync = NULL;
+    cr_assert_eq(wal_writer_open(&sc.env, path, &w), 0);
+    cr_assert_eq(wal_append(w, "abc", 3), 0);
+    cr_assert_eq(wal_sync(w), 0);
+    cr_assert_eq(sc.fsyncs, 1);
+    cr_assert_eq(wal_writer_close(w), 0);
+    /* fault_env counts it as an fsync. */
+    lsm_env *env = fault_env_new();
+    cr_assert(env);
+    cr_assert_eq(wal_writer_open(env, path, &w), 0);
+    cr_assert_eq(wal_append(w, "abc", 3), 0);
+    uint64_t before = fault_env_count_op(env, FAULT_OP_FSYNC);
+    cr_assert_eq(wal_sync(w), 0);
+    cr_assert_eq(fault_env_count_op(env, FAULT_OP_FSYNC), before + 1);
+    cr_assert_eq(wal_writer_close(w), 0);
+    fault_env_free(env);
+    free(path);
+}

@@ -498,6 +498,7 @@ lsm_env *fault_env_new(void)
         .pwrite = f_pwrite,     .fsync = f_fsync,       .ftruncate = f_ftruncate,
         .fsize = f_fsize,       .rename = f_rename,     .unlink = f_unlink,
         .link = f_link,         .mkdir = f_mkdir,       .fsync_dir = f_fsync_dir,
+        .fdatasync = f_fsync, /* a data sync is a sync for the power-cut simulation */
         .list_dir = f_list_dir, .stat = f_stat,         .lock = f_lock,
         .ctx = s,
     };

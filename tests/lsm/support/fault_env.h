@@ -7,7 +7,8 @@
  * fault_env_fail(env, FAULT_OPS_ALL, N, -ENOSPC, 0) and check that every write that failed was
  * never acknowledged and the store reopens with everything that was.
  *
- * Mutating operations (counted, and failable): pwrite, fsync, ftruncate, open with O_CREAT or
+ * Mutating operations (counted, and failable): pwrite, fsync (and fdatasync, counted and
+ * failed as FAULT_OP_FSYNC), ftruncate, open with O_CREAT or
  * O_TRUNC, rename, unlink, link, mkdir, fsync_dir.  pread, close, fsize, list_dir, stat and lock
  * pass straight through and are never failed.  A failed operation does nothing and returns the
  * chosen negative errno.
