@@ -487,12 +487,21 @@ static int switch_memtable(lsm_db *db)
         stat_add(&db->stats.wal_syncs, 1);
     }
     uint64_t log = vset_new_file_number(&db->vs);
+    /* Creating the WAL (and fsyncing its directory) is done without mu, so readers, which
+     * take mu to pin the memtables, do not wait for the disk.  Only the leader touches
+     * db->wal and db->mem, and the imm slot is taken after relocking. */
+    pthread_mutex_unlock(&db->mu);
     char *path = wal_file_name(db->dir, log);
     memtable *m = memtable_new();
     wal_writer *w = NULL;
     int rc = path && m ? wal_writer_open(db->env, path, &w)
                        : lsm_error(LSM_ENOMEM, "out of memory switching memtable");
     free(path);
+    pthread_mutex_lock(&db->mu);
+    if (!rc && db->nimm >= DB_MAX_IMM) { /* (cannot happen: callers check, flushes only shrink) */
+        wal_writer_close(w);
+        rc = lsm_error(LSM_EIO, "internal: no immutable memtable slot");
+    }
     if (rc) {
         if (m) memtable_unref(m);
         return rc;
