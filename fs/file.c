@@ -461,6 +461,12 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
     uint64_t pos = (uint64_t)off, end = pos + n;
     fs_buf k;
     fs_buf_init(&k);
+    /* Chunk contents bypass the block cache: the kernel's page cache keeps what was read
+     * (keep_cache), and streaming a big file through the cache would only evict the entry
+     * and index blocks that lookups and listings need. */
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    ro.fill_cache = 0;
     while (pos < end) {
         uint64_t idx = pos / FS_CHUNK_SIZE;
         size_t in = (size_t)(pos % FS_CHUNK_SIZE);
@@ -481,16 +487,17 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
             size_t vl = 0;
             int e = fs_key_chunk(&k, f->ino, idx);
             if (e == 0)
-                e = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
+                e = lsm_get(fs->db, &ro, k.data, k.len, &v, &vl);
             if (e == -ENOENT) {
                 memset(out, 0, m);
             } else if (e) {
                 r = e;
                 break;
             } else {
-                memset(out, 0, m);
-                if (in < vl)
-                    memcpy(out, (char *)v + in, vl - in < m ? vl - in : m);
+                size_t have = in < vl ? (vl - in < m ? vl - in : m) : 0;
+                if (have)
+                    memcpy(out, (char *)v + in, have);
+                memset(out + have, 0, m - have); /* a short chunk reads as zeros after its end */
                 lsm_free(v);
             }
         }
