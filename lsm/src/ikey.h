@@ -27,11 +27,69 @@ typedef struct slice {
     size_t len;
 } slice;
 
-/* Compare two byte strings as memcmp with shorter-first on a common prefix. */
-int ukey_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+/* Load 8 bytes as a big-endian / little-endian integer (any alignment).  memcpy compiles to a
+ * single load; the byte swap makes integer order equal memcmp order. */
+static inline uint64_t ikey_load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#elif !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+    v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+#endif
+    return v;
+}
+static inline uint64_t ikey_load_le64(const uint8_t *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+#else
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+#endif
+}
 
-/* Compare two internal keys (each >= IKEY_TRAILER bytes) in the order described above. */
-int ikey_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+/* memcmp(a, b, n), out of line: the long-key path of ukey_compare (keeping it out of the
+ * inlined code also keeps gcc's bounds warnings from firing on callers' short arrays). */
+int ukey_memcmp_long(const uint8_t *a, const uint8_t *b, size_t n);
+
+/* Compare two byte strings as memcmp with shorter-first on a common prefix.  Returns <0, 0 or
+ * >0 (only the sign is meaningful).  Inline because it is the innermost operation of every
+ * skiplist, block and merge step: short keys (the common case) are compared 8 bytes at a time
+ * as big-endian words, without a call; long common prefixes go to memcmp. */
+static inline int ukey_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    size_t i = 0;
+    if (n <= 32) {
+        for (; i + 8 <= n; i += 8) {
+            uint64_t x = ikey_load_be64(a + i), y = ikey_load_be64(b + i);
+            if (x != y) return x < y ? -1 : 1;
+        }
+        for (; i < n; i++)
+            if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    } else {
+        int r = ukey_memcmp_long(a, b, n);
+        if (r) return r;
+    }
+    return alen < blen ? -1 : alen > blen;
+}
+
+/* Compare two internal keys (each >= IKEY_TRAILER bytes) in the order described above.
+ * Returns <0, 0 or >0 (only the sign is meaningful). */
+static inline int ikey_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int r = ukey_compare(a, alen - IKEY_TRAILER, b, blen - IKEY_TRAILER);
+    if (r) return r;
+    uint64_t ta = ikey_load_le64(a + alen - IKEY_TRAILER);
+    uint64_t tb = ikey_load_le64(b + blen - IKEY_TRAILER);
+    return ta > tb ? -1 : ta < tb; /* newer (larger trailer) first */
+}
 
 /* Parts of an internal key.  REQUIRES: len >= IKEY_TRAILER. */
 static inline slice ikey_user(const uint8_t *ik, size_t len)

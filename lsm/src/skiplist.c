@@ -24,11 +24,9 @@ static inline const uint8_t *node_key(const sl_node *n)
 static inline int node_cmp(const sl_node *n, const uint8_t *ukey, size_t ulen, uint64_t trailer)
 {
     size_t nlen = n->key_len - IKEY_TRAILER;
-    size_t m = nlen < ulen ? nlen : ulen;
-    int r = m ? memcmp(node_key(n), ukey, m) : 0;
+    int r = ukey_compare(node_key(n), nlen, ukey, ulen); /* inline, word at a time */
     if (r) return r;
-    if (nlen != ulen) return nlen < ulen ? -1 : 1;
-    uint64_t t = sl_node_trailer(n);
+    uint64_t t = ikey_load_le64(node_key(n) + nlen);
     return t > trailer ? -1 : t < trailer; /* larger trailer (newer) first */
 }
 

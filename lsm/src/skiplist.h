@@ -84,9 +84,7 @@ static inline slice sl_node_value(const sl_node *n)
 static inline uint64_t sl_node_trailer(const sl_node *n)
 {
     const uint8_t *p = (const uint8_t *)&n->next[n->height] + n->key_len - IKEY_TRAILER;
-    uint64_t t = 0;
-    for (int i = IKEY_TRAILER - 1; i >= 0; i--) t = (t << 8) | p[i];
-    return t;
+    return ikey_load_le64(p);
 }
 
 #endif
