@@ -242,10 +242,20 @@ void block_iter_seek(block_iter *it, const uint8_t *target, size_t tlen)
             right = mid - 1;
     }
     if (seek_restart(it, left)) return;
+    /* Scan forward within restart interval `left`: the binary search guarantees the key at
+     * restart left+1 (if any) is >= target, so the scan normally stops there at the latest;
+     * restart_index is caught up once at the end (a loop, in case a damaged block is not
+     * sorted) instead of on every step as block_iter_next does. */
     while (ikey_compare(it->key, it->key_len, target, tlen) < 0) {
-        block_iter_next(it);
-        if (!block_iter_valid(it)) return;
+        if (it->next >= it->b.restarts) {
+            set_invalid(it);
+            return;
+        }
+        if (parse_at(it, it->next)) return;
     }
+    while (it->restart_index + 1 < it->b.num_restarts &&
+           restart_point(it, it->restart_index + 1) <= it->current)
+        it->restart_index++;
 }
 
 /* ---- as a heap iterator ---- */
