@@ -17,7 +17,8 @@
 struct tc_handle {
     uint64_t number;
     sst_reader *reader;
-    int refs;      /* guarded by tc->mu */
+    int refs;      /* atomic: taken under tc->mu (only while in the map, so never from 0),
+                    * dropped without the lock by tc_release */
     int in_cache;
     tc_handle *hnext;             /* hash chain */
     tc_handle *lru_prev, *lru_next; /* most recent at head.next */
@@ -84,7 +85,7 @@ static int unlink_entry(table_cache *tc, tc_handle *h)
     lru_unlink(h);
     h->in_cache = 0;
     tc->count--;
-    return --h->refs == 0;
+    return __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0;
 }
 
 static void close_entry(table_cache *tc, tc_handle *h)
@@ -119,9 +120,11 @@ int tc_acquire(table_cache *tc, uint64_t number, tc_handle **out, sst_reader **r
     pthread_mutex_lock(&tc->mu);
     tc_handle *h = find(tc, number);
     if (h) {
-        h->refs++;
-        lru_unlink(h);
-        lru_push_front(tc, h);
+        __atomic_fetch_add(&h->refs, 1, __ATOMIC_RELAXED);
+        if (tc->lru.lru_next != h) { /* already most recent: nothing to relink */
+            lru_unlink(h);
+            lru_push_front(tc, h);
+        }
         pthread_mutex_unlock(&tc->mu);
         *out = h;
         *r = h->reader;
@@ -150,7 +153,7 @@ int tc_acquire(table_cache *tc, uint64_t number, tc_handle **out, sst_reader **r
     pthread_mutex_lock(&tc->mu);
     h = find(tc, number);
     if (h) { /* another thread opened it meanwhile: use theirs */
-        h->refs++;
+        __atomic_fetch_add(&h->refs, 1, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&tc->mu);
         close_entry(tc, nh);
         *out = h;
@@ -182,12 +185,11 @@ int tc_acquire(table_cache *tc, uint64_t number, tc_handle **out, sst_reader **r
     return 0;
 }
 
+/* No lock: while the entry is in the map the cache's own reference keeps refs above 0, so
+ * reaching 0 here means the entry was already unlinked and nobody else can find it. */
 void tc_release(table_cache *tc, tc_handle *h)
 {
-    pthread_mutex_lock(&tc->mu);
-    int last = --h->refs == 0;
-    pthread_mutex_unlock(&tc->mu);
-    if (last) close_entry(tc, h);
+    if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) close_entry(tc, h);
 }
 
 int tc_get(table_cache *tc, uint64_t number, const uint8_t *ukey, size_t ukey_len, uint64_t seq,
