@@ -281,6 +281,50 @@ static void verdict(int fd, const char *msg)
     close(fd);
 }
 
+/* True if /proc/self/mountinfo lists a fuse.lsmfs mount whose source is store: a daemon that
+ * still serves it, as opposed to one that is unmounted and only finishing its close. */
+static int store_is_mounted(const char *store)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return 1; /* cannot tell: do not wait */
+    char line[PATH_MAX * 3];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        char *sep = strstr(line, " - ");
+        char type[64], src[PATH_MAX * 2];
+        if (!sep || sscanf(sep + 3, "%63s %4095s", type, src) != 2 || strcmp(type, "fuse.lsmfs"))
+            continue;
+        /* mountinfo escapes space, tab, newline and backslash as \ooo */
+        char *o = src;
+        for (const char *i = src; *i; o++) {
+            if (i[0] == '\\' && i[1] >= '0' && i[1] <= '3' && i[2] && i[3]) {
+                *o = (char)((i[1] - '0') * 64 + (i[2] - '0') * 8 + (i[3] - '0'));
+                i += 4;
+            } else {
+                *o = *i++;
+            }
+        }
+        *o = '\0';
+        found = strcmp(src, store) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Open the store.  A store locked by a daemon that is no longer mounted is one still closing
+ * after `umount` (which returns before the daemon has flushed and released the store), so
+ * `umount; lsmfs ...` waits for it, up to 10 s, instead of failing with "in use". */
+static int open_store(const char *store, const lsm_options *opt, fscore **fs)
+{
+    int r = fscore_open(store, opt, 0, fs);
+    for (int tries = 0; r == LSM_EINUSE && tries < 100 && !store_is_mounted(store); tries++) {
+        usleep(100 * 1000);
+        r = fscore_open(store, opt, 0, fs);
+    }
+    return r;
+}
+
 /* The parent of a backgrounded daemon: wait for the child's verdict and exit with it. */
 static int parent_wait(int rfd, pid_t child)
 {
@@ -439,7 +483,7 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
     }
 
     fscore *fs = NULL;
-    int r = fscore_open(store_abs, &lopt, 0, &fs);
+    int r = open_store(store_abs, &lopt, &fs);
     if (r) {
         store_error(r, store_abs, err, sizeof err);
         verdict(vfd, err);
