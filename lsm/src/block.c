@@ -117,7 +117,14 @@ static int parse_at(block_iter *it, uint32_t off)
         it->key = p; /* whole key in place: no copy */
     } else {
         if (grow_key(it, klen, shared)) return -1;
-        memcpy(it->kbuf + shared, p, non_shared);
+        /* Short suffixes (the common case with prefix compression) are copied as one fixed
+         * 16-byte move, which compiles to two loads and stores instead of a libc call; the
+         * bytes past non_shared are garbage that the key length excludes.  Only when 16 bytes
+         * are readable in the block and writable in kbuf. */
+        if (non_shared <= 16 && (size_t)(limit - p) >= 16 && (size_t)shared + 16 <= it->kcap)
+            memcpy(it->kbuf + shared, p, 16);
+        else
+            memcpy(it->kbuf + shared, p, non_shared);
         it->key = it->kbuf;
     }
     it->key_len = klen;
