@@ -50,11 +50,13 @@ deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
 	else echo "deps: not root or no apt-get; assuming $(DEPS) are installed"; fi
 
-# The README's test command: dependencies, then every test in every build flavour.
+# The README's test command: dependencies, then every test in every build flavour (the FUSE
+# suites run a second time against the ASan/UBSan build of the daemon).
 test: deps
 	$(MAKE) all
 	$(MAKE) check
 	$(MAKE) SAN=asan check-unit
+	$(MAKE) SAN=asan check-fs
 	$(MAKE) SAN=tsan check-concurrent
 	@echo "ALL TESTS PASSED"
 
