@@ -43,6 +43,11 @@ enum { /* fsck(8) conventions, for `check` */
 /* A subcommand: argv[0] is the subcommand name; returns the process exit code. */
 typedef int (*ctl_command_fn)(int argc, char **argv);
 
+/* Parse the options of a subcommand that takes only --json (-j) and --help (-h), and check
+ * that exactly nargs operands follow.  Returns -1 to go on (*json set, optind at the first
+ * operand), or the exit status to return at once (usage printed: to stdout for --help). */
+int ctl_parse_json_opts(int argc, char **argv, void (*usage)(FILE *out), int nargs, int *json);
+
 int ctl_cmd_stat(int argc, char **argv);
 int ctl_cmd_compact(int argc, char **argv);
 int ctl_cmd_check(int argc, char **argv);

@@ -52,25 +52,10 @@ static int checkpoint_dest(const char *dest, char *out, size_t outlen)
 
 int ctl_cmd_checkpoint(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int json = 0, c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 'h') {
-            checkpoint_usage(stdout);
-            return CTL_EXIT_OK;
-        } else {
-            checkpoint_usage(stderr);
-            return CTL_EXIT_USAGE;
-        }
-    }
-    if (argc - optind != 2) {
-        checkpoint_usage(stderr);
-        return CTL_EXIT_USAGE;
-    }
+    int json = 0;
+    int done = ctl_parse_json_opts(argc, argv, checkpoint_usage, 2, &json);
+    if (done >= 0)
+        return done;
     ctl_target t;
     if (ctl_target_resolve(argv[optind], 0, &t) != 0)
         return CTL_EXIT_FAIL;

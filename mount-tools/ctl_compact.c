@@ -104,25 +104,10 @@ static int compact_offline(const ctl_target *t, ctl_progress *p, uint64_t *befor
 
 int ctl_cmd_compact(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int json = 0, c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 'h') {
-            compact_usage(stdout);
-            return CTL_EXIT_OK;
-        } else {
-            compact_usage(stderr);
-            return CTL_EXIT_USAGE;
-        }
-    }
-    if (argc - optind != 1) {
-        compact_usage(stderr);
-        return CTL_EXIT_USAGE;
-    }
+    int json = 0;
+    int done = ctl_parse_json_opts(argc, argv, compact_usage, 1, &json);
+    if (done >= 0)
+        return done;
     ctl_target t;
     if (ctl_target_resolve(argv[optind], 0, &t) != 0)
         return CTL_EXIT_FAIL;

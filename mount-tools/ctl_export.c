@@ -225,25 +225,10 @@ static void export_usage(FILE *out)
 
 int ctl_cmd_export(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int json = 0, c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 'h') {
-            export_usage(stdout);
-            return CTL_EXIT_OK;
-        } else {
-            export_usage(stderr);
-            return CTL_EXIT_USAGE;
-        }
-    }
-    if (argc - optind != 2) {
-        export_usage(stderr);
-        return CTL_EXIT_USAGE;
-    }
+    int json = 0;
+    int done = ctl_parse_json_opts(argc, argv, export_usage, 2, &json);
+    if (done >= 0)
+        return done;
     const char *dest = argv[optind + 1];
     if (mkdir(dest, 0700) != 0) {
         int e = errno;

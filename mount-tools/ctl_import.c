@@ -331,25 +331,10 @@ static void import_usage(FILE *out)
 
 int ctl_cmd_import(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int json = 0, c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 'h') {
-            import_usage(stdout);
-            return CTL_EXIT_OK;
-        } else {
-            import_usage(stderr);
-            return CTL_EXIT_USAGE;
-        }
-    }
-    if (argc - optind != 2) {
-        import_usage(stderr);
-        return CTL_EXIT_USAGE;
-    }
+    int json = 0;
+    int done = ctl_parse_json_opts(argc, argv, import_usage, 2, &json);
+    if (done >= 0)
+        return done;
     const char *src = argv[optind], *store = argv[optind + 1];
     struct stat sst;
     if (stat(src, &sst) != 0 || !S_ISDIR(sst.st_mode)) {

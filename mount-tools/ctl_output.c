@@ -6,6 +6,7 @@
  * the output valid JSON and lossless for byte strings.
  */
 #include <ctype.h>
+#include <getopt.h>
 #include <string.h>
 
 #include "ctl.h"
@@ -75,4 +76,28 @@ long ctl_unescape(char *s)
     }
     s[w] = '\0';
     return (long)w;
+}
+
+int ctl_parse_json_opts(int argc, char **argv, void (*usage)(FILE *out), int nargs, int *json)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+        if (c == 'j') {
+            *json = 1;
+        } else if (c == 'h') {
+            usage(stdout);
+            return CTL_EXIT_OK;
+        } else {
+            usage(stderr);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != nargs) {
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    return -1;
 }

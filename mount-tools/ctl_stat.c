@@ -48,25 +48,10 @@ static void stat_usage(FILE *out)
 
 int ctl_cmd_stat(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int json = 0, c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 'h') {
-            stat_usage(stdout);
-            return CTL_EXIT_OK;
-        } else {
-            stat_usage(stderr);
-            return CTL_EXIT_USAGE;
-        }
-    }
-    if (argc - optind != 1) {
-        stat_usage(stderr);
-        return CTL_EXIT_USAGE;
-    }
+    int json = 0;
+    int done = ctl_parse_json_opts(argc, argv, stat_usage, 1, &json);
+    if (done >= 0)
+        return done;
     ctl_target t;
     if (ctl_target_resolve(argv[optind], 0, &t) != 0)
         return CTL_EXIT_FAIL;
