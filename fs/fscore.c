@@ -625,9 +625,18 @@ int fscore_readlink(fscore *fs, const char *path, char *buf, size_t size)
     return r;
 }
 
-/* Read-modify-write of path's attributes through edit(); ctime is set to now. */
-static int update_attr(fscore *fs, const char *path, int (*edit)(fs_attr *a, const void *arg),
-                       const void *arg)
+/* The record to edit: path's, or without a path, that of the open file ino. */
+static int resolve_for_update_locked(fscore *fs, const char *path, uint64_t ino, fs_node *n)
+{
+    if (path)
+        return fs_resolve_locked(fs, path, n);
+    fs_file *f = fs_open_find_locked(fs, ino);
+    return f ? fs_load_locked(fs, f->home.data, f->home.len, n) : -ENOENT;
+}
+
+/* Read-modify-write of the attributes of path (or of the open file ino) through edit(). */
+static int update_attr_of(fscore *fs, const char *path, uint64_t ino,
+                          int (*edit)(fs_attr *a, const void *arg), const void *arg)
 {
     fs_node n;
     fs_node_init(&n);
@@ -635,7 +644,7 @@ static int update_attr(fscore *fs, const char *path, int (*edit)(fs_attr *a, con
     if (!b)
         return -ENOMEM;
     pthread_rwlock_wrlock(&fs->lock);
-    int r = fs_resolve_locked(fs, path, &n);
+    int r = resolve_for_update_locked(fs, path, ino, &n);
     if (r == 0) {
         fs_attr a = n.a;
         r = edit(&a, arg);
@@ -655,6 +664,58 @@ static int update_attr(fscore *fs, const char *path, int (*edit)(fs_attr *a, con
     lsm_batch_free(b);
     fs_node_free(&n);
     return r;
+}
+
+static int update_attr(fscore *fs, const char *path, int (*edit)(fs_attr *a, const void *arg),
+                       const void *arg)
+{
+    return update_attr_of(fs, path, 0, edit, arg);
+}
+
+static void set_time(struct timespec *dst, const struct timespec *src,
+                     const struct timespec *now)
+{
+    *dst = src->tv_nsec == UTIME_NOW ? *now : *src;
+}
+
+static int edit_setattr(fs_attr *a, const void *arg)
+{
+    const fs_setattr *sa = arg;
+    struct timespec now;
+    fs_now(&now);
+    if (sa->valid & FS_SET_MODE)
+        a->mode = (a->mode & S_IFMT) | (sa->mode & 07777);
+    if (sa->valid & FS_SET_UID)
+        a->uid = sa->uid;
+    if (sa->valid & FS_SET_GID)
+        a->gid = sa->gid;
+    if (sa->valid & FS_SET_ATIME)
+        set_time(&a->atime, &sa->atime, &now);
+    if (sa->valid & FS_SET_MTIME)
+        set_time(&a->mtime, &sa->mtime, &now);
+    if (sa->valid & FS_SET_CTIME)
+        set_time(&a->ctime, &sa->ctime, &now);
+    else if (!(sa->valid & FS_SET_KEEP_CTIME))
+        a->ctime = now;
+    return 0;
+}
+
+int fscore_setattr(fscore *fs, const char *path, uint64_t ino, const fs_setattr *sa)
+{
+    if (fs->read_only)
+        return -EROFS;
+    return update_attr_of(fs, path, ino, edit_setattr, sa);
+}
+
+int fscore_file_get(fscore *fs, uint64_t ino, fs_file **out)
+{
+    pthread_rwlock_wrlock(&fs->lock);
+    fs_file *f = fs_open_find_locked(fs, ino);
+    if (f)
+        f->refs++;
+    pthread_rwlock_unlock(&fs->lock);
+    *out = f;
+    return f ? 0 : -ENOENT;
 }
 
 static int edit_mode(fs_attr *a, const void *arg)
