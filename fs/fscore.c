@@ -625,13 +625,22 @@ int fscore_readlink(fscore *fs, const char *path, char *buf, size_t size)
     return r;
 }
 
-/* The record to edit: path's, or without a path, that of the open file ino. */
+/* The record to edit: path's, or without a path, that of the open file ino, or the inode
+ * record of the hard-linked file ino (reached by the kernel after the name it knew went). */
 static int resolve_for_update_locked(fscore *fs, const char *path, uint64_t ino, fs_node *n)
 {
     if (path)
         return fs_resolve_locked(fs, path, n);
     fs_file *f = fs_open_find_locked(fs, ino);
-    return f ? fs_load_locked(fs, f->home.data, f->home.len, n) : -ENOENT;
+    if (f)
+        return fs_load_locked(fs, f->home.data, f->home.len, n);
+    fs_buf k;
+    fs_buf_init(&k);
+    int r = fs_key_inode(&k, FS_KEY_INODE, ino);
+    if (r == 0)
+        r = fs_load_locked(fs, k.data, k.len, n);
+    fs_buf_free(&k);
+    return r;
 }
 
 /* Read-modify-write of the attributes of path (or of the open file ino) through edit(). */
@@ -700,10 +709,34 @@ static int edit_setattr(fs_attr *a, const void *arg)
     return 0;
 }
 
+/* mtime/ctime of an open file go into its buffer: the kernel's writeback cache sends them just
+ * before the FLUSH or FSYNC that commits them, so they cost no batch of their own.  0 if done,
+ * 1 if ino is not open. */
+static int buffer_times(fscore *fs, uint64_t ino, const fs_setattr *sa)
+{
+    struct timespec now;
+    fs_now(&now);
+    pthread_rwlock_wrlock(&fs->lock);
+    fs_file *f = fs_open_find_locked(fs, ino);
+    if (f) {
+        if (sa->valid & FS_SET_MTIME)
+            set_time(&f->mtime, &sa->mtime, &now);
+        if (sa->valid & FS_SET_CTIME)
+            set_time(&f->ctime, &sa->ctime, &now);
+        else
+            f->ctime = now;
+        f->times_dirty = f->dirty = 1;
+    }
+    pthread_rwlock_unlock(&fs->lock);
+    return f ? 0 : 1;
+}
+
 int fscore_setattr(fscore *fs, const char *path, uint64_t ino, const fs_setattr *sa)
 {
     if (fs->read_only)
         return -EROFS;
+    if (!(sa->valid & ~(unsigned)(FS_SET_MTIME | FS_SET_CTIME)) && buffer_times(fs, ino, sa) == 0)
+        return 0;
     return update_attr_of(fs, path, ino, edit_setattr, sa);
 }
 

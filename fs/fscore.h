@@ -141,8 +141,11 @@ typedef struct fs_setattr {
     gid_t gid;
     struct timespec atime, mtime, ctime;
 } fs_setattr;
-/* Apply sa to path, or, with path NULL, to the open regular file with inode number ino (also
- * after its last name is gone; -ENOENT if it is not open). */
+/* Apply sa to path (whose inode number is ino), or, with path NULL, to the open regular file
+ * with inode number ino (also after its last name is gone) or the hard-linked file ino (its
+ * inode record); -ENOENT if neither.  A
+ * change of only mtime/ctime of an open file is buffered with its writes (committed by
+ * fs_file_commit, like them). */
 int fscore_setattr(fscore *fs, const char *path, uint64_t ino, const fs_setattr *sa);
 
 /* Set the size of the regular file path (grow with zeros or shrink). */
