@@ -140,7 +140,7 @@ static void check(fs_nodes *t)
             die("fs_nodes_path failed for a held node", strerror(-r));
         int i = find(buf);
         if (i < 0 || tree[i].id != id) {
-            char m[300];
+            char m[400];
             snprintf(m, sizeof m, "node %llu has path %s, which is %s", (unsigned long long)id,
                      buf, i < 0 ? "absent" : "another file");
             for (int j = 0; j < ntree; j++)
@@ -227,11 +227,11 @@ static void move_paths(const char *from, const char *to, int skip)
         if (i == skip || strncmp(tree[i].path, from, fl) != 0 ||
             (tree[i].path[fl] != '\0' && tree[i].path[fl] != '/'))
             continue;
-        char np[256];
-        snprintf(np, sizeof np, "%s%s", to, tree[i].path + fl);
-        if (strlen(np) >= sizeof tree[i].path)
-            die("path too long in the model", np);
-        snprintf(tree[i].path, sizeof tree[i].path, "%s", np);
+        size_t tl = strlen(to), rl = strlen(tree[i].path + fl);
+        if (tl + rl >= sizeof tree[i].path)
+            die("path too long in the model", to);
+        memmove(tree[i].path + tl, tree[i].path + fl, rl + 1);
+        memcpy(tree[i].path, to, tl);
     }
 }
 
