@@ -656,9 +656,13 @@ static int update_attr_of(fscore *fs, const char *path, uint64_t ino,
     int r = resolve_for_update_locked(fs, path, ino, &n);
     if (r == 0) {
         fs_attr a = n.a;
+        fs_file *f = fs_open_find_locked(fs, a.ino);
+        if (f && f->times_dirty) { /* buffered times are newer than the record's */
+            a.mtime = f->mtime;
+            a.ctime = f->ctime;
+        }
         r = edit(&a, arg);
         if (r == 0) {
-            fs_file *f = fs_open_find_locked(fs, a.ino);
             if (f) {
                 /* the open file's buffered times must not overwrite this change later */
                 f->mtime = a.mtime;

@@ -65,6 +65,14 @@ echo again >>d/c
 [ "$(stat -c %s d/moved)" = 16 ] || fail "size through the renamed name: $(stat -c %s d/moved)"
 note "hard links: one inode, size/mtime/mode seen through every name"
 
+# times set while a writer holds the file open survive a later chmod and the writer's close
+exec 6>>t
+printf abc >&6
+touch -d '2005-05-05 05:05:05' t && chmod 600 t || fail "touch/chmod of an open file"
+exec 6>&-
+t_want="600 $(date -d '2005-05-05 05:05:05' +%s) 3"
+[ "$(stat -c '%a %Y %s' t)" = "$t_want" ] || fail "t: $(stat -c '%a %Y %s' t), expected $t_want"
+
 # ---- 3. unlink of an open file ----
 exec 5<>f
 head -c 100000 /dev/zero | tr '\0' 'x' >&5 || fail "write f"
@@ -85,6 +93,7 @@ t_mount "$store" "$mnt" || fail "remount"
 [ "$(stat -c '%i %h %s' "$mnt/d/moved" "$mnt/d/c" | sort -u)" = "$ino 2 16" ] ||
     fail "after remount: $(stat -c '%i %h %s' "$mnt/d/moved" "$mnt/d/c")"
 [ "$(cat "$mnt/d/c")" = "$(printf 'heabcdefghagain')" ] || fail "contents after remount: $(cat "$mnt/d/c")"
+[ "$(stat -c '%a %Y %s' "$mnt/t")" = "$t_want" ] || fail "t after remount: $(stat -c '%a %Y %s' "$mnt/t")"
 note "unlinked open file: usable, no hidden names, gone at close"
 
 # ---- 4. lookup counts and forgets ----
