@@ -38,6 +38,8 @@
 #define TIMEOUT 86400.0 /* seconds: we are the only writer */
 #define PATH_BUF (PATH_MAX + 1024 + 2) /* so that fscore, not we, judges a long name */
 
+#define RDPLUS_FIRST 4096 /* bytes: the first READDIRPLUS reply in auto mode (see do_readdir) */
+
 #define FH_FILE 0x46494c45u /* "FILE" */
 #define FH_DIR 0x44495220u  /* "DIR " */
 
@@ -819,6 +821,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         reply_status(req, -EBADF);
         return;
     }
+    /* In auto mode the kernel asks for the first buffer with attributes whatever follows; its
+     * buffers are 64 KiB (~400 entries with attributes, each an inode in the kernel and in the
+     * node table), so a bare listing would pay for them.  A page's worth answers the guess;
+     * the kernel asks for more with attributes only once entries are looked up. */
+    if (plus && off == 0 && c->rdplus == LSMFS_RDPLUS_AUTO && size > RDPLUS_FIRST)
+        size = RDPLUS_FIRST;
     struct fill_ctx x = {c, req, ino, d, malloc(size ? size : 1), size, 0, plus, 0};
     if (!x.buf) {
         reply_status(req, -ENOMEM);
