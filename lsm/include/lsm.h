@@ -80,12 +80,16 @@ typedef struct lsm_options {
                                      the records before it, drops the rest, and reports it */
     int compaction_style;         /* enum lsm_compaction_style, default leveled */
     int l0_compaction_trigger;    /* default 4 L0 tables start a compaction */
-    int l0_slowdown_trigger;      /* default 8: each write is delayed 1 ms */
+    int l0_slowdown_trigger;      /* default 8: each write group is delayed, 0.2 ms at the
+                                     trigger growing to 1 ms one table short of the stop */
     int l0_stop_trigger;          /* default 12: writes wait for compaction (bounded wait) */
     size_t target_file_size;      /* default 2 MiB: compaction output tables split here */
     uint64_t level1_max_bytes;    /* default 10 MiB */
     int level_multiplier;         /* default 10 */
     int tiered_min_merge_width;   /* default 4 similar-sized runs trigger a merge */
+    int max_subcompactions;       /* default 2: threads that share one large leveled compaction,
+                                     each merging its own key range (1: the background thread
+                                     alone) */
     int disable_background;       /* default 0; 1 runs flush/compaction inline (tests) */
     lsm_env *env;                 /* default NULL: the POSIX file system */
 } lsm_options;
