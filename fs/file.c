@@ -730,19 +730,28 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
         size_t m = FS_CHUNK_SIZE - lo;
         if (m > end - pos)
             m = (size_t)(end - pos);
-        if (f->ing && idx >= f->ing_lo && idx < f->ing_next)
-            r = fs_file_commit_locked(f, 0, 0); /* rewriting what the ingest holds */
+        int in_ing = f->ing && idx >= f->ing_lo && idx < f->ing_next;
+        if (in_ing && m < FS_CHUNK_SIZE) {
+            /* part of a chunk the ingest may hold: its bytes must be stored to be kept */
+            r = fs_file_commit_locked(f, 0, 0);
+            in_ing = 0;
+        }
         if (r)
             break;
-        if (f->ing && m == FS_CHUNK_SIZE && idx >= f->ing_next) {
-            /* a whole chunk appended to the ingest: straight from the caller's buffer */
+        if (f->ing && m == FS_CHUNK_SIZE && idx == f->ing_next) {
+            /* the next whole chunk of the ingest: straight from the caller's buffer */
             fs_chunk *old = find_chunk(f, idx);
             if (old)
                 drop_chunk(f, old);
             r = ingest_put(f, idx, in, &k);
         } else {
+            /* (A whole chunk over one the ingest may hold is buffered: the batch with it
+             * comes after the ingest's table, so it wins -- the kernel's writeback cache
+             * does send some ranges twice.) */
             fs_chunk *c;
             r = get_chunk(f, idx, lo, lo + m, &c);
+            if (r == 0 && in_ing)
+                c->stored = -1; /* the commit learns whether the ingest had it */
             if (r == 0)
                 memcpy(c->data + lo, in, m);
         }
@@ -756,6 +765,14 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
             f->dirty = 1;
         else
             touch(f);
+    }
+    /* Chunks that arrived ahead of the ingest's end (the kernel may send the writes of one
+     * writer out of order) follow it once the gap is filled. */
+    for (fs_chunk *c; r == 0 && f->ing && (c = find_chunk(f, f->ing_next)) &&
+                      (c->idx + 1) * FS_CHUNK_SIZE <= f->size;) {
+        r = ingest_put(f, c->idx, c->data, &k);
+        if (r == 0)
+            drop_chunk(f, c);
     }
     fs_buf_free(&k);
     if (r == 0 && f->nchunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_MAX)
@@ -1018,6 +1035,25 @@ static int file_update(fs_file *f, int what, mode_t mode, uid_t uid, gid_t gid,
 int fs_file_chmod(fs_file *f, mode_t mode) { return file_update(f, 0, mode, 0, 0, NULL); }
 int fs_file_chown(fs_file *f, uid_t uid, gid_t gid) { return file_update(f, 1, 0, uid, gid, NULL); }
 
+/* A change of mtime alone (what the kernel's writeback cache sends while a file is being
+ * written) is buffered with the file's other changes instead of committing them: a commit per
+ * such call would cut a big write's ingest into many small tables. */
+static int buffer_mtime(fs_file *f, const struct timespec *mtime)
+{
+    if (f->fs->read_only)
+        return -EROFS;
+    pthread_rwlock_wrlock(&f->fs->lock);
+    struct timespec now;
+    fs_now(&now);
+    if (mtime->tv_nsec != UTIME_OMIT)
+        f->mtime = mtime->tv_nsec == UTIME_NOW ? now : *mtime;
+    f->ctime = now;
+    f->times_dirty = 1;
+    f->dirty = 1;
+    pthread_rwlock_unlock(&f->fs->lock);
+    return 0;
+}
+
 int fs_file_utimens(fs_file *f, const struct timespec tv[2])
 {
     struct timespec t[2];
@@ -1027,6 +1063,8 @@ int fs_file_utimens(fs_file *f, const struct timespec tv[2])
     } else {
         t[0].tv_nsec = t[1].tv_nsec = UTIME_NOW;
     }
+    if (t[0].tv_nsec == UTIME_OMIT)
+        return buffer_mtime(f, &t[1]);
     return file_update(f, 2, 0, 0, 0, t);
 }
 

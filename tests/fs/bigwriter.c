@@ -7,11 +7,13 @@
  *                                  O_TRUNC.  Before a file: "S name seed size" in LOG; after its
  *                                  close() returned: "C name seed size" (LOG fsynced each time).
  *                                  Runs until killed.
- *   bigwriter verify DIR LOG       after a crash and remount: every file whose last LOG line is C
+ *   bigwriter verify DIR LOG [--holes-ok]
+ *                                  after a crash and remount: every file whose last LOG line is C
  *                                  has exactly that size and content; the file in progress (last
  *                                  line S) holds a prefix of what was being written, and once
  *                                  grown by 32 MiB with ftruncate it reads zeros past that prefix
- *                                  (no stale or uncommitted chunk may surface).
+ *                                  (no stale or uncommitted chunk may surface).  --holes-ok (for
+ *                                  the writeback cache) lets that prefix hold pages of zeros.
  * Content is a function of (seed, offset), so any misplaced or stale byte is found.
  */
 #include <errno.h>
@@ -99,8 +101,25 @@ static _Noreturn void do_write(const char *dir, const char *logp, uint64_t seed)
     }
 }
 
-/* 0 if [0, n) of fd holds file seed's content; else reports the first bad offset. */
-static int check_content(int fd, const char *path, uint64_t seed, uint64_t n)
+/* With the kernel's writeback cache the pages of a file still being written reach the daemon
+ * in any order, so after a crash its committed size may cover pages that never arrived: then
+ * (holes_ok) a 4 KiB page of zeros passes too. */
+static int holes_ok;
+
+static int zero_page_at(const char *got, size_t j, size_t m, uint64_t off)
+{
+    size_t p = (size_t)(((off + j) & ~(uint64_t)4095) - off);
+    if (p > j || p + 4096 > m)
+        return 0;
+    for (size_t i = p; i < p + 4096; i++)
+        if (got[i])
+            return 0;
+    return 1;
+}
+
+/* 0 if [0, n) of fd holds file seed's content (holes: or pages of zeros); else reports the
+ * first bad offset. */
+static int check_content(int fd, const char *path, uint64_t seed, uint64_t n, int holes)
 {
     char *got = malloc(MIB), *want = malloc(MIB);
     if (!got || !want)
@@ -114,10 +133,15 @@ static int check_content(int fd, const char *path, uint64_t seed, uint64_t n)
             memset(want, 0, m);
         else
             fill(seed, off, want, m);
-        if (memcmp(got, want, m) != 0) {
-            size_t j = 0;
+        size_t j = 0;
+        while (j < m && memcmp(got + j, want + j, m - j) != 0) {
             while (got[j] == want[j])
                 j++;
+            if (!holes || !seed || !zero_page_at(got, j, m, off))
+                break;
+            j = (size_t)(((off + j) | 4095) + 1 - off); /* a whole page of zeros: a hole */
+        }
+        if (j < m && memcmp(got + j, want + j, m - j) != 0) {
             fprintf(stderr, "bigwriter: %s: byte %llu is %02x, expected %02x (%s)\n", path,
                     (unsigned long long)(off + j), (unsigned char)got[j],
                     (unsigned char)want[j], seed ? "data" : "zero past the committed size");
@@ -191,7 +215,7 @@ static int do_verify(const char *dir, const char *logp)
                         path, (unsigned long long)have, (unsigned long long)e[i].size);
                 bad = 1;
             } else {
-                bad |= check_content(fd, path, e[i].seed, have);
+                bad |= check_content(fd, path, e[i].seed, have, 0);
             }
         } else {
             if (have > e[i].size) {
@@ -201,9 +225,9 @@ static int do_verify(const char *dir, const char *logp)
             }
             /* killed before the O_TRUNC of a rewrite: the old version, whole */
             int old = e[i].prev_seed && have == e[i].prev_size &&
-                      check_content(fd, path, e[i].prev_seed, have) == 0;
+                      check_content(fd, path, e[i].prev_seed, have, 0) == 0;
             if (!old)
-                bad |= check_content(fd, path, e[i].seed, have);
+                bad |= check_content(fd, path, e[i].seed, have, holes_ok);
             /* grow it: what lies past the committed size must read as zeros */
             if (ftruncate(fd, (off_t)(have + GROW)) != 0)
                 die("ftruncate", path);
@@ -235,8 +259,9 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "write") == 0)
         do_write(argv[2], argv[3], strtoull(argv[4], NULL, 10));
-    if (argc == 4 && strcmp(argv[1], "verify") == 0)
+    holes_ok = argc == 5 && strcmp(argv[1], "verify") == 0 && strcmp(argv[4], "--holes-ok") == 0;
+    if ((argc == 4 || holes_ok) && strcmp(argv[1], "verify") == 0)
         return do_verify(argv[2], argv[3]);
-    fprintf(stderr, "usage: bigwriter write DIR LOG SEED | verify DIR LOG\n");
+    fprintf(stderr, "usage: bigwriter write DIR LOG SEED | verify DIR LOG [--holes-ok]\n");
     return 2;
 }

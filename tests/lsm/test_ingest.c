@@ -148,6 +148,14 @@ Test(ingest, visible_at_commit_durable_and_at_the_bottom)
     free(dir);
 }
 
+/* Keys 0-19 after shadows_older_writes...: 5-14 ingested (version 2) over the rest's history:
+ * version 0 everywhere, version 1 on even keys, key 3 deleted. */
+static void expect_shadowed(lsm_db *db)
+{
+    for (int i = 0; i < 20; i++)
+        expect(db, i, i >= 5 && i < 15 ? 2 : i == 3 ? -1 : i % 2 == 0 ? 1 : 0, 100);
+}
+
 Test(ingest, shadows_older_writes_in_memtable_and_tables)
 {
     char *dir = tu_tmpdir("ingest_shadow");
@@ -167,15 +175,12 @@ Test(ingest, shadows_older_writes_in_memtable_and_tables)
     key_of(3, k);
     cr_assert_eq(lsm_delete(db, NULL, k, strlen(k)), 0);
     ingest_range(db, 5, 15, 2, 100);
-    for (int i = 0; i < 20; i++)
-        expect(db, i, i >= 5 && i < 15 ? 2 : i == 3 ? -1 : i % 2 == 0 ? 1 : 0, 100);
+    expect_shadowed(db);
     cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0);
-    for (int i = 0; i < 20; i++)
-        expect(db, i, i >= 5 && i < 15 ? 2 : i == 3 ? -1 : i % 2 == 0 ? 1 : 0, 100);
+    expect_shadowed(db);
     cr_assert_eq(lsm_close(db), 0);
     db = open_db(dir, 0);
-    for (int i = 0; i < 20; i++)
-        expect(db, i, i >= 5 && i < 15 ? 2 : i == 3 ? -1 : i % 2 == 0 ? 1 : 0, 100);
+    expect_shadowed(db);
     cr_assert_eq(lsm_close(db), 0);
     tu_rmrf(dir);
     free(dir);
