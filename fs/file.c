@@ -11,11 +11,26 @@
  *
  * The record holding the attributes ("home") is the entry key, the 'I' key of a hard-linked
  * file, or the 'O' key of a file unlinked while open; namespace.c tells us when it moves.
+ *
+ * Big sequential writes.  Sending a big file through the WAL, the memtable and its flush
+ * writes every byte twice before compaction rewrites it again.  So once a file has buffered
+ * FS_DIRTY_MAX of whole chunks that all lie past its stored size, they go into an lsm_ingest
+ * (a table of their own, placed deep in the tree) instead of a batch, and so do the whole
+ * chunks that the following writes append, until the next commit of the file, which commits
+ * the table first and then the size in the usual batch.  Until then the ingested chunks are
+ * not in the store: anything else that touches their index range (a read, an overwrite, a
+ * truncate) commits first.  The size must never cover chunks that are not there, and chunks
+ * past the size must never survive (a later truncate-up would show them): between the table
+ * and the batch a crash would leave exactly that.  So before an ingest starts, a 'P' + ino
+ * record saying "chunks from index N on may be uncommitted" is written and synced, the
+ * commit batch deletes it, and mount (fs_orphans_cleanup) deletes the chunks a leftover one
+ * names, then the record.
  */
 #include "fscore_int.h"
 
 #include <errno.h>
 #include <linux/falloc.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +55,8 @@ void fs_open_overlay_locked(fscore *fs, struct stat *st)
         st->st_ctim = f->ctime;
     }
     uint64_t est = f->size <= FS_INLINE_MAX ? (f->size + 511) / 512
-                                            : (f->stored_chunks + f->nchunks) * (FS_CHUNK_SIZE / 512);
+                                            : (f->stored_chunks + f->nchunks + f->ing_chunks) *
+                                                  (FS_CHUNK_SIZE / 512);
     if ((uint64_t)st->st_blocks < est)
         st->st_blocks = (blkcnt_t)est;
 }
@@ -204,11 +220,103 @@ static void touch(fs_file *f)
     f->dirty = 1;
 }
 
+/* Commit f's open ingest, if any: its chunks are in the store afterwards (the size is not,
+ * until the batch that follows).  On failure the chunks are lost (their writes were already
+ * acknowledged: the error reaches the caller of flush/fsync/close, as a writeback error). */
+static int ingest_finish(fs_file *f)
+{
+    if (!f->ing)
+        return 0;
+    int r = lsm_ingest_commit(f->ing);
+    f->ing = NULL;
+    if (r == 0)
+        f->stored_chunks += f->ing_chunks;
+    f->ing_chunks = 0;
+    f->ing_lo = f->ing_next = 0;
+    return r ? fs_store_error(f->fs, r) : 0;
+}
+
+static int ingest_put(fs_file *f, uint64_t idx, const char *data, fs_buf *k)
+{
+    int r = fs_key_chunk(k, f->ino, idx);
+    if (r == 0)
+        r = lsm_ingest_put(f->ing, k->data, k->len, data, FS_CHUNK_SIZE);
+    if (r)
+        return fs_store_error(f->fs, r);
+    f->ing_next = idx + 1;
+    f->ing_chunks++;
+    return 0;
+}
+
+static int cmp_idx(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Move f's buffered chunks that are whole and lie past the stored size (and past what the
+ * open ingest already holds) into the ingest, starting one -- after the 'P' record covering
+ * them is durable -- if most of the buffer qualifies; otherwise leave the buffer alone. */
+static int ingest_take(fs_file *f)
+{
+    fscore *fs = f->fs;
+    /* A file whose record still holds its contents inline first commits through a batch:
+     * the chunk conversion and chunk deletions of a commit assume a chunked file. */
+    if (fs->read_only || f->nchunks == 0 || f->stored_inline)
+        return 0;
+    uint64_t *idx = malloc(f->nchunks * sizeof *idx);
+    if (!idx)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < f->nchunks; i++) {
+        uint64_t c = f->chunks[i].idx;
+        if (c * FS_CHUNK_SIZE >= f->stored_size && (c + 1) * FS_CHUNK_SIZE <= f->size &&
+            (!f->ing || c >= f->ing_next))
+            idx[n++] = c;
+    }
+    if (n * 2 < f->nchunks || n * FS_CHUNK_SIZE < FS_DIRTY_MAX / 2) {
+        free(idx);
+        return 0; /* not a sequential write past the end: the batch path is right */
+    }
+    qsort(idx, n, sizeof *idx, cmp_idx);
+    fs_buf k;
+    fs_buf_init(&k);
+    int r = 0;
+    if (!f->ing && !f->pending) {
+        char v[8];
+        fs_put_be64(v, idx[0]);
+        lsm_write_options wo = fs->wo;
+        wo.sync = 1; /* on disk before the table can be: see the top of this file */
+        r = fs_key_inode(&k, FS_KEY_PENDING, f->ino);
+        if (r == 0)
+            r = fs_store_error(fs, lsm_put(fs->db, &wo, k.data, k.len, v, sizeof v));
+        if (r == 0)
+            f->pending = 1;
+    }
+    if (r == 0 && !f->ing) {
+        r = fs_store_error(fs, lsm_ingest_begin(fs->db, &f->ing));
+        if (r == 0)
+            f->ing_lo = f->ing_next = idx[0];
+    }
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        fs_chunk *c = find_chunk(f, idx[i]);
+        r = ingest_put(f, idx[i], c->data, &k);
+        if (r == 0)
+            drop_chunk(f, c);
+    }
+    fs_buf_free(&k);
+    free(idx);
+    return r;
+}
+
 /* Make f's state the store's: dirty chunks, size, times, inline contents; delete stored chunks
  * with index in [del_lo, del_hi) in the same batch. */
 int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
 {
     fscore *fs = f->fs;
+    int r = ingest_finish(f);
+    if (r)
+        return r;
     if (!f->dirty && del_lo >= del_hi)
         return 0;
     if (fs->read_only)
@@ -221,9 +329,14 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
     lsm_batch *b = lsm_batch_new();
     if (!b)
         return -ENOMEM;
-    int r = fs_load_locked(fs, f->home.data, f->home.len, &n);
+    r = fs_load_locked(fs, f->home.data, f->home.len, &n);
     fs_attr a = n.a;
     long deleted = 0;
+    if (r == 0 && f->pending) {
+        r = fs_key_inode(&k, FS_KEY_PENDING, f->ino);
+        if (r == 0)
+            r = lsm_batch_delete(b, k.data, k.len);
+    }
     if (r == 0 && del_lo < del_hi && !f->stored_inline) {
         fs_buf hi;
         fs_buf_init(&hi);
@@ -323,6 +436,7 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
         f->stored_chunks = chunks;
         f->dirty = 0;
         f->times_dirty = 0;
+        f->pending = 0;
     }
     free(inl);
     lsm_batch_free(b);
@@ -443,12 +557,108 @@ int fs_file_create(fscore *fs, const char *path, mode_t mode, int excl, const fs
     return r;
 }
 
+/* The stored chunks of one file, read in increasing index order.  A read of several chunks
+ * is one iterator pass (one snapshot, values used where they lie instead of copied out per
+ * lookup); a read within one chunk is a point lookup.  Chunk contents bypass the block cache:
+ * the kernel's page cache keeps what was read (keep_cache), and streaming a big file through
+ * the cache would only evict the entry and index blocks that lookups and listings need. */
+typedef struct chunk_reader {
+    fscore *fs;
+    uint64_t ino;
+    lsm_iter *it; /* NULL: point lookups */
+    fs_buf k, hi;
+    void *v;      /* the last point lookup's value */
+} chunk_reader;
+
+/* Prepare to read chunks of f with index in [lo, hi). */
+static int chunk_reader_open(chunk_reader *cr, fs_file *f, uint64_t lo, uint64_t hi)
+{
+    memset(cr, 0, sizeof *cr);
+    cr->fs = f->fs;
+    cr->ino = f->ino;
+    fs_buf_init(&cr->k);
+    fs_buf_init(&cr->hi);
+    if (hi - lo < 2 || f->stored_inline || lo * FS_CHUNK_SIZE >= f->stored_size)
+        return 0;
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    ro.fill_cache = 0;
+    int r = fs_key_chunk(&cr->hi, f->ino, hi);
+    ro.upper_bound = cr->hi.data;
+    ro.upper_bound_len = cr->hi.len;
+    if (r == 0)
+        r = fs_key_chunk(&cr->k, f->ino, lo);
+    if (r == 0)
+        r = lsm_iter_new(f->fs->db, &ro, &cr->it);
+    if (r == 0)
+        lsm_iter_seek(cr->it, cr->k.data, cr->k.len);
+    return r;
+}
+
+/* Chunk idx (>= every index asked before): 0 with *v / *vl valid until the next call, -ENOENT
+ * for a hole, or another error. */
+static int chunk_reader_get(chunk_reader *cr, uint64_t idx, const char **v, size_t *vl)
+{
+    *v = NULL;
+    *vl = 0;
+    int r = fs_key_chunk(&cr->k, cr->ino, idx);
+    if (r)
+        return r;
+    if (!cr->it) {
+        lsm_read_options ro;
+        lsm_read_options_init(&ro);
+        ro.fill_cache = 0;
+        lsm_free(cr->v);
+        cr->v = NULL;
+        r = lsm_get(cr->fs->db, &ro, cr->k.data, cr->k.len, &cr->v, vl);
+        *v = cr->v;
+        return r;
+    }
+    size_t kl = 0;
+    const char *key = NULL;
+    while (lsm_iter_valid(cr->it)) {
+        key = lsm_iter_key(cr->it, &kl);
+        if (kl != cr->k.len || memcmp(key, cr->k.data, kl) >= 0)
+            break; /* chunk keys all have one length: memcmp orders them */
+        lsm_iter_next(cr->it);
+    }
+    if (!lsm_iter_valid(cr->it)) {
+        r = lsm_iter_status(cr->it);
+        return r ? r : -ENOENT;
+    }
+    if (kl != cr->k.len || memcmp(key, cr->k.data, kl) != 0)
+        return -ENOENT;
+    *v = lsm_iter_value(cr->it, vl);
+    return 0;
+}
+
+static void chunk_reader_close(chunk_reader *cr)
+{
+    if (cr->it)
+        lsm_iter_free(cr->it);
+    lsm_free(cr->v);
+    fs_buf_free(&cr->k);
+    fs_buf_free(&cr->hi);
+}
+
 ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
 {
     fscore *fs = f->fs;
     if (off < 0)
         return -EINVAL;
     pthread_rwlock_rdlock(&fs->lock);
+    while (f->ing && (uint64_t)off / FS_CHUNK_SIZE < f->ing_next &&
+           ((uint64_t)off + n + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE > f->ing_lo) {
+        /* the ingest's chunks are readable only once committed, which needs the lock
+         * exclusive */
+        pthread_rwlock_unlock(&fs->lock);
+        pthread_rwlock_wrlock(&fs->lock);
+        int e = f->ing ? fs_file_commit_locked(f, 0, 0) : 0;
+        pthread_rwlock_unlock(&fs->lock);
+        if (e)
+            return e;
+        pthread_rwlock_rdlock(&fs->lock);
+    }
     uint64_t size = f->size;
     ssize_t r = 0;
     if ((uint64_t)off >= size) {
@@ -459,15 +669,9 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
         n = (size_t)(size - (uint64_t)off);
     char *out = buf;
     uint64_t pos = (uint64_t)off, end = pos + n;
-    fs_buf k;
-    fs_buf_init(&k);
-    /* Chunk contents bypass the block cache: the kernel's page cache keeps what was read
-     * (keep_cache), and streaming a big file through the cache would only evict the entry
-     * and index blocks that lookups and listings need. */
-    lsm_read_options ro;
-    lsm_read_options_init(&ro);
-    ro.fill_cache = 0;
-    while (pos < end) {
+    chunk_reader cr;
+    r = chunk_reader_open(&cr, f, pos / FS_CHUNK_SIZE, (end - 1) / FS_CHUNK_SIZE + 1);
+    while (r == 0 && pos < end) {
         uint64_t idx = pos / FS_CHUNK_SIZE;
         size_t in = (size_t)(pos % FS_CHUNK_SIZE);
         size_t m = FS_CHUNK_SIZE - in;
@@ -483,28 +687,22 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
                 memcpy(out, f->inl + in, have);
             }
         } else {
-            void *v = NULL;
+            const char *v = NULL;
             size_t vl = 0;
-            int e = fs_key_chunk(&k, f->ino, idx);
-            if (e == 0)
-                e = lsm_get(fs->db, &ro, k.data, k.len, &v, &vl);
-            if (e == -ENOENT) {
-                memset(out, 0, m);
-            } else if (e) {
+            int e = chunk_reader_get(&cr, idx, &v, &vl);
+            if (e && e != -ENOENT) {
                 r = e;
                 break;
-            } else {
-                size_t have = in < vl ? (vl - in < m ? vl - in : m) : 0;
-                if (have)
-                    memcpy(out, (char *)v + in, have);
-                memset(out + have, 0, m - have); /* a short chunk reads as zeros after its end */
-                lsm_free(v);
             }
+            size_t have = in < vl ? (vl - in < m ? vl - in : m) : 0;
+            if (have)
+                memcpy(out, v + in, have);
+            memset(out + have, 0, m - have); /* a hole, or a short chunk past its end */
         }
         out += m;
         pos += m;
     }
-    fs_buf_free(&k);
+    chunk_reader_close(&cr);
     pthread_rwlock_unlock(&fs->lock);
     if (r < 0 && pos == (uint64_t)off)
         return r;
@@ -524,17 +722,41 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
     const char *in = buf;
     uint64_t pos = (uint64_t)off, end = pos + n;
     int r = 0;
+    fs_buf k;
+    fs_buf_init(&k);
     while (r == 0 && pos < end) {
         uint64_t idx = pos / FS_CHUNK_SIZE;
         size_t lo = (size_t)(pos % FS_CHUNK_SIZE);
         size_t m = FS_CHUNK_SIZE - lo;
         if (m > end - pos)
             m = (size_t)(end - pos);
-        fs_chunk *c;
-        r = get_chunk(f, idx, lo, lo + m, &c);
+        int in_ing = f->ing && idx >= f->ing_lo && idx < f->ing_next;
+        if (in_ing && m < FS_CHUNK_SIZE) {
+            /* part of a chunk the ingest may hold: its bytes must be stored to be kept */
+            r = fs_file_commit_locked(f, 0, 0);
+            in_ing = 0;
+        }
         if (r)
             break;
-        memcpy(c->data + lo, in, m);
+        if (f->ing && m == FS_CHUNK_SIZE && idx == f->ing_next) {
+            /* the next whole chunk of the ingest: straight from the caller's buffer */
+            fs_chunk *old = find_chunk(f, idx);
+            if (old)
+                drop_chunk(f, old);
+            r = ingest_put(f, idx, in, &k);
+        } else {
+            /* (A whole chunk over one the ingest may hold is buffered: the batch with it
+             * comes after the ingest's table, so it wins -- the kernel's writeback cache
+             * does send some ranges twice.) */
+            fs_chunk *c;
+            r = get_chunk(f, idx, lo, lo + m, &c);
+            if (r == 0 && in_ing)
+                c->stored = -1; /* the commit learns whether the ingest had it */
+            if (r == 0)
+                memcpy(c->data + lo, in, m);
+        }
+        if (r)
+            break;
         in += m;
         pos += m;
         if (pos > f->size)
@@ -544,7 +766,19 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
         else
             touch(f);
     }
+    /* Chunks that arrived ahead of the ingest's end (the kernel may send the writes of one
+     * writer out of order) follow it once the gap is filled. */
+    for (fs_chunk *c; r == 0 && f->ing && (c = find_chunk(f, f->ing_next)) &&
+                      (c->idx + 1) * FS_CHUNK_SIZE <= f->size;) {
+        r = ingest_put(f, c->idx, c->data, &k);
+        if (r == 0)
+            drop_chunk(f, c);
+    }
+    fs_buf_free(&k);
     if (r == 0 && f->nchunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_MAX)
+        r = ingest_take(f);
+    if (r == 0 && (f->nchunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_MAX ||
+                   (f->ing && lsm_ingest_bytes(f->ing) >= FS_INGEST_MAX)))
         r = fs_file_commit_locked(f, 0, 0);
     if (r == 0 && fs->dirty_chunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_TOTAL_MAX)
         r = fs_open_commit_all_locked(fs); /* many files each under their own bound */
@@ -559,7 +793,7 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
 static int zero_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
 {
     uint64_t del_lo = UINT64_MAX, del_hi = 0;
-    int r = 0;
+    int r = ingest_finish(f); /* its chunks must be stored to be deleted */
     for (uint64_t idx = lo / FS_CHUNK_SIZE; r == 0 && idx * FS_CHUNK_SIZE < hi; idx++) {
         uint64_t cs = idx * FS_CHUNK_SIZE, ce = cs + FS_CHUNK_SIZE;
         uint64_t a = lo > cs ? lo : cs, z = hi < ce ? hi : ce;
@@ -586,6 +820,9 @@ static int zero_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
 
 static int truncate_locked(fs_file *f, uint64_t size)
 {
+    int r = ingest_finish(f); /* its chunks must be stored to be deleted */
+    if (r)
+        return r;
     if (size < f->size) {
         /* drop buffered chunks past the end, zero the tail of the last one, delete the
          * stored chunks past the end in the commit */
@@ -599,7 +836,7 @@ static int truncate_locked(fs_file *f, uint64_t size)
         if (size % FS_CHUNK_SIZE) {
             uint64_t idx = size / FS_CHUNK_SIZE;
             fs_chunk *c;
-            int r = get_chunk(f, idx, 0, 0, &c);
+            r = get_chunk(f, idx, 0, 0, &c);
             if (r)
                 return r;
             size_t cut = (size_t)(size % FS_CHUNK_SIZE);
@@ -725,6 +962,7 @@ static int file_put_locked(fs_file *f)
         while (*pp != f)
             pp = &(*pp)->next;
         *pp = f->next;
+        lsm_ingest_abandon(f->ing); /* only if its commit never came (read-only or error) */
         drop_all_chunks(f);
         free(f->chunks);
         free(f->inl);
@@ -797,6 +1035,25 @@ static int file_update(fs_file *f, int what, mode_t mode, uid_t uid, gid_t gid,
 int fs_file_chmod(fs_file *f, mode_t mode) { return file_update(f, 0, mode, 0, 0, NULL); }
 int fs_file_chown(fs_file *f, uid_t uid, gid_t gid) { return file_update(f, 1, 0, uid, gid, NULL); }
 
+/* A change of mtime alone (what the kernel's writeback cache sends while a file is being
+ * written) is buffered with the file's other changes instead of committing them: a commit per
+ * such call would cut a big write's ingest into many small tables. */
+static int buffer_mtime(fs_file *f, const struct timespec *mtime)
+{
+    if (f->fs->read_only)
+        return -EROFS;
+    pthread_rwlock_wrlock(&f->fs->lock);
+    struct timespec now;
+    fs_now(&now);
+    if (mtime->tv_nsec != UTIME_OMIT)
+        f->mtime = mtime->tv_nsec == UTIME_NOW ? now : *mtime;
+    f->ctime = now;
+    f->times_dirty = 1;
+    f->dirty = 1;
+    pthread_rwlock_unlock(&f->fs->lock);
+    return 0;
+}
+
 int fs_file_utimens(fs_file *f, const struct timespec tv[2])
 {
     struct timespec t[2];
@@ -806,18 +1063,21 @@ int fs_file_utimens(fs_file *f, const struct timespec tv[2])
     } else {
         t[0].tv_nsec = t[1].tv_nsec = UTIME_NOW;
     }
+    if (t[0].tv_nsec == UTIME_OMIT)
+        return buffer_mtime(f, &t[1]);
     return file_update(f, 2, 0, 0, 0, t);
 }
 
-int fs_orphans_cleanup(fscore *fs)
+/* Call fn(fs, b, key, value) for every key of the one-byte kind prefix. */
+static int scan_kind(fscore *fs, char kind, lsm_batch *b,
+                     int (*fn)(fscore *fs, lsm_batch *b, const char *k, size_t kl,
+                               const char *v, size_t vl))
 {
     fs_buf lo, hi;
     fs_buf_init(&lo);
     fs_buf_init(&hi);
-    lsm_batch *b = lsm_batch_new();
     lsm_iter *it = NULL;
-    char o = FS_KEY_ORPHAN;
-    int r = b ? fs_buf_add(&lo, &o, 1) : -ENOMEM;
+    int r = fs_buf_add(&lo, &kind, 1);
     if (r == 0)
         r = fs_prefix_end(&lo, &hi);
     lsm_read_options ro;
@@ -829,22 +1089,62 @@ int fs_orphans_cleanup(fscore *fs)
     if (r == 0) {
         for (lsm_iter_seek(it, lo.data, lo.len); r == 0 && lsm_iter_valid(it);
              lsm_iter_next(it)) {
-            size_t kl;
+            size_t kl, vl;
             const char *k = lsm_iter_key(it, &kl);
-            if (kl != 9)
-                continue;
-            r = lsm_batch_delete(b, k, kl);
-            if (r == 0)
-                r = fs_batch_delete_data(fs, b, fs_get_be64(k + 1));
+            const char *v = lsm_iter_value(it, &vl);
+            r = fn(fs, b, k, kl, v, vl);
         }
         if (r == 0)
             r = lsm_iter_status(it);
         lsm_iter_free(it);
     }
+    fs_buf_free(&lo);
+    fs_buf_free(&hi);
+    return r;
+}
+
+/* An 'O' record left by a crash: the file and its data go. */
+static int drop_orphan(fscore *fs, lsm_batch *b, const char *k, size_t kl, const char *v,
+                       size_t vl)
+{
+    if (kl != 9)
+        return 0;
+    int r = lsm_batch_delete(b, k, kl);
+    return r ? r : fs_batch_delete_data(fs, b, fs_get_be64(k + 1));
+}
+
+/* A 'P' record left by a crash in a big write: the chunks it names were never committed. */
+static int drop_pending(fscore *fs, lsm_batch *b, const char *k, size_t kl, const char *v,
+                        size_t vl)
+{
+    if (kl != 9 || vl != 8)
+        return 0;
+    fs_buf lo, hi;
+    fs_buf_init(&lo);
+    fs_buf_init(&hi);
+    uint64_t ino = fs_get_be64(k + 1);
+    long r = fs_key_chunk(&lo, ino, fs_get_be64(v));
+    if (r == 0)
+        r = fs_key_chunk(&hi, ino, UINT64_MAX);
+    if (r == 0)
+        r = fs_batch_delete_range(fs, b, lo.data, lo.len, hi.data, hi.len);
+    if (r >= 0)
+        r = lsm_batch_delete(b, k, kl);
+    fs_buf_free(&lo);
+    fs_buf_free(&hi);
+    return (int)r;
+}
+
+int fs_orphans_cleanup(fscore *fs)
+{
+    lsm_batch *b = lsm_batch_new();
+    if (!b)
+        return -ENOMEM;
+    int r = scan_kind(fs, FS_KEY_PENDING, b, drop_pending);
+    if (r == 0)
+        r = scan_kind(fs, FS_KEY_ORPHAN, b, drop_orphan);
     if (r == 0)
         r = fs_write_locked(fs, b);
     lsm_batch_free(b);
-    fs_buf_free(&lo);
-    fs_buf_free(&hi);
     return r;
 }

@@ -22,6 +22,10 @@
  * writes: wall 2.58 -> 2.03 s, daemon CPU 1.10 -> 0.85 s, medians of 3). */
 #define FS_DIRTY_MAX (2u * 1024 * 1024)
 #define FS_DIRTY_TOTAL_MAX (64u * 1024 * 1024) /* all open files together: then all commit */
+/* A file written sequentially past its stored size streams its whole chunks into a table of
+ * their own (lsm_ingest) instead of the WAL + memtable + flush, once it has buffered
+ * FS_DIRTY_MAX of them; the table is committed at every commit of the file or at this size. */
+#define FS_INGEST_MAX (64u * 1024 * 1024)
 #define FS_RECLAIM_MIN_CHUNKS 64         /* deleting this many chunks (4 MiB) compacts them away */
 #define FS_RECLAIM_QUEUE 16
 
@@ -68,6 +72,10 @@ struct fs_file {
     int dirty;            /* size/times/chunks differ from the store */
     struct timespec mtime, ctime;
     int times_dirty;
+    lsm_ingest *ing;      /* whole chunks past stored_size being written to a table, or NULL */
+    uint64_t ing_lo, ing_next; /* ing holds chunks of index in [ing_lo, ing_next) only */
+    uint64_t ing_chunks;  /* chunks added to ing */
+    int pending;          /* a 'P' record for this file is in the store (see file.c) */
 };
 
 /* A path resolved to its record. */
@@ -150,7 +158,8 @@ void fs_reclaim_stop(fscore *fs);
 /* chunks of ino were just deleted (in a batch being written under the write lock) */
 void fs_reclaim_note(fscore *fs, uint64_t ino, long chunks);
 
-/* Remove the data of orphan inodes left by an earlier run. */
+/* Remove the data of orphan inodes, and the uncommitted chunks that pending ('P') records name,
+ * left by an earlier run. */
 int fs_orphans_cleanup(fscore *fs);
 
 #endif

@@ -35,6 +35,7 @@
 #define FS_KEY_CHUNK 'C'
 #define FS_KEY_XATTR 'X'
 #define FS_KEY_META 'M'
+#define FS_KEY_PENDING 'P' /* chunks past the size an unfinished big write may leave */
 
 #define FS_REC_FULL 0u  /* record kind: attributes (+ target or inline data) */
 #define FS_REC_STUB 1u  /* record kind: a name of a hard-linked file; attributes in 'I' ino */

@@ -222,6 +222,22 @@ static int kv_parse(int argc, char **argv, struct kv_opts *o, const char *usage,
     return -1;
 }
 
+/* The tail every kv command shares: flush stdout when the command printed, report a failure
+ * against path (with an optional hint), close the store (a close error counts only when the
+ * command itself succeeded) and map the result to an exit code. */
+static int kv_finish(fscore *fs, const ctl_target *t, const char *path, int rc, int printed,
+                     const char *hint)
+{
+    if (rc == 0 && printed && fflush(stdout) != 0)
+        rc = -EIO;
+    if (rc != 0 && path)
+        ctl_errorf("%s: %s: %s%s", t->store, path, ctl_fs_message(rc), hint ? hint : "");
+    int crc = ctl_fs_close(fs, t->store);
+    if (rc == 0 && crc != 0)
+        rc = crc;
+    return rc == -EINVAL && !path ? CTL_EXIT_USAGE : ctl_exit_for(rc);
+}
+
 /* ---------------- get ---------------- */
 
 static int get_sink(void *arg, const void *data, size_t n)
@@ -261,14 +277,7 @@ int ctl_cmd_get(int argc, char **argv)
     } else if (rc == 0) {
         rc = fscore_read_file(fs, path, get_sink, NULL);
     }
-    if (rc == 0 && fflush(stdout) != 0)
-        rc = -EIO;
-    if (rc != 0)
-        ctl_errorf("%s: %s: %s", t.store, path, strerror(-rc));
-    int crc = ctl_fs_close(fs, t.store);
-    if (rc == 0 && crc != 0)
-        rc = crc;
-    return ctl_exit_for(rc);
+    return kv_finish(fs, &t, path, rc, 1, NULL);
 }
 
 /* ---------------- put ---------------- */
@@ -396,12 +405,7 @@ int ctl_cmd_put(int argc, char **argv)
     }
     if (fd != STDIN_FILENO)
         close(fd);
-    if (rc != 0)
-        ctl_errorf("%s: %s: %s", t.store, path, ctl_fs_message(rc));
-    int crc = ctl_fs_close(fs, t.store);
-    if (rc == 0 && crc != 0)
-        rc = crc;
-    return ctl_exit_for(rc);
+    return kv_finish(fs, &t, path, rc, 0, NULL);
 }
 
 /* ---------------- rm ---------------- */
@@ -452,13 +456,8 @@ int ctl_cmd_rm(int argc, char **argv)
         else
             rc = fscore_rmdir(fs, path);
     }
-    if (rc != 0)
-        ctl_errorf("%s: %s: %s%s", t.store, path, strerror(-rc),
-                   rc == -ENOTEMPTY ? " (use -r to remove it with its contents)" : "");
-    int crc = ctl_fs_close(fs, t.store);
-    if (rc == 0 && crc != 0)
-        rc = crc;
-    return ctl_exit_for(rc);
+    return kv_finish(fs, &t, path, rc, 0,
+                     rc == -ENOTEMPTY ? " (use -r to remove it with its contents)" : NULL);
 }
 
 /* ---------------- ls ---------------- */
@@ -546,14 +545,7 @@ int ctl_cmd_ls(int argc, char **argv)
     }
     if (o.json)
         printf("]\n");
-    if (rc == 0 && fflush(stdout) != 0)
-        rc = -EIO;
-    if (rc != 0)
-        ctl_errorf("%s: %s: %s", t.store, path, strerror(-rc));
-    int crc = ctl_fs_close(fs, t.store);
-    if (rc == 0 && crc != 0)
-        rc = crc;
-    return ctl_exit_for(rc);
+    return kv_finish(fs, &t, path, rc, 1, NULL);
 }
 
 /* ---------------- scan ---------------- */
@@ -699,10 +691,5 @@ int ctl_cmd_scan(int argc, char **argv)
     }
     if (o.json)
         printf("]\n");
-    if (rc == 0 && fflush(stdout) != 0)
-        rc = -EIO;
-    int crc = ctl_fs_close(fs, t.store);
-    if (rc == 0 && crc != 0)
-        rc = crc;
-    return rc == -EINVAL ? CTL_EXIT_USAGE : ctl_exit_for(rc);
+    return kv_finish(fs, &t, NULL, rc, 1, NULL);
 }

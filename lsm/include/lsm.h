@@ -80,12 +80,16 @@ typedef struct lsm_options {
                                      the records before it, drops the rest, and reports it */
     int compaction_style;         /* enum lsm_compaction_style, default leveled */
     int l0_compaction_trigger;    /* default 4 L0 tables start a compaction */
-    int l0_slowdown_trigger;      /* default 8: each write is delayed 1 ms */
+    int l0_slowdown_trigger;      /* default 8: each write group is delayed, 0.2 ms at the
+                                     trigger growing to 1 ms one table short of the stop */
     int l0_stop_trigger;          /* default 12: writes wait for compaction (bounded wait) */
     size_t target_file_size;      /* default 2 MiB: compaction output tables split here */
     uint64_t level1_max_bytes;    /* default 10 MiB */
     int level_multiplier;         /* default 10 */
     int tiered_min_merge_width;   /* default 4 similar-sized runs trigger a merge */
+    int max_subcompactions;       /* default 2: threads that share one large leveled compaction,
+                                     each merging its own key range (1: the background thread
+                                     alone) */
     int disable_background;       /* default 0; 1 runs flush/compaction inline (tests) */
     lsm_env *env;                 /* default NULL: the POSIX file system */
 } lsm_options;
@@ -170,6 +174,37 @@ const void *lsm_iter_value(const lsm_iter *it, size_t *len); /* REQUIRES: valid 
  * stops on an error is not valid; callers must check this after a scan. */
 int lsm_iter_status(const lsm_iter *it);
 void lsm_iter_free(lsm_iter *it);
+
+/* Bulk ingestion: new entries written once, straight into a table of their own, instead of
+ * through the WAL, the memtable and its flush.  For large sorted loads (lsmfs writes a big
+ * file's chunks this way).
+ *
+ * lsm_ingest_begin starts one (it creates a temporary table file).  The entries get one
+ * sequence number, taken at begin: they are newer than every write that completed before
+ * lsm_ingest_begin and older than every write that starts after it (a later put of the same
+ * key wins).  Nothing is visible until lsm_ingest_commit, which makes the table durable
+ * (fsynced, logged in the manifest) and adds it to the store in one step: readers see all of
+ * its entries or none, and a crash before commit returns leaves no trace after reopen.  The
+ * table is placed as deep in the tree as nothing above overlaps it, so sequential loads are
+ * not compacted again.  If a table newer than the ingest overlaps its key range (a concurrent
+ * writer to the same keys), commit instead applies the entries through ordinary write batches
+ * of about 4 MiB, each atomic but not all together, and newer than every write before commit
+ * (so then they win over a put made while the ingest was open).  A snapshot taken between begin and commit
+ * sees the entries once they are committed.  An lsm_ingest belongs to one thread; commit or
+ * abandon every ingest before lsm_close. */
+typedef struct lsm_ingest lsm_ingest; /* opaque: a table being built */
+int lsm_ingest_begin(lsm_db *db, lsm_ingest **out);
+/* Add an entry.  REQUIRES: key > every key added to this ingest before (LSM_EINVAL if not). */
+int lsm_ingest_put(lsm_ingest *in, const void *key, size_t key_len, const void *value,
+                   size_t value_len);
+/* Key and value bytes added so far. */
+uint64_t lsm_ingest_bytes(const lsm_ingest *in);
+/* Make the entries durable and visible, as described above, and free in (whatever the
+ * result).  An ingest with no entries just goes away.  On error nothing of it is visible,
+ * except batches the fallback already wrote. */
+int lsm_ingest_commit(lsm_ingest *in);
+/* Drop in and its temporary file; nothing of it becomes visible.  NULL is ignored. */
+void lsm_ingest_abandon(lsm_ingest *in);
 
 /* Make every write so far durable: fsync the WAL. */
 int lsm_sync(lsm_db *db);

@@ -11,7 +11,9 @@
  * are.  Outputs are
  * split at target_file_size and when they would overlap more than 10 x target_file_size of the
  * level below the output (so a later compaction of that output stays bounded), and only
- * between user keys, so no user key ever spans two tables of a level.
+ * between user keys, so no user key ever spans two tables of a level.  (Level 0 does not jump
+ * the queue when writers are slowed down: with L1 left to grow, every L0 compaction would
+ * rewrite more of it, and write amplification ran away in the bounded_l0 test.)
  *
  * Size-tiered.  Every table is a sorted run in level 0, newest first; runs hold disjoint
  * sequence ranges, and only adjacent runs are merged so that stays true.  Rules, first match:
@@ -22,15 +24,33 @@
  *      with the smallest total size, to keep reads and stalls bounded;
  *   3. similar sizes: the first window of >= tiered_min_merge_width adjacent runs whose largest
  *      is at most twice its smallest.
- * A tiered output is one table (a run is never split).
+ * A tiered output is one table (a run is never split).  lsm_compact_range merges the runs that
+ * overlap its range and those between them, no others.
+ *
+ * Idle work.  When the background thread has had nothing to do for IDLE_WAIT_MS and nothing
+ * read or wrote meanwhile, it also compacts what a busy store leaves for later, one ordinary
+ * compaction at a time and only until the next read or write: leveled, level 0 into L1 below
+ * its trigger, then, while the tables outweigh the live-data estimate (the deepest level) by
+ * more than IDLE_SPACE_AMP, the shallowest level's next table one level down; tiered, all runs
+ * into one once the newer runs add IDLE_TIERED_SHARE of the oldest.  So an update-heavy store
+ * settles near its live size without a manual compaction.
+ *
+ * Subcompactions.  A leveled compaction of at least SPLIT_MIN_TARGETS x target_file_size is
+ * cut at table boundaries of its sorted input level into up to max_subcompactions key spans,
+ * merged by as many threads at once (the background thread takes the first and alone flushes
+ * memtables in between); the spans share no user key, so their outputs go into the level
+ * together, in the compaction's one manifest edit.
  *
  * Merging is a streaming k-way merge (merge_iter) with bounded memory.  For each user key the
  * newest entry is kept, older entries only while a snapshot may still read them (sequence above
  * the oldest snapshot); a tombstone is dropped when no snapshot needs it AND no table outside
  * the compaction that is older than it may hold the key ("bottom").
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db_impl.h"
 #include "filename.h"
@@ -39,6 +59,16 @@
 #include "status.h"
 
 #define ENTRIES_BETWEEN_FLUSH_CHECKS 1024
+/* Subcompactions: at most this many threads share one compaction, and only one of at least
+ * this many target_file_size of input (a smaller one is not worth a thread). */
+#define MAX_SPANS 4
+#define SPLIT_MIN_TARGETS 4
+/* Idle compaction: the store is idle after IDLE_WAIT_MS without reads or writes; leveled idle
+ * work goes on while tables exceed IDLE_SPACE_AMP x the live-data estimate, tiered idle work
+ * merges all runs once the newer ones add IDLE_TIERED_SHARE of the oldest. */
+#define IDLE_WAIT_MS 500
+#define IDLE_SPACE_AMP 1.2
+#define IDLE_TIERED_SHARE 0.05
 
 typedef struct compaction {
     int level, out_level;
@@ -130,6 +160,31 @@ static int cmp_smallest(const void *a, const void *b)
     return ikey_compare(x->smallest, x->smallest_len, y->smallest, y->smallest_len);
 }
 
+/* Every L0 table (and the L1 tables they overlap) into L1. */
+static compaction *pick_l0(version *v)
+{
+    compaction *c = make_compaction(v, 0, 1, v->files[0], v->nfiles[0]);
+    if (c && c->nin[1] == 0) {
+        /* Nothing in L1 overlaps: if the L0 tables do not overlap one another either
+         * (sequential inserts), they move down as they are. */
+        file_meta **f = malloc(c->nin[0] * sizeof *f);
+        if (f) {
+            memcpy(f, c->in[0], c->nin[0] * sizeof *f);
+            qsort(f, c->nin[0], sizeof *f, cmp_smallest);
+            int disjoint = 1;
+            for (size_t i = 1; i < c->nin[0] && disjoint; i++) {
+                slice a = file_largest_user(f[i - 1]), b = file_smallest_user(f[i]);
+                disjoint = ukey_compare(a.data, a.len, b.data, b.len) < 0;
+            }
+            c->trivial_move = disjoint;
+            free(f);
+        }
+    }
+    return c;
+}
+
+static compaction *pick_level_file(lsm_db *db, version *v, int l);
+
 static compaction *pick_leveled(lsm_db *db, version *v)
 {
     const lsm_options *o = &db->opt;
@@ -141,27 +196,13 @@ static compaction *pick_leveled(lsm_db *db, version *v)
         if (score > best) best = score, best_level = l;
     }
     if (best < 1.0) return NULL;
-    int l = best_level;
-    if (l == 0) {
-        compaction *c = make_compaction(v, 0, 1, v->files[0], v->nfiles[0]);
-        if (c && c->nin[1] == 0) {
-            /* Nothing in L1 overlaps: if the L0 tables do not overlap one another either
-             * (sequential inserts), they move down as they are. */
-            file_meta **f = malloc(c->nin[0] * sizeof *f);
-            if (f) {
-                memcpy(f, c->in[0], c->nin[0] * sizeof *f);
-                qsort(f, c->nin[0], sizeof *f, cmp_smallest);
-                int disjoint = 1;
-                for (size_t i = 1; i < c->nin[0] && disjoint; i++) {
-                    slice a = file_largest_user(f[i - 1]), b = file_smallest_user(f[i]);
-                    disjoint = ukey_compare(a.data, a.len, b.data, b.len) < 0;
-                }
-                c->trivial_move = disjoint;
-                free(f);
-            }
-        }
-        return c;
-    }
+    return best_level == 0 ? pick_l0(v) : pick_level_file(db, v, best_level);
+}
+
+/* The next table of level l >= 1 (round robin) into l+1, as a trivial move when it can be. */
+static compaction *pick_level_file(lsm_db *db, version *v, int l)
+{
+    const lsm_options *o = &db->opt;
     /* The first table after the level's compaction pointer, round robin. */
     size_t i = 0;
     const buf *p = &db->vs.pointer[l];
@@ -222,10 +263,95 @@ static compaction *pick_tiered(lsm_db *db, version *v)
     return c;
 }
 
+/* Idle work, leveled: level 0 goes down to L1 whatever its table count, then, while the
+ * tables outweigh the live-data estimate (the deepest level) by more than IDLE_SPACE_AMP, the
+ * shallowest level above the deepest passes its next table down.  Each pick is one ordinary,
+ * bounded compaction. */
+static compaction *pick_idle_leveled(lsm_db *db, version *v)
+{
+    if (v->nfiles[0]) return pick_l0(v);
+    uint64_t total = 0, live = 0;
+    int deepest = 0, shallowest = 0;
+    for (int l = 1; l < LSM_NUM_LEVELS; l++) {
+        uint64_t b = version_level_bytes(v, l);
+        if (!v->nfiles[l]) continue;
+        if (!shallowest) shallowest = l;
+        deepest = l;
+        live = b;
+        total += b;
+    }
+    if (shallowest == deepest || (double)total <= IDLE_SPACE_AMP * (double)live) return NULL;
+    return pick_level_file(db, v, shallowest);
+}
+
+/* Idle work, size-tiered: merge every run into one once the newer runs add IDLE_TIERED_SHARE
+ * of the oldest (one rewrite of the store per idle period at most). */
+static compaction *pick_idle_tiered(version *v)
+{
+    size_t n = v->nfiles[0];
+    if (n < 2) return NULL;
+    uint64_t oldest = v->files[0][n - 1]->size, others = total_size(v->files[0], n - 1);
+    if ((double)others < IDLE_TIERED_SHARE * (double)oldest) return NULL;
+    compaction *c = make_compaction(v, 0, 0, v->files[0], n);
+    if (c) c->bottom = 1;
+    return c;
+}
+
+/* Reads and writes so far: unchanged over IDLE_WAIT_MS means the store is idle. */
+static uint64_t db_activity(lsm_db *db)
+{
+    return stat_get(&db->stats.user_ops) + stat_get(&db->stats.gets);
+}
+
+/* Whether reads and writes have stayed away since the background thread found the store
+ * idle.  REQUIRES: mu, or being the background thread (the only writer of the idle fields). */
+static int still_idle(lsm_db *db)
+{
+    return db->idle_work && db_activity(db) == db->idle_activity;
+}
+
+static compaction *pick_idle(lsm_db *db, version *v)
+{
+    return db->opt.compaction_style == LSM_COMPACTION_TIERED ? pick_idle_tiered(v)
+                                                             : pick_idle_leveled(db, v);
+}
+
 static compaction *pick(lsm_db *db, version *v)
 {
-    return db->opt.compaction_style == LSM_COMPACTION_TIERED ? pick_tiered(db, v)
-                                                             : pick_leveled(db, v);
+    compaction *c = db->opt.compaction_style == LSM_COMPACTION_TIERED ? pick_tiered(db, v)
+                                                                      : pick_leveled(db, v);
+    if (!c && still_idle(db)) {
+        c = pick_idle(db, v);
+        if (c) stat_add(&db->stats.idle_compactions, 1);
+    }
+    return c;
+}
+
+void compaction_wait_for_work(lsm_db *db)
+{
+    if (db->bg_error || db->shutting_down || db->opt.disable_background) {
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+        return;
+    }
+    compaction *c = pick_idle(db, db->vs.current);
+    int candidate = c != NULL;
+    compaction_free(c);
+    db->idle_work = 0;
+    if (!candidate) {
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+        return;
+    }
+    uint64_t before = db_activity(db);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += IDLE_WAIT_MS * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    if (pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts) != ETIMEDOUT) return;
+    if (db_activity(db) == before) {
+        db->idle_work = 1;
+        db->idle_activity = before;
+    }
 }
 
 int compaction_needed(lsm_db *db)
@@ -334,34 +460,49 @@ static int maybe_flush(lsm_db *db)
     return rc;
 }
 
-static int run_compaction(lsm_db *db, compaction *c)
-{
-    version_edit edit;
-    edit_init(&edit);
-    int rc = 0;
-    for (int w = 0; w < 2 && !rc; w++)
-        for (size_t i = 0; i < c->nin[w] && !rc; i++)
-            rc = edit_delete_file(&edit, w == 0 ? c->level : c->out_level, c->in[w][i]->number);
-    if (rc) {
-        edit_clear(&edit);
-        return rc;
-    }
-    uint64_t in_bytes = total_size(c->in[0], c->nin[0]) + total_size(c->in[1], c->nin[1]);
-    if (c->trivial_move) {
-        for (size_t i = 0; i < c->nin[0] && !rc; i++)
-            rc = edit_add_file(&edit, c->out_level, c->in[0][i]);
-        if (!rc && c->level > 0)
-            rc = edit_set_pointer(&edit, c->level, c->in[0][0]->largest,
-                                  c->in[0][0]->largest_len);
-        if (!rc) rc = db_log_and_apply(db, &edit);
-        if (!rc) stat_add(&db->stats.trivial_moves, 1);
-        edit_clear(&edit);
-        return rc;
-    }
+/* One key span of a compaction: the user keys in (lo, hi] (NULL: unbounded), merged by one
+ * thread into output tables of its own edit.  Spans of one compaction never share a user key,
+ * so their outputs never overlap and go into the level together in one manifest edit. */
+typedef struct span {
+    lsm_db *db;
+    compaction *c;
+    const buf *lo, *hi;
+    int may_flush;              /* the calling thread's span flushes memtables in between */
+    uint64_t smallest_snapshot;
+    version_edit edit;          /* the span's output tables */
+    uint64_t written;
+    int rc;
+    char msg[512];
+    pthread_t thread;
+} span;
 
-    pthread_mutex_lock(&db->mu);
-    uint64_t smallest_snapshot = snapshot_oldest(db);
-    pthread_mutex_unlock(&db->mu);
+/* Position it at the first entry of span s. */
+static int span_seek(span *s, iter *it)
+{
+    if (!s->lo) {
+        iter_seek_first(it);
+        return 0;
+    }
+    uint8_t *k = malloc(s->lo->len + IKEY_TRAILER);
+    if (!k) return lsm_error(LSM_ENOMEM, "compaction: out of memory");
+    /* (lo, seq 0, delete) is the last internal key lo can have: what follows is > lo. */
+    size_t n = ikey_build(k, s->lo->data, s->lo->len, 0, IKEY_TYPE_DELETE);
+    iter_seek(it, k, n);
+    free(k);
+    while (iter_valid(it)) {
+        slice u = ikey_user(iter_key(it).data, iter_key(it).len);
+        if (ukey_compare(u.data, u.len, s->lo->data, s->lo->len) > 0) break;
+        iter_next(it);
+    }
+    return 0;
+}
+
+/* Merge span s's inputs into its outputs: newest version of each key, older ones only while a
+ * snapshot needs them, tombstones only while something older below may hold the key. */
+static int span_merge(span *s)
+{
+    lsm_db *db = s->db;
+    compaction *c = s->c;
     int leveled = db->opt.compaction_style != LSM_COMPACTION_TIERED;
     uint64_t target = leveled ? db->opt.target_file_size : UINT64_MAX;
     uint64_t gp_limit = 10 * (uint64_t)db->opt.target_file_size;
@@ -371,23 +512,22 @@ static int run_compaction(lsm_db *db, compaction *c)
     int gp_seen = 0;
 
     iter *it = input_iter(db, c);
-    if (!it) {
-        edit_clear(&edit);
-        return lsm_error(LSM_ENOMEM, "compaction: out of memory");
-    }
-    output_state out = {.db = db, .c = c, .edit = &edit};
+    if (!it) return lsm_error(LSM_ENOMEM, "compaction: out of memory");
+    output_state out = {.db = db, .c = c, .edit = &s->edit};
     buf cur = {0};
-    int have_cur = 0;
+    int have_cur = 0, rc = span_seek(s, it);
     uint64_t last_seq_for_key = 0, count = 0;
-    for (iter_seek_first(it); !rc && iter_valid(it); iter_next(it)) {
-        if (++count % ENTRIES_BETWEEN_FLUSH_CHECKS == 0 && (rc = maybe_flush(db))) break;
+    for (; !rc && iter_valid(it); iter_next(it)) {
+        if (s->may_flush && ++count % ENTRIES_BETWEEN_FLUSH_CHECKS == 0 && (rc = maybe_flush(db)))
+            break;
         slice k = iter_key(it);
         slice u = ikey_user(k.data, k.len);
         uint64_t tr = get_fixed64(k.data + k.len - IKEY_TRAILER);
         uint64_t seq = tr >> 8;
         int type = (int)(tr & 0xff);
         if (!have_cur || ukey_compare(u.data, u.len, cur.data, cur.len) != 0) {
-            /* A new user key: the only place an output may be cut. */
+            /* A new user key: the only place an output may be cut, or the span end. */
+            if (s->hi && ukey_compare(u.data, u.len, s->hi->data, s->hi->len) > 0) break;
             cur.len = 0;
             if (buf_append(&cur, u.data, u.len)) {
                 rc = lsm_error(LSM_ENOMEM, "compaction: out of memory");
@@ -413,9 +553,9 @@ static int run_compaction(lsm_db *db, compaction *c)
             }
         }
         int drop = 0;
-        if (last_seq_for_key <= smallest_snapshot) {
+        if (last_seq_for_key <= s->smallest_snapshot) {
             drop = 1; /* a newer entry of this key is visible to every reader */
-        } else if (type == IKEY_TYPE_DELETE && seq <= smallest_snapshot) {
+        } else if (type == IKEY_TYPE_DELETE && seq <= s->smallest_snapshot) {
             /* (A tiered store opened before with leveled compaction may still hold deeper
              * levels: they count as older data too.) */
             int bottom = (leveled || c->bottom) &&
@@ -430,6 +570,123 @@ static int run_compaction(lsm_db *db, compaction *c)
     buf_free(&cur);
     if (!rc) rc = output_finish(&out);
     else if (out.b) sst_builder_abandon(out.b);
+    s->written = out.written;
+    return rc;
+}
+
+static void *span_thread(void *arg)
+{
+    span *s = arg;
+    s->rc = span_merge(s);
+    if (s->rc) snprintf(s->msg, sizeof s->msg, "%s", lsm_last_error());
+    return NULL;
+}
+
+/* Split points for a compaction big enough to share between threads: the largest user keys of
+ * evenly spaced input tables of a sorted level (the output level's, else the input level's).
+ * Returns how many spans (1: no split); splits[] gets spans - 1 keys, each < the next. */
+static int choose_splits(lsm_db *db, const compaction *c, buf *splits, int max_spans)
+{
+    uint64_t in_bytes = total_size(c->in[0], c->nin[0]) + total_size(c->in[1], c->nin[1]);
+    if (max_spans < 2 || db->opt.compaction_style == LSM_COMPACTION_TIERED ||
+        db->opt.disable_background || in_bytes < SPLIT_MIN_TARGETS * db->opt.target_file_size)
+        return 1;
+    file_meta *const *f = c->nin[1] >= 2 ? c->in[1] : c->in[0];
+    size_t n = c->nin[1] >= 2 ? c->nin[1] : c->level > 0 ? c->nin[0] : 0;
+    if (n < 2) return 1;
+    int spans = (size_t)max_spans < n ? max_spans : (int)n;
+    for (int j = 1; j < spans; j++) {
+        slice u = file_largest_user(f[(size_t)j * n / (size_t)spans - 1]);
+        splits[j - 1].len = 0;
+        if (buf_append(&splits[j - 1], u.data, u.len)) return -1;
+    }
+    return spans;
+}
+
+/* Merge the spans' outputs into edit (on success) and free them; on failure mark every
+ * output obsolete so its file is deleted.  Returns the first span error or rc. */
+static int spans_collect(span *sp, int n, version_edit *edit, uint64_t *written, int rc)
+{
+    for (int i = 0; i < n; i++) {
+        if (!rc && sp[i].rc) rc = lsm_error(sp[i].rc, "%s", sp[i].msg);
+        *written += sp[i].written;
+    }
+    for (int i = 0; i < n; i++) {
+        for (size_t j = 0; j < sp[i].edit.nadded; j++) {
+            file_meta *f = sp[i].edit.added[j].f;
+            if (!rc) rc = edit_add_file(edit, sp[i].edit.added[j].level, f);
+            if (rc) __atomic_store_n(&f->obsolete, 1, __ATOMIC_RELEASE);
+        }
+        edit_clear(&sp[i].edit);
+    }
+    return rc;
+}
+
+/* Run the merge of c as up to max_subcompactions spans in parallel, the first in this thread.
+ * Outputs go into edit. */
+static int merge_spans(lsm_db *db, compaction *c, version_edit *edit, uint64_t *written)
+{
+    int max = db->opt.max_subcompactions > 0 ? db->opt.max_subcompactions : 1;
+    if (max > MAX_SPANS) max = MAX_SPANS;
+    buf splits[MAX_SPANS - 1];
+    memset(splits, 0, sizeof splits);
+    span sp[MAX_SPANS];
+    memset(sp, 0, sizeof sp);
+    int n = choose_splits(db, c, splits, max), rc = 0;
+    if (n < 0) {
+        n = 1;
+        rc = lsm_error(LSM_ENOMEM, "compaction: out of memory");
+    }
+    pthread_mutex_lock(&db->mu);
+    uint64_t smallest_snapshot = snapshot_oldest(db);
+    pthread_mutex_unlock(&db->mu);
+    for (int i = 0; i < n; i++) {
+        sp[i] = (span){.db = db, .c = c, .lo = i ? &splits[i - 1] : NULL,
+                       .hi = i < n - 1 ? &splits[i] : NULL, .may_flush = i == 0,
+                       .smallest_snapshot = smallest_snapshot};
+        edit_init(&sp[i].edit);
+    }
+    int started = 1; /* spans [1, started) run in threads */
+    for (; !rc && started < n; started++)
+        if (pthread_create(&sp[started].thread, NULL, span_thread, &sp[started]) != 0) break;
+    /* (A span whose thread could not start runs here after the others.) */
+    if (!rc) sp[0].rc = span_merge(&sp[0]);
+    if (sp[0].rc) snprintf(sp[0].msg, sizeof sp[0].msg, "%s", lsm_last_error());
+    for (int i = 1; i < started; i++) pthread_join(sp[i].thread, NULL);
+    for (int i = started; !rc && i < n; i++) span_thread(&sp[i]);
+    if (!rc && n > 1) stat_add(&db->stats.subcompactions, (uint64_t)n);
+    rc = spans_collect(sp, n, edit, written, rc);
+    for (int i = 0; i < MAX_SPANS - 1; i++) buf_free(&splits[i]);
+    return rc;
+}
+
+static int run_compaction(lsm_db *db, compaction *c)
+{
+    version_edit edit;
+    edit_init(&edit);
+    int rc = 0;
+    for (int w = 0; w < 2 && !rc; w++)
+        for (size_t i = 0; i < c->nin[w] && !rc; i++)
+            rc = edit_delete_file(&edit, w == 0 ? c->level : c->out_level, c->in[w][i]->number);
+    if (rc) {
+        edit_clear(&edit);
+        return rc;
+    }
+    uint64_t in_bytes = total_size(c->in[0], c->nin[0]) + total_size(c->in[1], c->nin[1]);
+    if (c->trivial_move) {
+        for (size_t i = 0; i < c->nin[0] && !rc; i++)
+            rc = edit_add_file(&edit, c->out_level, c->in[0][i]);
+        if (!rc && c->level > 0)
+            rc = edit_set_pointer(&edit, c->level, c->in[0][0]->largest,
+                                  c->in[0][0]->largest_len);
+        if (!rc) rc = db_log_and_apply(db, &edit);
+        if (!rc) stat_add(&db->stats.trivial_moves, 1);
+        edit_clear(&edit);
+        return rc;
+    }
+    uint64_t written = 0;
+    rc = merge_spans(db, c, &edit, &written);
+    int leveled = db->opt.compaction_style != LSM_COMPACTION_TIERED;
     if (!rc && leveled && c->level > 0)
         rc = edit_set_pointer(&edit, c->level, c->in[0][c->nin[0] - 1]->largest,
                               c->in[0][c->nin[0] - 1]->largest_len);
@@ -439,7 +696,7 @@ static int run_compaction(lsm_db *db, compaction *c)
             __atomic_store_n(&edit.added[i].f->obsolete, 1, __ATOMIC_RELEASE);
     if (!rc) {
         stat_add(&db->stats.comp_read[c->out_level], in_bytes);
-        stat_add(&db->stats.comp_written[c->out_level], out.written);
+        stat_add(&db->stats.comp_written[c->out_level], written);
         stat_add(&db->stats.comp_count[c->out_level], 1);
     }
     edit_clear(&edit);
@@ -457,22 +714,42 @@ int compaction_run_one(lsm_db *db)
     return rc < 0 ? rc : 1;
 }
 
+/* Whether table f holds user keys in [begin, end] (NULL: unbounded). */
+static int file_in_range(const file_meta *f, const slice *begin, const slice *end)
+{
+    slice lo = file_smallest_user(f), hi = file_largest_user(f);
+    return !(begin && ukey_compare(hi.data, hi.len, begin->data, begin->len) < 0) &&
+           !(end && ukey_compare(lo.data, lo.len, end->data, end->len) > 0);
+}
+
+/* Tiered: merge the runs from the newest to the oldest that overlap [begin, end] (the runs
+ * between them too, since only adjacent runs may merge), unless that is one run with nothing
+ * to drop. */
+static int tiered_range(lsm_db *db, const slice *begin, const slice *end)
+{
+    version *v = db->vs.current;
+    size_t n = v->nfiles[0], lo = n, hi = 0;
+    for (size_t i = 0; i < n; i++)
+        if (file_in_range(v->files[0][i], begin, end)) {
+            if (lo == n) lo = i;
+            hi = i + 1;
+        }
+    if (lo == n) return 0;
+    uint64_t dels = 0;
+    for (size_t i = lo; i < hi; i++) dels += v->files[0][i]->deletions;
+    if (hi - lo == 1 && (dels == 0 || hi < n)) return 0;
+    compaction *c = make_compaction(v, 0, 0, v->files[0] + lo, hi - lo);
+    if (!c) return lsm_error(LSM_ENOMEM, "compaction: out of memory");
+    c->bottom = hi == n;
+    int rc = run_compaction(db, c);
+    compaction_free(c);
+    return rc;
+}
+
 int compaction_range(lsm_db *db, const slice *begin, const slice *end)
 {
     int rc = 0;
-    if (db->opt.compaction_style == LSM_COMPACTION_TIERED) {
-        version *v = db->vs.current;
-        size_t n = v->nfiles[0];
-        uint64_t dels = 0;
-        for (size_t i = 0; i < n; i++) dels += v->files[0][i]->deletions;
-        if (n == 0 || (n == 1 && dels == 0)) return 0;
-        compaction *c = make_compaction(v, 0, 0, v->files[0], n);
-        if (!c) return lsm_error(LSM_ENOMEM, "compaction: out of memory");
-        c->bottom = 1;
-        rc = run_compaction(db, c);
-        compaction_free(c);
-        return rc;
-    }
+    if (db->opt.compaction_style == LSM_COMPACTION_TIERED) return tiered_range(db, begin, end);
     /* Leveled: push everything overlapping the range down, level by level, to one level below
      * the deepest level that holds any of it, where tombstones can finally be dropped. */
     int deepest = 0;

@@ -516,6 +516,17 @@ static int switch_memtable(lsm_db *db)
     return 0;
 }
 
+/* The delay of one write group while level 0 holds l0 >= l0_slowdown_trigger tables: it grows
+ * from a fifth of a millisecond at the trigger to a full millisecond one table short of the
+ * stop, so writes yield to a compaction that is only just behind without being held up as
+ * if it were far behind. */
+static unsigned slowdown_delay_us(const lsm_db *db, size_t l0)
+{
+    size_t first = (size_t)db->opt.l0_slowdown_trigger, stop = (size_t)db->opt.l0_stop_trigger;
+    if (stop <= first + 1 || l0 + 1 >= stop) return 1000;
+    return (unsigned)(200 + 800 * (l0 - first) / (stop - first - 1));
+}
+
 /* Make room in the memtable for a write.  REQUIRES: mu held, caller is the write leader. */
 static int make_room(lsm_db *db, int force)
 {
@@ -543,11 +554,12 @@ static int make_room(lsm_db *db, int force)
         if (allow_delay && !do_switch && !inline_work &&
             l0 >= (size_t)db->opt.l0_slowdown_trigger) {
             /* Spread the wait for compaction over many writes rather than one long stall. */
+            unsigned us = slowdown_delay_us(db, l0);
             pthread_mutex_unlock(&db->mu);
-            usleep(1000);
+            usleep(us);
             pthread_mutex_lock(&db->mu);
             stat_add(&db->stats.slowdown_count, 1);
-            stat_add(&db->stats.slowdown_us, 1000);
+            stat_add(&db->stats.slowdown_us, us);
             allow_delay = 0;
         } else if (!force && !do_switch && memtable_bytes(db->mem) < db->opt.memtable_size) {
             return 0;

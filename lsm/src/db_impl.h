@@ -87,6 +87,8 @@ struct lsm_db {
     int write_error;        /* [mu] sticky WAL error: writes fail with LSM_ECLOSED */
     char write_msg[512];
     int shutting_down;      /* [mu] */
+    int idle_work;          /* [mu, written by the background thread only] store found idle */
+    uint64_t idle_activity; /* [same] db activity (reads + writes) when it was found idle */
     pthread_t bg_thread;
     int bg_started;
 
@@ -126,6 +128,12 @@ void *db_background_main(void *arg);
 /* compaction.c */
 /* Whether the current version needs a compaction.  REQUIRES: mu or work_mu. */
 int compaction_needed(lsm_db *db);
+/* The background thread's wait for work when it has none: a plain wait on bg_cv, or, when an
+ * idle compaction could be done, a wait of IDLE_WAIT_MS after which, if nothing read or wrote
+ * meanwhile, compaction_needed/compaction_run_one also offer idle work (L0 into L1 and space
+ * amplification above 1.2 pushed down, leveled; all runs merged, tiered) until the next read
+ * or write.  REQUIRES: mu held, the background thread. */
+void compaction_wait_for_work(lsm_db *db);
 /* Pick and run one compaction: 1 done, 0 nothing to do, or negative error.
  * REQUIRES: work_mu held, mu not held. */
 int compaction_run_one(lsm_db *db);

@@ -124,7 +124,7 @@ int db_stats_render(lsm_db *db, int json, char **out)
         outf(&o, "],\"compaction_style\":\"%s\",\"total_sst_bytes\":%" PRIu64
              ",\"live_data_bytes\":%" PRIu64 ",\"user_bytes\":%" PRIu64 ",\"user_ops\":%" PRIu64
              ",\"wal_bytes_written\":%" PRIu64 ",\"wal_syncs\":%" PRIu64
-             ",\"bytes_flushed\":%" PRIu64 ",\"flushes\":%" PRIu64 ",\"trivial_moves\":%" PRIu64
+             ",\"bytes_flushed\":%" PRIu64 ",\"flushes\":%" PRIu64 ",\"trivial_moves\":%" PRIu64 ",\"subcompactions\":%" PRIu64 ",\"idle_compactions\":%" PRIu64
              ",\"write_amplification\":%.3f,\"space_amplification\":%.3f"
              ",\"stall_count\":%" PRIu64 ",\"stall_us\":%" PRIu64 ",\"slowdown_count\":%" PRIu64
              ",\"slowdown_us\":%" PRIu64 ",\"bloom_checked\":%" PRIu64 ",\"bloom_useful\":%" PRIu64
@@ -134,7 +134,8 @@ int db_stats_render(lsm_db *db, int json, char **out)
              db->opt.compaction_style == LSM_COMPACTION_TIERED ? "tiered" : "leveled",
              f.total_bytes, f.live_bytes, stat_get(&s->user_bytes), stat_get(&s->user_ops),
              stat_get(&s->wal_bytes), stat_get(&s->wal_syncs), stat_get(&s->flush_bytes),
-             stat_get(&s->flushes), stat_get(&s->trivial_moves), f.write_amp, f.space_amp,
+             stat_get(&s->flushes), stat_get(&s->trivial_moves),
+             stat_get(&s->subcompactions), stat_get(&s->idle_compactions), f.write_amp, f.space_amp,
              stat_get(&s->stall_count), stat_get(&s->stall_us), stat_get(&s->slowdown_count),
              stat_get(&s->slowdown_us), stat_get(&s->bloom_checked), stat_get(&s->bloom_useful),
              f.cache_hits, f.cache_misses, f.mem_bytes, f.wal_bytes, f.entries,
@@ -156,6 +157,8 @@ int db_stats_render(lsm_db *db, int json, char **out)
         outf(&o, "bytes flushed:        %" PRIu64 " (%" PRIu64 " flushes)\n",
              stat_get(&s->flush_bytes), stat_get(&s->flushes));
         outf(&o, "trivial moves:        %" PRIu64 "\n", stat_get(&s->trivial_moves));
+        outf(&o, "subcompactions:       %" PRIu64 "\n", stat_get(&s->subcompactions));
+        outf(&o, "idle compactions:     %" PRIu64 "\n", stat_get(&s->idle_compactions));
         outf(&o, "write amplification:  %.3f\n", f.write_amp);
         outf(&o, "space amplification:  %.3f\n", f.space_amp);
         outf(&o, "stalls:               %" PRIu64 " (%" PRIu64 " us), slowdowns %" PRIu64

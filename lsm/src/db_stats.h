@@ -17,6 +17,8 @@ typedef struct db_stats {
     uint64_t flush_bytes, flushes;  /* L0 tables written by flushes */
     uint64_t comp_read[LSM_NUM_LEVELS], comp_written[LSM_NUM_LEVELS], comp_count[LSM_NUM_LEVELS];
     uint64_t trivial_moves;
+    uint64_t idle_compactions;      /* compactions done because the store was idle */
+    uint64_t subcompactions;        /* key spans merged by parallel threads (0: none split) */
     uint64_t stall_count, stall_us, slowdown_count, slowdown_us;
     uint64_t bloom_checked, bloom_useful;
     uint64_t gets, salvaged_bytes;

@@ -28,6 +28,10 @@ struct lsm_env {
      * e.g. its times -- cheaper for an append-only log.  Optional: NULL means callers use
      * fsync.  A fault-injecting env counts it as an fsync. */
     int (*fdatasync)(lsm_env *env, int fd);
+    /* Start writing [off, off + len) of the file back to disk without waiting and without any
+     * durability promise (sync_file_range SYNC_FILE_RANGE_WRITE): a later fsync of a big file
+     * then has little left to do.  Optional: NULL means no hint. */
+    int (*start_writeback)(lsm_env *env, int fd, off_t off, off_t len);
     int (*ftruncate)(lsm_env *env, int fd, off_t len);
     /* Size of an open file. */
     int (*fsize)(lsm_env *env, int fd, uint64_t *size);

@@ -94,6 +94,11 @@ static int px_fdatasync(lsm_env *env, int fd)
     return r < 0 ? -errno : 0;
 }
 
+static int px_start_writeback(lsm_env *env, int fd, off_t off, off_t len)
+{
+    return sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE) < 0 ? -errno : 0;
+}
+
 static int px_fsync_dir(lsm_env *env, const char *dir)
 {
     int fd = px_open(env, dir, O_RDONLY | O_DIRECTORY, 0);
@@ -181,6 +186,7 @@ static lsm_env posix_env = {
     .mkdir = px_mkdir,
     .fsync_dir = px_fsync_dir,
     .fdatasync = px_fdatasync,
+    .start_writeback = px_start_writeback,
     .list_dir = px_list_dir,
     .stat = px_stat,
     .lock = px_lock,

@@ -294,7 +294,7 @@ void *db_background_main(void *arg)
      * while a step ran is never lost. */
     while (!db->shutting_down) {
         if (db->bg_error || idle || (db->nimm == 0 && !compaction_needed(db))) {
-            pthread_cond_wait(&db->bg_cv, &db->mu);
+            compaction_wait_for_work(db); /* (may find the store idle: see compaction.c) */
             idle = 0;
             continue;
         }

@@ -29,6 +29,7 @@ void lsm_options_init(lsm_options *opt)
     opt->level1_max_bytes = 10u << 20;
     opt->level_multiplier = 10;
     opt->tiered_min_merge_width = 4;
+    opt->max_subcompactions = 2;
 }
 
 void lsm_read_options_init(lsm_read_options *ropt)

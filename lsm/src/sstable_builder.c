@@ -2,8 +2,9 @@
  * sstable_builder.c — writes an SSTable (layout in sstable_format.h and lsm/FORMAT.md).
  *
  * Entries stream into a data block; when it reaches block_size it is compressed (LZ4, kept only
- * if that saves at least 1/8), framed with a type byte and masked CRC, and appended to an
- * output buffer that is written out in 64 KiB pieces.  The index entry for a block is added
+ * if that saves at least 1/8; a big block is tried on a sample first), framed with a type byte
+ * and masked CRC, and appended to an output buffer that is written out in 64 KiB pieces (a
+ * block of 64 KiB or more is written from where it is).  The index entry for a block is added
  * when the NEXT key arrives, so that it can be a short separator between the two blocks (as
  * LevelDB's FindShortestSeparator) instead of a full key.  The bloom filter is built at the end
  * from one 32-bit hash per distinct user key.  Bytes go to PATH.tmp; finish fsyncs it, renames
@@ -24,6 +25,9 @@
 #include "status.h"
 
 #define OUT_FLUSH (64 * 1024)
+/* A big table (a bulk ingest, a large memtable) asks the kernel to start writing back every
+ * WRITEBACK_STEP bytes, so the fsync in finish does not wait for all of it at once. */
+#define WRITEBACK_STEP (4u << 20)
 
 struct sst_builder {
     lsm_env *env;
@@ -42,6 +46,7 @@ struct sst_builder {
     buf hashes;          /* uint32_t bloom hashes, one per distinct user key */
     buf smallest;
     uint64_t entries, deletions, raw_key_bytes, raw_value_bytes, data_blocks;
+    uint64_t written_back; /* file offset up to which writeback was started */
     int err;             /* first error; sticky */
 };
 
@@ -59,6 +64,16 @@ static int fail(sst_builder *b, int rc, const char *what)
     return b->err;
 }
 
+/* Hint the kernel to write back what was written since the last hint, every WRITEBACK_STEP.
+ * Only a hint: a failure is not an error (the fsync in finish reports real ones). */
+static void maybe_start_writeback(sst_builder *b)
+{
+    if (!b->env->start_writeback || b->out_off - b->written_back < WRITEBACK_STEP) return;
+    b->env->start_writeback(b->env, b->fd, (off_t)b->written_back,
+                            (off_t)(b->out_off - b->written_back));
+    b->written_back = b->out_off;
+}
+
 static int flush_out(sst_builder *b)
 {
     if (b->err) return b->err;
@@ -71,7 +86,37 @@ static int flush_out(sst_builder *b)
     }
     b->out_off += b->out.len;
     b->out.len = 0;
+    maybe_start_writeback(b);
     return 0;
+}
+
+/* Write n bytes at the end of the file, out being empty. */
+static int write_direct(sst_builder *b, const uint8_t *p, size_t n)
+{
+    int rc = env_write_full(b->env, b->fd, p, n, (off_t)b->out_off);
+    if (rc) {
+        char what[64];
+        snprintf(what, sizeof what, "write at offset %llu", (unsigned long long)b->out_off);
+        return fail(b, rc, what);
+    }
+    b->out_off += n;
+    maybe_start_writeback(b);
+    return 0;
+}
+
+/* Whether a block of n bytes is worth compressing: blocks of SAMPLE_MIN bytes or more (big
+ * values, such as file chunks) compress a SAMPLE-byte piece of their middle first, and are
+ * stored raw at once when it does not shrink by the 1/8 a whole block must save: random or
+ * already compressed data then costs no full LZ4 pass. */
+#define SAMPLE 4096
+#define SAMPLE_MIN (4 * SAMPLE)
+static int sample_compresses(sst_builder *b, const uint8_t *contents, size_t n)
+{
+    if (n < SAMPLE_MIN) return 1;
+    if (buf_reserve(&b->cbuf, (size_t)LZ4_compressBound(SAMPLE))) return 1;
+    int c = LZ4_compress_default((const char *)contents + n / 2 - SAMPLE / 2,
+                                 (char *)b->cbuf.data, SAMPLE, LZ4_compressBound(SAMPLE));
+    return c > 0 && (size_t)c < SAMPLE - SAMPLE / 8;
 }
 
 /* Frame contents as a block (compressing when allowed and worth it), queue it for writing,
@@ -85,7 +130,7 @@ static int write_block(sst_builder *b, const uint8_t *contents, size_t n, int ma
     uint8_t type = SST_BLOCK_RAW;
     int rc;
     if (may_compress && b->opt.compression == LSM_COMPRESSION_LZ4 && n >= 64 &&
-        n <= LZ4_MAX_INPUT_SIZE) {
+        n <= LZ4_MAX_INPUT_SIZE && sample_compresses(b, contents, n)) {
         if ((rc = buf_reserve(&b->cbuf, 5 + (size_t)LZ4_compressBound((int)n))))
             return fail(b, rc, "out of memory");
         int hdr = put_varint32(b->cbuf.data, (uint32_t)n);
@@ -100,8 +145,14 @@ static int write_block(sst_builder *b, const uint8_t *contents, size_t n, int ma
     uint8_t trailer[SST_BLOCK_TRAILER];
     trailer[0] = type;
     put_fixed32(trailer + 1, crc32c_mask(crc32c_extend(crc32c_value(payload, plen), &type, 1)));
-    if ((rc = buf_append(&b->out, payload, plen)) || (rc = buf_append(&b->out, trailer, 5)))
+    if (plen >= OUT_FLUSH) {
+        /* a big block (a file chunk) goes to the file from where it is, not through out */
+        if ((rc = flush_out(b))) return rc;
+        if ((rc = write_direct(b, payload, plen))) return rc;
+    } else if ((rc = buf_append(&b->out, payload, plen))) {
         return fail(b, rc, "out of memory");
+    }
+    if ((rc = buf_append(&b->out, trailer, 5))) return fail(b, rc, "out of memory");
     h->offset = b->offset;
     h->size = plen;
     b->offset += plen + SST_BLOCK_TRAILER;

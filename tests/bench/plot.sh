@@ -90,6 +90,7 @@ if [ -f "$RES/db_bench_compaction.tsv" ]; then
     pivot_db "$RES/db_bench_compaction.tsv" "$e" "cycle.wamp_engine=write-amp(engine)" \
         "cycle.wamp_io=write-amp(wchar)" cycle.samp=space-amp \
         update_heavy.samp_tables=update-heavy-space-amp \
+        update_heavy.samp_tables_idle=update-heavy-after-idle \
         update_heavy.samp_tables_compacted=after-full-compaction > "$TMP/amp.dat"
     histogram "$TMP/amp.dat" "$RES/db_bench_amplification.svg" \
         "write and space amplification (lower is better)" "factor" 0 "$n"

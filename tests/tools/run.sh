@@ -472,7 +472,7 @@ test_deb() {
     env PATH=/usr/sbin:/usr/bin:/sbin:/bin timeout 60 mount -t fuse.lsmfs "$S" "$M" -o auto_unmount \
         || { fail "mount with the installed helper"; return 1; }
     # (from /proc rather than ps: procps is not in a minimal Debian)
-    for p in /proc/[0-9]*/cmdline; do tr '\0' ' ' < "$p" 2>/dev/null; echo; done \
+    for p in /proc/[0-9]*/cmdline; do { tr '\0' ' ' < "$p"; } 2>/dev/null; echo; done \
         | grep -q "^/usr/bin/lsmfs .*$M" || { fail "daemon is not the installed /usr/bin/lsmfs"; return 1; }
     cp -a "$ROOT/packaging" "$M/" && diff -r "$ROOT/packaging" "$M/packaging" || { fail "use the mount"; return 1; }
     env PATH=/usr/bin:/bin lsmfs-ctl stat --json "$M" | jq -e '.mounted == true' >/dev/null \

@@ -1,0 +1,365 @@
+/* test_ingest.c — lsm_ingest_*: a sorted run added as a table of its own.
+ *  - entries are invisible until commit, then all visible, durable across reopen, and a
+ *    sequential load lands at the bottom level (nothing to compact);
+ *  - versions: an ingest shadows writes that completed before it began; a write made while it
+ *    was open (here: flushed into a newer table) is kept by the fallback path's ordering rules;
+ *  - abandon and a crash before commit leave nothing, not even a file;
+ *  - keys out of order are refused;
+ *  - a random model: puts, deletes, ingests over random (often overlapping) ranges, flushes,
+ *    compactions and reopens, every key checked against an array after each step. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lsm.h"
+#include "testutil.h"
+
+#define VAL 65536
+
+static void key_of(int i, char *k) { snprintf(k, 16, "c%08d", i); }
+
+static void value_of(int i, int version, char *v, size_t n)
+{
+    uint64_t h = (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(version + 1) * 0xbf58476d1ce4e5b9ull;
+    for (size_t j = 0; j < n; j++) {
+        h ^= h << 13;
+        h ^= h >> 7;
+        h ^= h << 17;
+        v[j] = (char)h;
+    }
+}
+
+static lsm_db *open_db(const char *dir, size_t memtable)
+{
+    lsm_options o;
+    lsm_options_init(&o);
+    if (memtable) o.memtable_size = memtable;
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0, "open: %s", lsm_last_error());
+    return db;
+}
+
+static int files_at(lsm_db *db, int level)
+{
+    char name[64], *s;
+    snprintf(name, sizeof name, "lsm.num-files-at-level%d", level);
+    cr_assert_eq(lsm_property(db, name, &s), 0);
+    int n = atoi(s);
+    lsm_free(s);
+    return n;
+}
+
+static int g_step = -1; /* the random model's step, for failure messages */
+
+/* Whether key i holds value (i, version) (version < 0: absent). */
+static void expect(lsm_db *db, int i, int version, size_t n)
+{
+    char k[16], *want = malloc(n);
+    key_of(i, k);
+    void *v;
+    size_t vl;
+    int r = lsm_get(db, NULL, k, strlen(k), &v, &vl);
+    if (version < 0) {
+        cr_assert_eq(r, LSM_ENOTFOUND, "key %d: expected absent, got %d (step %d)", i, r, g_step);
+    } else {
+        cr_assert_eq(r, 0, "key %d: %s (step %d)", i, lsm_last_error(), g_step);
+        value_of(i, version, want, n);
+        cr_assert(vl == n && memcmp(v, want, n) == 0, "key %d: wrong value (len %zu, step %d)", i,
+                  vl, g_step);
+        lsm_free(v);
+    }
+    free(want);
+}
+
+static int count_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    cr_assert(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name), s = strlen(suffix);
+        n += l > s && strcmp(e->d_name + l - s, suffix) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static void ingest_range(lsm_db *db, int lo, int hi, int version, size_t n)
+{
+    lsm_ingest *in;
+    cr_assert_eq(lsm_ingest_begin(db, &in), 0, "%s", lsm_last_error());
+    char k[16], *v = malloc(n);
+    for (int i = lo; i < hi; i++) {
+        key_of(i, k);
+        value_of(i, version, v, n);
+        cr_assert_eq(lsm_ingest_put(in, k, strlen(k), v, n), 0, "%s", lsm_last_error());
+    }
+    free(v);
+    cr_assert_eq(lsm_ingest_commit(in), 0, "commit: %s", lsm_last_error());
+}
+
+Test(ingest, visible_at_commit_durable_and_at_the_bottom)
+{
+    char *dir = tu_tmpdir("ingest_basic");
+    lsm_db *db = open_db(dir, 0);
+    lsm_ingest *in;
+    cr_assert_eq(lsm_ingest_begin(db, &in), 0);
+    char k[16], *v = malloc(VAL);
+    for (int i = 0; i < 64; i++) {
+        key_of(i, k);
+        value_of(i, 1, v, VAL);
+        cr_assert_eq(lsm_ingest_put(in, k, strlen(k), v, VAL), 0);
+    }
+    cr_assert_eq(lsm_ingest_bytes(in), 64 * (uint64_t)(VAL + strlen(k)));
+    expect(db, 5, -1, VAL); /* not before commit */
+    lsm_iter *it;
+    cr_assert_eq(lsm_iter_new(db, NULL, &it), 0); /* an iterator from before the commit */
+    cr_assert_eq(lsm_ingest_commit(in), 0, "%s", lsm_last_error());
+    lsm_iter_seek_first(it);
+    cr_assert(!lsm_iter_valid(it), "an older iterator must not see the ingest");
+    lsm_iter_free(it);
+    for (int i = 0; i < 64; i++) expect(db, i, 1, VAL);
+    cr_assert_eq(files_at(db, 6), 1, "a load into an empty store goes to the bottom level");
+    cr_assert_eq(files_at(db, 0), 0);
+    cr_assert_eq(lsm_close(db), 0);
+    db = open_db(dir, 0);
+    for (int i = 0; i < 64; i++) expect(db, i, 1, VAL);
+    /* an adjacent load does not overlap: it goes to the bottom too */
+    ingest_range(db, 64, 128, 1, 1000);
+    cr_assert_eq(files_at(db, 6), 2);
+    /* later puts win over ingested entries, and survive a reopen */
+    key_of(70, k);
+    value_of(70, 2, v, 1000);
+    cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, 1000), 0);
+    expect(db, 70, 2, 1000);
+    cr_assert_eq(lsm_close(db), 0);
+    db = open_db(dir, 0);
+    expect(db, 70, 2, 1000);
+    expect(db, 71, 1, 1000);
+    cr_assert_eq(lsm_close(db), 0);
+    free(v);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* Keys 0-19 after shadows_older_writes...: 5-14 ingested (version 2) over the rest's history:
+ * version 0 everywhere, version 1 on even keys, key 3 deleted. */
+static void expect_shadowed(lsm_db *db)
+{
+    for (int i = 0; i < 20; i++)
+        expect(db, i, i >= 5 && i < 15 ? 2 : i == 3 ? -1 : i % 2 == 0 ? 1 : 0, 100);
+}
+
+Test(ingest, shadows_older_writes_in_memtable_and_tables)
+{
+    char *dir = tu_tmpdir("ingest_shadow");
+    lsm_db *db = open_db(dir, 0);
+    char k[16], v[100];
+    for (int i = 0; i < 20; i++) { /* version 0 in a table, version 1 of some in the memtable */
+        key_of(i, k);
+        value_of(i, 0, v, 100);
+        cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, 100), 0);
+    }
+    cr_assert_eq(lsm_flush(db), 0);
+    for (int i = 0; i < 20; i += 2) {
+        key_of(i, k);
+        value_of(i, 1, v, 100);
+        cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, 100), 0);
+    }
+    key_of(3, k);
+    cr_assert_eq(lsm_delete(db, NULL, k, strlen(k)), 0);
+    ingest_range(db, 5, 15, 2, 100);
+    expect_shadowed(db);
+    cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0);
+    expect_shadowed(db);
+    cr_assert_eq(lsm_close(db), 0);
+    db = open_db(dir, 0);
+    expect_shadowed(db);
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(ingest, a_newer_table_in_the_range_takes_the_fallback)
+{
+    char *dir = tu_tmpdir("ingest_fallback");
+    lsm_db *db = open_db(dir, 0);
+    lsm_ingest *in;
+    cr_assert_eq(lsm_ingest_begin(db, &in), 0);
+    char k[16], v[100];
+    for (int i = 0; i < 10; i++) {
+        key_of(i, k);
+        value_of(i, 1, v, 100);
+        cr_assert_eq(lsm_ingest_put(in, k, strlen(k), v, 100), 0);
+    }
+    /* written after begin, flushed: a table newer than the ingest overlaps its range */
+    value_of(4, 0, v, 100);
+    cr_assert_eq(lsm_put(db, NULL, "c00000004x", 10, v, 100), 0);
+    cr_assert_eq(lsm_flush(db), 0);
+    cr_assert_eq(lsm_ingest_commit(in), 0, "%s", lsm_last_error());
+    for (int i = 0; i < 10; i++) expect(db, i, 1, 100);
+    void *got;
+    size_t gl;
+    cr_assert_eq(lsm_get(db, NULL, "c00000004x", 10, &got, &gl), 0);
+    lsm_free(got);
+    cr_assert_eq(count_files(dir, ".sst"), 1, "the fallback's table file must be gone");
+    cr_assert_eq(lsm_close(db), 0);
+    db = open_db(dir, 0);
+    for (int i = 0; i < 10; i++) expect(db, i, 1, 100);
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(ingest, abandon_and_bad_order)
+{
+    char *dir = tu_tmpdir("ingest_abandon");
+    lsm_db *db = open_db(dir, 0);
+    lsm_ingest *in;
+    cr_assert_eq(lsm_ingest_begin(db, &in), 0);
+    cr_assert_eq(lsm_ingest_put(in, "b", 1, "1", 1), 0);
+    cr_assert_eq(lsm_ingest_put(in, "a", 1, "1", 1), LSM_EINVAL);
+    cr_assert_eq(lsm_ingest_put(in, "b", 1, "1", 1), LSM_EINVAL);
+    cr_assert_eq(lsm_ingest_put(in, "c", 1, "1", 1), 0);
+    lsm_ingest_abandon(in);
+    cr_assert_eq(count_files(dir, ".tmp"), 0);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lsm_get(db, NULL, "c", 1, &v, &vl), LSM_ENOTFOUND);
+    cr_assert_eq(lsm_ingest_begin(db, &in), 0); /* empty: commit just frees it */
+    cr_assert_eq(lsm_ingest_commit(in), 0);
+    cr_assert_eq(count_files(dir, ".tmp") + count_files(dir, ".sst"), 0);
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(ingest, crash_before_commit_leaves_nothing)
+{
+    char *dir = tu_tmpdir("ingest_crash");
+    lsm_db *db = open_db(dir, 0);
+    cr_assert_eq(lsm_put(db, NULL, "a", 1, "1", 1), 0);
+    cr_assert_eq(lsm_close(db), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        lsm_options o;
+        lsm_options_init(&o);
+        lsm_db *cdb;
+        lsm_ingest *in;
+        char k[16], *v = malloc(VAL);
+        if (lsm_open(dir, &o, &cdb) || lsm_ingest_begin(cdb, &in)) _exit(2);
+        for (int i = 0; i < 100; i++) {
+            key_of(i, k);
+            value_of(i, 1, v, VAL);
+            if (lsm_ingest_put(in, k, strlen(k), v, VAL)) _exit(3);
+        }
+        kill(getpid(), SIGKILL);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFSIGNALED(st), "child exited with %d", WEXITSTATUS(st));
+    db = open_db(dir, 0);
+    expect(db, 0, -1, VAL);
+    cr_assert_eq(count_files(dir, ".tmp"), 0, "open removes the unfinished table");
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* The model: version of each key, -1 if absent. */
+#define MKEYS 400
+
+static lsm_db *open_styled(const char *dir, int style)
+{
+    lsm_options o;
+    lsm_options_init(&o);
+    o.memtable_size = 64 * 1024;
+    o.compaction_style = style;
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0, "open: %s", lsm_last_error());
+    return db;
+}
+
+static void random_model(int style, const char *name)
+{
+    uint64_t seed = tu_seed(name, 4242);
+    tu_rng rng;
+    tu_rng_init(&rng, seed);
+    char *dir = tu_tmpdir("ingest_model");
+    lsm_db *db = open_styled(dir, style);
+    int model[MKEYS];
+    for (int i = 0; i < MKEYS; i++) model[i] = -1;
+    int version = 0;
+    char k[16], v[512];
+    int steps = (int)(300 * tu_scale());
+    for (int step = 0; step < steps; step++) {
+        int op = (int)tu_uniform(&rng, 10);
+        g_step = step;
+        version++;
+        if (op < 4) { /* a few puts and deletes */
+            for (int j = 0; j < 20; j++) {
+                int i = (int)tu_uniform(&rng, MKEYS);
+                key_of(i, k);
+                if (tu_uniform(&rng, 4) == 0) {
+                    cr_assert_eq(lsm_delete(db, NULL, k, strlen(k)), 0);
+                    model[i] = -1;
+                } else {
+                    value_of(i, version, v, 300);
+                    cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, 300), 0);
+                    model[i] = version;
+                }
+            }
+        } else if (op < 8) { /* an ingest of a random range, some keys skipped */
+            int lo = (int)tu_uniform(&rng, MKEYS), len = 1 + (int)tu_uniform(&rng, 60);
+            lsm_ingest *in;
+            cr_assert_eq(lsm_ingest_begin(db, &in), 0);
+            for (int i = lo; i < lo + len && i < MKEYS; i++) {
+                if (tu_uniform(&rng, 5) == 0) continue;
+                key_of(i, k);
+                value_of(i, version, v, 300);
+                cr_assert_eq(lsm_ingest_put(in, k, strlen(k), v, 300), 0);
+                model[i] = version;
+            }
+            cr_assert_eq(lsm_ingest_commit(in), 0, "step %d: %s", step, lsm_last_error());
+        } else if (op == 8) {
+            cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0);
+        } else {
+            cr_assert_eq(lsm_close(db), 0);
+            db = open_styled(dir, style);
+        }
+        if (style == LSM_COMPACTION_TIERED)
+            for (int l = 1; l < 7; l++)
+                cr_assert_eq(files_at(db, l), 0, "tiered: a table in level %d", l);
+        for (int i = 0; i < MKEYS; i++) expect(db, i, model[i], 300);
+    }
+    /* one scan agrees with the model too */
+    lsm_iter *it;
+    cr_assert_eq(lsm_iter_new(db, NULL, &it), 0);
+    int i = 0;
+    for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
+        while (i < MKEYS && model[i] < 0) i++;
+        cr_assert(i < MKEYS, "scan returns a key the model lacks");
+        size_t kl;
+        const char *got = lsm_iter_key(it, &kl);
+        key_of(i, k);
+        cr_assert(kl == strlen(k) && memcmp(got, k, kl) == 0, "scan: expected %s", k);
+        i++;
+    }
+    cr_assert_eq(lsm_iter_status(it), 0);
+    while (i < MKEYS && model[i] < 0) i++;
+    cr_assert_eq(i, MKEYS, "scan misses keys");
+    lsm_iter_free(it);
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(ingest, random_model_leveled) { random_model(LSM_COMPACTION_LEVELED, "ingest::random_model_leveled"); }
+Test(ingest, random_model_tiered) { random_model(LSM_COMPACTION_TIERED, "ingest::random_model_tiered"); }
