@@ -25,6 +25,8 @@
 
 struct fsctl {
     fscore *fs;
+    fsctl_info_fn info;
+    void *info_arg;
     int listen_fd;
     int stop_pipe[2];
     int dir_fd; /* the store directory, for unlinking the socket at stop */
@@ -161,6 +163,11 @@ static void serve(fsctl *c, int fd)
             send_text(fd, text);
             lsm_free(text);
         }
+        if (r == 0 && !line[4] && c->info) {
+            char extra[1024] = "";
+            c->info(c->info_arg, extra, sizeof extra);
+            send_text(fd, extra);
+        }
         reply_status(fd, r, "stat");
     } else if (strcmp(line, "compact") == 0) {
         fsctl_write_line(fd, "PROGRESS 0 1");
@@ -229,13 +236,15 @@ static void *server_main(void *arg)
     return NULL;
 }
 
-int fsctl_start(fscore *fs, fsctl **out)
+int fsctl_start(fscore *fs, fsctl_info_fn info, void *arg, fsctl **out)
 {
     *out = NULL;
     fsctl *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->fs = fs;
+    c->info = info;
+    c->info_arg = arg;
     c->listen_fd = c->stop_pipe[0] = c->stop_pipe[1] = -1;
     int r = 0;
     c->dir_fd = open(fscore_store_dir(fs), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -17,9 +17,14 @@
 
 typedef struct fsctl fsctl; /* opaque: a running control server */
 
+/* Extra "name: value" lines the daemon adds to the text form of `stat` (e.g. its node table),
+ * written into buf (size bytes, NUL-terminated). */
+typedef void (*fsctl_info_fn)(void *arg, char *buf, size_t size);
+
 /* Create the socket in fscore_store_dir(fs) and start the server thread.  The store must be
- * open (its lock guarantees that a leftover socket file is stale and may be replaced). */
-int fsctl_start(fscore *fs, fsctl **out);
+ * open (its lock guarantees that a leftover socket file is stale and may be replaced).  info
+ * (may be NULL) is called from the server thread with arg. */
+int fsctl_start(fscore *fs, fsctl_info_fn info, void *arg, fsctl **out);
 
 /* Stop the thread, close and remove the socket, free c.  NULL is a no-op. */
 void fsctl_stop(fsctl *c);

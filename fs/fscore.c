@@ -625,9 +625,27 @@ int fscore_readlink(fscore *fs, const char *path, char *buf, size_t size)
     return r;
 }
 
-/* Read-modify-write of path's attributes through edit(); ctime is set to now. */
-static int update_attr(fscore *fs, const char *path, int (*edit)(fs_attr *a, const void *arg),
-                       const void *arg)
+/* The record to edit: path's, or without a path, that of the open file ino, or the inode
+ * record of the hard-linked file ino (reached by the kernel after the name it knew went). */
+static int resolve_for_update_locked(fscore *fs, const char *path, uint64_t ino, fs_node *n)
+{
+    if (path)
+        return fs_resolve_locked(fs, path, n);
+    fs_file *f = fs_open_find_locked(fs, ino);
+    if (f)
+        return fs_load_locked(fs, f->home.data, f->home.len, n);
+    fs_buf k;
+    fs_buf_init(&k);
+    int r = fs_key_inode(&k, FS_KEY_INODE, ino);
+    if (r == 0)
+        r = fs_load_locked(fs, k.data, k.len, n);
+    fs_buf_free(&k);
+    return r;
+}
+
+/* Read-modify-write of the attributes of path (or of the open file ino) through edit(). */
+static int update_attr_of(fscore *fs, const char *path, uint64_t ino,
+                          int (*edit)(fs_attr *a, const void *arg), const void *arg)
 {
     fs_node n;
     fs_node_init(&n);
@@ -635,12 +653,16 @@ static int update_attr(fscore *fs, const char *path, int (*edit)(fs_attr *a, con
     if (!b)
         return -ENOMEM;
     pthread_rwlock_wrlock(&fs->lock);
-    int r = fs_resolve_locked(fs, path, &n);
+    int r = resolve_for_update_locked(fs, path, ino, &n);
     if (r == 0) {
         fs_attr a = n.a;
+        fs_file *f = fs_open_find_locked(fs, a.ino);
+        if (f && f->times_dirty) { /* buffered times are newer than the record's */
+            a.mtime = f->mtime;
+            a.ctime = f->ctime;
+        }
         r = edit(&a, arg);
         if (r == 0) {
-            fs_file *f = fs_open_find_locked(fs, a.ino);
             if (f) {
                 /* the open file's buffered times must not overwrite this change later */
                 f->mtime = a.mtime;
@@ -655,6 +677,82 @@ static int update_attr(fscore *fs, const char *path, int (*edit)(fs_attr *a, con
     lsm_batch_free(b);
     fs_node_free(&n);
     return r;
+}
+
+static int update_attr(fscore *fs, const char *path, int (*edit)(fs_attr *a, const void *arg),
+                       const void *arg)
+{
+    return update_attr_of(fs, path, 0, edit, arg);
+}
+
+static void set_time(struct timespec *dst, const struct timespec *src,
+                     const struct timespec *now)
+{
+    *dst = src->tv_nsec == UTIME_NOW ? *now : *src;
+}
+
+static int edit_setattr(fs_attr *a, const void *arg)
+{
+    const fs_setattr *sa = arg;
+    struct timespec now;
+    fs_now(&now);
+    if (sa->valid & FS_SET_MODE)
+        a->mode = (a->mode & S_IFMT) | (sa->mode & 07777);
+    if (sa->valid & FS_SET_UID)
+        a->uid = sa->uid;
+    if (sa->valid & FS_SET_GID)
+        a->gid = sa->gid;
+    if (sa->valid & FS_SET_ATIME)
+        set_time(&a->atime, &sa->atime, &now);
+    if (sa->valid & FS_SET_MTIME)
+        set_time(&a->mtime, &sa->mtime, &now);
+    if (sa->valid & FS_SET_CTIME)
+        set_time(&a->ctime, &sa->ctime, &now);
+    else if (!(sa->valid & FS_SET_KEEP_CTIME))
+        a->ctime = now;
+    return 0;
+}
+
+/* mtime/ctime of an open file go into its buffer: the kernel's writeback cache sends them just
+ * before the FLUSH or FSYNC that commits them, so they cost no batch of their own.  0 if done,
+ * 1 if ino is not open. */
+static int buffer_times(fscore *fs, uint64_t ino, const fs_setattr *sa)
+{
+    struct timespec now;
+    fs_now(&now);
+    pthread_rwlock_wrlock(&fs->lock);
+    fs_file *f = fs_open_find_locked(fs, ino);
+    if (f) {
+        if (sa->valid & FS_SET_MTIME)
+            set_time(&f->mtime, &sa->mtime, &now);
+        if (sa->valid & FS_SET_CTIME)
+            set_time(&f->ctime, &sa->ctime, &now);
+        else
+            f->ctime = now;
+        f->times_dirty = f->dirty = 1;
+    }
+    pthread_rwlock_unlock(&fs->lock);
+    return f ? 0 : 1;
+}
+
+int fscore_setattr(fscore *fs, const char *path, uint64_t ino, const fs_setattr *sa)
+{
+    if (fs->read_only)
+        return -EROFS;
+    if (!(sa->valid & ~(unsigned)(FS_SET_MTIME | FS_SET_CTIME)) && buffer_times(fs, ino, sa) == 0)
+        return 0;
+    return update_attr_of(fs, path, ino, edit_setattr, sa);
+}
+
+int fscore_file_get(fscore *fs, uint64_t ino, fs_file **out)
+{
+    pthread_rwlock_wrlock(&fs->lock);
+    fs_file *f = fs_open_find_locked(fs, ino);
+    if (f)
+        f->refs++;
+    pthread_rwlock_unlock(&fs->lock);
+    *out = f;
+    return f ? 0 : -ENOENT;
 }
 
 static int edit_mode(fs_attr *a, const void *arg)

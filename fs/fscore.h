@@ -121,6 +121,33 @@ int fscore_rename(fscore *fs, const char *from, const char *to, unsigned int fla
 int fscore_chmod(fscore *fs, const char *path, mode_t mode);
 int fscore_chown(fscore *fs, const char *path, uid_t uid, gid_t gid);
 int fscore_utimens(fscore *fs, const char *path, const struct timespec tv[2]);
+/* Several attribute changes in one batch, as the FUSE SETATTR request brings them.  Fields
+ * not named in valid are kept.  Times may be UTIME_NOW.  ctime becomes the given one with
+ * FS_SET_CTIME (the kernel's writeback cache keeps ctime itself), else now, unless
+ * FS_SET_KEEP_CTIME (an access-time update). */
+enum {
+    FS_SET_MODE = 1,
+    FS_SET_UID = 2,
+    FS_SET_GID = 4,
+    FS_SET_ATIME = 8,
+    FS_SET_MTIME = 16,
+    FS_SET_CTIME = 32,
+    FS_SET_KEEP_CTIME = 64,
+};
+typedef struct fs_setattr {
+    unsigned valid; /* FS_SET_* */
+    mode_t mode;    /* permission bits */
+    uid_t uid;
+    gid_t gid;
+    struct timespec atime, mtime, ctime;
+} fs_setattr;
+/* Apply sa to path (whose inode number is ino), or, with path NULL, to the open regular file
+ * with inode number ino (also after its last name is gone) or the hard-linked file ino (its
+ * inode record); -ENOENT if neither.  A
+ * change of only mtime/ctime of an open file is buffered with its writes (committed by
+ * fs_file_commit, like them). */
+int fscore_setattr(fscore *fs, const char *path, uint64_t ino, const fs_setattr *sa);
+
 /* Set the size of the regular file path (grow with zeros or shrink). */
 int fscore_truncate(fscore *fs, const char *path, off_t size);
 
@@ -167,6 +194,9 @@ int fs_file_stat(fs_file *f, struct stat *st);
 /* Attributes of the open file with inode number ino (also after its last name is gone);
  * -ENOENT if no such file is open. */
 int fscore_stat_open(fscore *fs, uint64_t ino, struct stat *st);
+/* Take one more reference to the open file with inode number ino (release it with
+ * fs_file_close): the way to an open file that has no name left.  -ENOENT if not open. */
+int fscore_file_get(fscore *fs, uint64_t ino, fs_file **out);
 /* Commit buffered writes; with sync, also make them durable (lsm_sync). */
 int fs_file_commit(fs_file *f, int sync);
 /* Drop one reference: commits, and frees the file when it was the last. */

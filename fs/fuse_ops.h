@@ -1,37 +1,41 @@
 /*
- * fuse_ops.h — the lsmfs FUSE operations (libfuse high-level API, paths).
+ * fuse_ops.h — the lsmfs FUSE operations (libfuse low-level API, node ids).
  *
- * Every operation maps onto fscore (fs/fscore.h) and returns 0 or -errno.  The private data of
- * the fuse instance is the fscore.  Open files carry an fs_file in fi->fh, open directories a
- * listing cursor that resumes by name, so readdir offsets stay valid while the directory
- * changes.  lsmfs_ops_init_config() sets the caching policy: lsmfs is the only writer of its
- * store, so the kernel may keep entries, attributes and pages for long.
+ * Every operation maps onto fscore (fs/fscore.h) and answers with the errno it returns.  The
+ * kernel names files by node id, which is the file's inode number; the node table (nodes.h)
+ * turns node ids back into the paths fscore works on.  Open files carry an fs_file in fi->fh,
+ * open directories a listing cursor that resumes by name, so readdir offsets stay valid while
+ * the directory changes.  lsmfs is the only writer of its store, so the kernel may keep
+ * entries, attributes and pages for long: long timeouts, keep_cache on every open, and by
+ * default the writeback cache.
  */
 #ifndef FS_FUSE_OPS_H
 #define FS_FUSE_OPS_H
 
 #define FUSE_USE_VERSION 35
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include "fscore.h"
 
-/* The operation table. */
-extern const struct fuse_operations lsmfs_ops;
+/* The operation table; the session's user data must be an lsmfs_ctx. */
+extern const struct fuse_lowlevel_ops lsmfs_ll_ops;
 
-/* The private data of the fuse instance: the store, and the names of hard-linked files the
- * kernel has seen.  High-level FUSE gives each name its own kernel inode, so when a file with
- * several names changes through one of them (write, chmod, link, unlink), the kernel's cached
- * attributes and pages of the other names are invalidated by path. */
+/* How listings return attributes (READDIRPLUS). */
+enum lsmfs_rdplus {
+    LSMFS_RDPLUS_OFF,  /* plain READDIR: fastest for bare listings */
+    LSMFS_RDPLUS_ON,   /* always READDIRPLUS */
+    LSMFS_RDPLUS_AUTO, /* the kernel picks: plus when the listing is followed by stats */
+};
+
+/* The daemon's state: the store, the node table, the caching choices. */
 typedef struct lsmfs_ctx lsmfs_ctx;
 
-/* multithreaded == 0 disables the invalidations (with one thread, the kernel's writeback that
- * an invalidation may trigger could not be served). */
-lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int multithreaded, int writeback);
+/* A context for fs.  writeback != 0 asks for the kernel's writeback cache.  NULL on
+ * allocation failure. */
+lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus);
 void lsmfs_ctx_free(lsmfs_ctx *c);
 
-/* on != 0: let the kernel use READDIRPLUS (a listing also returns every entry's attributes,
- * which the kernel caches: `ls -l` then needs no lookups, but a plain listing costs more).
- * Call before the fuse session starts; default off. */
-void lsmfs_ctx_set_readdirplus(lsmfs_ctx *c, int on);
+/* Entries in the node table now (what the kernel remembers, plus their parents). */
+size_t lsmfs_ctx_nodes(lsmfs_ctx *c);
 
 #endif

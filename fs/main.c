@@ -116,16 +116,16 @@ static void usage(const char *prog)
            "    -o sync=S              none, always or explicit (default: fsync is durable)\n"
            "    -o compression=S       lz4 (default) or none\n"
            "    -o max_open_tables=N   table files kept open (default 256)\n"
-           "    -o writeback=on|off    kernel writeback cache (default off).  On merges small\n"
-           "                           writes in the kernel, but the kernel then keeps its own\n"
-           "                           size and mtime per name, so a hard-linked file written\n"
-           "                           through one name may show a stale size through another\n"
-           "    -o readdirplus=on|off  listings also return attributes (default off: a plain\n"
-           "                           listing is ~3x faster; `ls -l` then looks names up)\n"
+           "    -o writeback=on|off    kernel writeback cache (default on): the kernel merges\n"
+           "                           small writes and keeps size and mtime while it has\n"
+           "                           dirty pages; off sends every write through at once\n"
+           "    -o readdirplus=S       listings also return attributes: auto (default: when\n"
+           "                           the kernel sees entries looked up after a listing),\n"
+           "                           on (always) or off (never; a bare listing is fastest)\n"
            "    -o nonempty            allow mounting over a non-empty directory\n"
            "\n"
            "Unmount with `fusermount3 -u MOUNTPOINT` (or umount, or SIGTERM).\n"
-           "FUSE options (-o allow_other, auto_unmount, ...) are passed to libfuse:\n",
+           "FUSE options (-o allow_other, auto_unmount, ...) are passed to libfuse:\n\n",
            prog);
 }
 
@@ -371,6 +371,13 @@ static void args_free(struct lsmfs_args *a, struct fuse_args *args)
 
 static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[]);
 
+/* The daemon's lines in `lsmfs-ctl stat`: the node table follows what the kernel caches. */
+static void daemon_info(void *arg, char *buf, size_t size)
+{
+    snprintf(buf, size, "lsmfs daemon: %zu nodes known to the kernel\n",
+             lsmfs_ctx_nodes(arg));
+}
+
 int main(int argc, char *argv[])
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -393,7 +400,7 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
     const struct lsmfs_args a = *ap;
     if (a.help) {
         usage(argv[0]);
-        fuse_lib_help(args);
+        fuse_lowlevel_help();
         return 0;
     }
     if (a.version) {
@@ -407,7 +414,7 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
     }
     char err[PATH_MAX * 3] = "";
     lsm_options lopt;
-    int wb = 0; /* see the help text: exact hard-link semantics by default */
+    int wb = 1; /* one kernel inode per file keeps the writeback cache coherent */
     if (a.writeback) {
         if (strcmp(a.writeback, "on") == 0)
             wb = 1;
@@ -418,12 +425,15 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
             return 1;
         }
     }
-    int rdplus = 0;
+    enum lsmfs_rdplus rdplus = LSMFS_RDPLUS_AUTO;
     if (a.readdirplus) {
         if (strcmp(a.readdirplus, "on") == 0)
-            rdplus = 1;
-        else if (strcmp(a.readdirplus, "off") != 0) {
-            fprintf(stderr, "lsmfs: invalid readdirplus '%s' (on or off)\n", a.readdirplus);
+            rdplus = LSMFS_RDPLUS_ON;
+        else if (strcmp(a.readdirplus, "off") == 0)
+            rdplus = LSMFS_RDPLUS_OFF;
+        else if (strcmp(a.readdirplus, "auto") != 0) {
+            fprintf(stderr, "lsmfs: invalid readdirplus '%s' (auto, on or off)\n",
+                    a.readdirplus);
             return 1;
         }
     }
@@ -489,18 +499,17 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         verdict(vfd, err);
         return 1;
     }
-    lsmfs_ctx *ctx = lsmfs_ctx_new(fs, !a.single, wb);
-    if (ctx)
-        lsmfs_ctx_set_readdirplus(ctx, rdplus);
-    struct fuse *fuse = ctx ? fuse_new(args, &lsmfs_ops, sizeof lsmfs_ops, ctx) : NULL;
-    if (!fuse) {
+    lsmfs_ctx *ctx = lsmfs_ctx_new(fs, wb, rdplus);
+    struct fuse_session *se =
+        ctx ? fuse_session_new(args, &lsmfs_ll_ops, sizeof lsmfs_ll_ops, ctx) : NULL;
+    if (!se) {
         lsmfs_ctx_free(ctx);
         fscore_close(fs);
         verdict(vfd, "invalid FUSE options (see lsmfs --help)");
         return 1;
     }
-    if (fuse_mount(fuse, mnt_abs) != 0) {
-        fuse_destroy(fuse);
+    if (fuse_session_mount(se, mnt_abs) != 0) {
+        fuse_session_destroy(se);
         lsmfs_ctx_free(ctx);
         fscore_close(fs);
         snprintf(err, sizeof err, "cannot mount on %s (see the message above or syslog)",
@@ -508,21 +517,20 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         verdict(vfd, err);
         return 1;
     }
-    struct fuse_session *se = fuse_get_session(fuse);
     if (fuse_set_signal_handlers(se) != 0) {
-        fuse_unmount(fuse);
-        fuse_destroy(fuse);
+        fuse_session_unmount(se);
+        fuse_session_destroy(se);
         lsmfs_ctx_free(ctx);
         fscore_close(fs);
         verdict(vfd, "cannot install signal handlers");
         return 1;
     }
     fsctl *ctl = NULL;
-    r = fsctl_start(fs, &ctl);
+    r = fsctl_start(fs, daemon_info, ctx, &ctl);
     if (r) {
         fuse_remove_signal_handlers(se);
-        fuse_unmount(fuse);
-        fuse_destroy(fuse);
+        fuse_session_unmount(se);
+        fuse_session_destroy(se);
         lsmfs_ctx_free(ctx);
         fscore_close(fs);
         snprintf(err, sizeof err, "cannot create the control socket in %s: %s", store_abs,
@@ -546,17 +554,17 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
     verdict(vfd, NULL);
 
     if (a.single) {
-        r = fuse_loop(fuse);
+        r = fuse_session_loop(se);
     } else {
         struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
-        r = fuse_loop_mt(fuse, &cfg);
+        r = fuse_session_loop_mt(se, &cfg);
     }
     if (r > 0)
         r = 0; /* ended by SIGTERM/SIGINT/SIGHUP: a clean unmount */
     fsctl_stop(ctl);
     fuse_remove_signal_handlers(se);
-    fuse_unmount(fuse);
-    fuse_destroy(fuse);
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
     lsmfs_ctx_free(ctx);
     int rc = fscore_close(fs);
     if (rc) {
