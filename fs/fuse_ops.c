@@ -12,9 +12,9 @@
  *
  * Because the kernel has exactly one inode per file, its caches stay coherent and are used
  * fully: long entry/attribute/negative timeouts (lsmfs is the only writer of its store), the
- * page cache kept across opens (keep_cache) for every regular file, and the writeback cache
- * (the kernel then owns size, mtime and ctime while it has dirty pages and sends them with
- * SETATTR, which is applied exactly).  An open file whose last name is removed lives on in
+ * page cache kept across opens (keep_cache) for every regular file, and, with -o writeback=on,
+ * the writeback cache (the kernel then owns size, mtime and ctime while it has dirty pages and
+ * sends them with SETATTR, which is applied exactly).  An open file whose last name is removed lives on in
  * the core as an orphan; the kernel still reaches it by node id, through the file handle or
  * fscore_stat_open / fscore_file_get.  File locks are left to the kernel, which implements
  * POSIX and flock locks locally when the filesystem does not.

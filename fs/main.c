@@ -116,9 +116,9 @@ static void usage(const char *prog)
            "    -o sync=S              none, always or explicit (default: fsync is durable)\n"
            "    -o compression=S       lz4 (default) or none\n"
            "    -o max_open_tables=N   table files kept open (default 256)\n"
-           "    -o writeback=on|off    kernel writeback cache (default on): the kernel merges\n"
-           "                           small writes and keeps size and mtime while it has\n"
-           "                           dirty pages; off sends every write through at once\n"
+           "    -o writeback=on|off    kernel writeback cache (default off): on, the kernel\n"
+           "                           merges small writes and keeps size and mtime while it\n"
+           "                           has dirty pages, but big sequential writes get slower\n"
            "    -o readdirplus=S       listings also return attributes: auto (default: when\n"
            "                           the kernel sees entries looked up after a listing),\n"
            "                           on (always) or off (never; a bare listing is fastest)\n"
@@ -414,7 +414,10 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
     }
     char err[PATH_MAX * 3] = "";
     lsm_options lopt;
-    int wb = 1; /* one kernel inode per file keeps the writeback cache coherent */
+    /* Off by default: with it the kernel sends a big file's pages late and out of order, so
+     * they miss the direct-to-table path (fs/file.c) and go through the WAL; measured 4x
+     * slower for a sequential 512 MiB write, and no faster for small files. */
+    int wb = 0;
     if (a.writeback) {
         if (strcmp(a.writeback, "on") == 0)
             wb = 1;

@@ -33,9 +33,9 @@ mnt=$T_TMP/crashmnt
 rounds=${BIGFILE_ROUNDS:-3}
 # The writeback cache sends a file's pages in any order: the committed prefix of the file in
 # progress may then have pages that never arrived (zeros); past it, zeros are required anyway.
-# The writeback cache is the daemon's default; only writeback=off keeps the pages in order.
-holes=--holes-ok
-case ${LSMFS_OPTS:-} in *writeback=off*) holes= ;; esac
+# Without it (the daemon's default) the pages arrive in order.
+holes=
+case ${LSMFS_OPTS:-} in *writeback=on*) holes=--holes-ok ;; esac
 for round in $(seq 1 "$rounds"); do
     t_mount "$store" "$mnt" || fail "round $round: mount failed"
     mkdir -p "$mnt/r$round" || fail "mkdir"

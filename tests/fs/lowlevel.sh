@@ -2,7 +2,8 @@
 # tests/fs/lowlevel.sh BUILD_DIR | --native DIR — what the low-level daemon promises beyond
 # POSIX calls one at a time:
 #   1. the node table itself (nodes_model.c: random names, renames, forgets against a model);
-#   2. hard links are one kernel inode: with the writeback cache on (the default), size, mtime,
+#   2. hard links are one kernel inode: with the writeback cache on (-o writeback=on, unless
+#      LSMFS_OPTS asks for writeback=off), size, mtime,
 #      mode and contents written through one name are seen through every name at once, while
 #      the writer still holds dirty pages; and after a remount;
 #   3. an open file that is unlinked stays usable with the writeback cache: written, read,
@@ -12,6 +13,7 @@
 #      kernel drops its caches, the daemon's node table shrinks back, twice, and the daemon's
 #      RSS does not grow from the first round to the second.
 . "$(dirname "$0")/lib.sh" "$@"
+case ${LSMFS_OPTS:-} in *writeback=*) ;; *) export LSMFS_OPTS=${LSMFS_OPTS:+$LSMFS_OPTS,}writeback=on ;; esac
 
 "$(t_helper nodes_model)" "$T_SEED" || fail "node table model (seed $T_SEED)"
 note "node table model passed (seed $T_SEED)"
