@@ -521,7 +521,8 @@ int fs_file_open(fscore *fs, const char *path, int trunc, fs_file **out)
         r = type_error(n.a.mode);
     if (r == 0)
         r = file_get_locked(fs, &n, out);
-    if (r == 0 && trunc && (*out)->size > 0) {
+    /* even an empty file: O_TRUNC of an existing file marks mtime and ctime (POSIX open) */
+    if (r == 0 && trunc) {
         r = truncate_locked(*out, 0);
         if (r)
             file_put_locked(*out); /* a failed open must not keep the file */

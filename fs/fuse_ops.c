@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "nodes.h"
 
@@ -49,6 +50,9 @@ struct lsmfs_ctx {
     pthread_rwlock_t ns; /* see the top of the file */
     int writeback;
     enum lsmfs_rdplus rdplus;
+    enum lsmfs_atime atime;
+    int nodiratime;
+    struct fuse_session *se;
 };
 
 struct open_handle {
@@ -87,6 +91,14 @@ void lsmfs_ctx_free(lsmfs_ctx *c)
     pthread_rwlock_destroy(&c->ns);
     free(c);
 }
+
+void lsmfs_ctx_set_atime(lsmfs_ctx *c, enum lsmfs_atime mode, int nodiratime)
+{
+    c->atime = mode;
+    c->nodiratime = nodiratime;
+}
+
+void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se) { c->se = se; }
 
 size_t lsmfs_ctx_nodes(lsmfs_ctx *c) { return fs_nodes_count(c->nodes); }
 
@@ -173,6 +185,59 @@ static int node_stat(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *
         return 0;
     int r2 = fscore_stat_open(c->fs, ino, st);
     return r2 == 0 ? 0 : (r ? r : -ENOENT);
+}
+
+/* ---- atime ---- */
+
+static int ts_le(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
+}
+
+/* Whether a read of a node with attributes st moves its atime now (relatime: the read is the
+ * first since the last change, or a day has passed). */
+static int atime_due(const lsmfs_ctx *c, const struct stat *st)
+{
+    if (c->atime == LSMFS_ATIME_NEVER || (c->nodiratime && S_ISDIR(st->st_mode)))
+        return 0;
+    if (c->atime == LSMFS_ATIME_STRICT)
+        return 1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return ts_le(&st->st_atim, &st->st_mtim) || ts_le(&st->st_atim, &st->st_ctim) ||
+           now.tv_sec - st->st_atim.tv_sec >= 24 * 3600;
+}
+
+/* A read of node ino (open for reading, opendir, readlink): move its atime to now when due,
+ * leaving ctime alone.  The kernel never sends reads it serves from its page cache, so the
+ * open that precedes them stands in for them.  Returns 1 if atime moved: the caller then
+ * calls atime_notify after its reply.  Failures are not the reader's: they are ignored. */
+static int atime_touch(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *fi)
+{
+    struct stat st;
+    if (c->atime == LSMFS_ATIME_NEVER || node_stat(c, ino, fi, &st) != 0 || !atime_due(c, &st))
+        return 0;
+    fs_setattr sa;
+    memset(&sa, 0, sizeof sa);
+    sa.valid = FS_SET_ATIME | FS_SET_KEEP_CTIME;
+    sa.atime.tv_nsec = UTIME_NOW;
+    char path[PATH_BUF];
+    int named;
+    pthread_rwlock_rdlock(&c->ns);
+    int r = node_path(c, ino, path, &named);
+    if (r == 0)
+        r = fscore_setattr(c->fs, named ? path : NULL, ino, &sa);
+    pthread_rwlock_unlock(&c->ns);
+    return r == 0;
+}
+
+/* The kernel keeps attributes for a day: drop its copy of ino's so the new atime shows.  Only
+ * attributes (offset -1), which takes no lock the kernel could hold for ino; sent after the
+ * reply all the same. */
+static void atime_notify(lsmfs_ctx *c, fuse_ino_t ino, int moved)
+{
+    if (moved && c->se)
+        fuse_lowlevel_notify_inval_inode(c->se, ino, -1, 0);
 }
 
 /* ---- connection ---- */
@@ -352,10 +417,12 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
     if (r == 0)
         r = named ? fscore_readlink(c->fs, path, target, sizeof target) : -ENOENT;
     pthread_rwlock_unlock(&c->ns);
+    int moved = r == 0 && atime_touch(c, ino, NULL);
     if (r)
         reply_status(req, r);
     else
         fuse_reply_readlink(req, target);
+    atime_notify(c, ino, moved);
 }
 
 /* ---- attributes ---- */
@@ -511,10 +578,13 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     pthread_rwlock_unlock(&c->ns);
     if (r == 0)
         r = attach(fi, f);
+    /* read-only opens only: an O_RDWR open (fallocate(1), editors) need not read at all */
+    int moved = r == 0 && (fi->flags & O_ACCMODE) == O_RDONLY && atime_touch(c, ino, fi);
     if (r)
         reply_status(req, r);
     else if (fuse_reply_open(req, fi) != 0)
         detach(fi);
+    atime_notify(c, ino, moved);
 }
 
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -711,8 +781,11 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (!d->parent)
         d->parent = ino; /* a removed directory: ".." is itself, as the kernel shows it */
     fi->fh = (uint64_t)(uintptr_t)d;
+    lsmfs_ctx *c = CTX(req); /* req is gone once answered */
+    int moved = atime_touch(c, ino, NULL);
     if (fuse_reply_open(req, fi) != 0)
         free(d);
+    atime_notify(c, ino, moved);
 }
 
 static void dir_forget(struct dir_handle *d)

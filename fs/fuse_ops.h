@@ -35,6 +35,19 @@ typedef struct lsmfs_ctx lsmfs_ctx;
 lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus);
 void lsmfs_ctx_free(lsmfs_ctx *c);
 
+/* When reads move atime, as the mount options say (the kernel never moves a FUSE inode's
+ * atime itself).  Relatime is Linux's default. */
+enum lsmfs_atime {
+    LSMFS_ATIME_RELATIME, /* when atime <= mtime or ctime, or atime is a day old */
+    LSMFS_ATIME_STRICT,   /* at every read (strictatime) */
+    LSMFS_ATIME_NEVER,    /* noatime */
+};
+void lsmfs_ctx_set_atime(lsmfs_ctx *c, enum lsmfs_atime mode, int nodiratime);
+
+/* The session that serves c, for invalidating the kernel's cached attributes after an atime
+ * moves.  Set before the session loop starts. */
+void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se);
+
 /* Entries in the node table now (what the kernel remembers, plus their parents). */
 size_t lsmfs_ctx_nodes(lsmfs_ctx *c);
 

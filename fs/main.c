@@ -35,11 +35,15 @@ struct lsmfs_args {
     char *mnt;
     int nonopts;
     int foreground, debug, single, nonempty, help, version;
+    int atime, nodiratime; /* enum lsmfs_atime */
     char *memtable_size, *cache_size, *compaction, *sync, *compression, *max_open_tables;
     char *writeback, *readdirplus;
 };
 
-enum { KEY_FG, KEY_DEBUG, KEY_SINGLE, KEY_HELP, KEY_VERSION, KEY_NONEMPTY };
+enum {
+    KEY_FG, KEY_DEBUG, KEY_SINGLE, KEY_HELP, KEY_VERSION, KEY_NONEMPTY,
+    KEY_NOATIME, KEY_ATIME, KEY_RELATIME, KEY_STRICTATIME, KEY_NODIRATIME,
+};
 
 #define OPT(t, p) {t, offsetof(struct lsmfs_args, p), 0}
 static const struct fuse_opt opt_spec[] = {
@@ -60,6 +64,12 @@ static const struct fuse_opt opt_spec[] = {
     FUSE_OPT_KEY("-V", KEY_VERSION),
     FUSE_OPT_KEY("--version", KEY_VERSION),
     FUSE_OPT_KEY("nonempty", KEY_NONEMPTY),
+    FUSE_OPT_KEY("noatime", KEY_NOATIME),
+    FUSE_OPT_KEY("atime", KEY_ATIME),
+    FUSE_OPT_KEY("relatime", KEY_RELATIME),
+    FUSE_OPT_KEY("strictatime", KEY_STRICTATIME),
+    FUSE_OPT_KEY("norelatime", KEY_STRICTATIME),
+    FUSE_OPT_KEY("nodiratime", KEY_NODIRATIME),
     FUSE_OPT_END,
 };
 
@@ -92,6 +102,23 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
     case KEY_NONEMPTY:
         a->nonempty = 1;
         return 0;
+    /* atime policy is the daemon's (the kernel never moves a FUSE inode's atime); libfuse
+     * knows only noatime and atime, which it also hands to the kernel */
+    case KEY_NOATIME:
+        a->atime = LSMFS_ATIME_NEVER;
+        return 1;
+    case KEY_ATIME:
+        a->atime = LSMFS_ATIME_RELATIME;
+        return 1;
+    case KEY_RELATIME:
+        a->atime = LSMFS_ATIME_RELATIME;
+        return 0;
+    case KEY_STRICTATIME:
+        a->atime = LSMFS_ATIME_STRICT;
+        return 0;
+    case KEY_NODIRATIME:
+        a->nodiratime = 1;
+        return 0;
     }
     return 1;
 }
@@ -123,6 +150,8 @@ static void usage(const char *prog)
            "                           the kernel sees entries looked up after a listing),\n"
            "                           on (always) or off (never; a bare listing is fastest)\n"
            "    -o nonempty            allow mounting over a non-empty directory\n"
+           "    -o relatime|strictatime|noatime|nodiratime  when reads move atime (default\n"
+           "                           relatime: the first read after a change, or daily)\n"
            "\n"
            "Unmount with `fusermount3 -u MOUNTPOINT` (or umount, or SIGTERM).\n"
            "FUSE options (-o allow_other, auto_unmount, ...) are passed to libfuse:\n\n",
@@ -503,6 +532,8 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         return 1;
     }
     lsmfs_ctx *ctx = lsmfs_ctx_new(fs, wb, rdplus);
+    if (ctx)
+        lsmfs_ctx_set_atime(ctx, (enum lsmfs_atime)a.atime, a.nodiratime);
     struct fuse_session *se =
         ctx ? fuse_session_new(args, &lsmfs_ll_ops, sizeof lsmfs_ll_ops, ctx) : NULL;
     if (!se) {
@@ -511,6 +542,7 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         verdict(vfd, "invalid FUSE options (see lsmfs --help)");
         return 1;
     }
+    lsmfs_ctx_set_session(ctx, se);
     if (fuse_session_mount(se, mnt_abs) != 0) {
         fuse_session_destroy(se);
         lsmfs_ctx_free(ctx);
