@@ -19,7 +19,8 @@
  *     such that no table of that level or any level above it overlaps the range (as LevelDB
  *     places flush output, PickLevelForMemTableOutput): sequential bulk data lands at the
  *     bottom and is never compacted again until something overwrites it.  With size-tiered
- *     compaction every run lives in level 0, and so does an ingested one.
+ *     compaction every run lives in level 0, and so does an ingested one, and
+ *     every memtable is flushed first: runs must hold disjoint sequence ranges (install()).
  * The choice and the manifest edit happen under work_mu, so no flush or compaction changes
  * the tree in between.
  *
@@ -185,8 +186,22 @@ static int pick_level(const version *v, slice lo, slice hi, uint64_t seq, int ti
     return first - 1;
 }
 
+/* Whether any memtable holds an entry.  REQUIRES: mu. */
+static int memtables_hold_entries(const lsm_db *db)
+{
+    return db->nimm > 0 || memtable_entries(db->mem) > 0;
+}
+
 /* Try to add f (range [lo, hi], sequence seq) to the tree.  Returns 0 when installed, 1 when
- * it must fall back, or a negative error. */
+ * it must fall back, or a negative error.
+ *
+ * Size-tiered runs must hold disjoint sequence ranges in the order of level 0, since merges
+ * of adjacent runs take the largest sequence of the newest: a run added while a memtable
+ * still held older entries of other keys would let a merge of it with older runs jump over
+ * those entries, and their table, flushed later, would sort below the merged run and lose
+ * to older versions there (a deleted key came back).  So a tiered store flushes every
+ * memtable before the run goes in; after that flush (begun after the sequence was reserved)
+ * the memtables hold only newer writes. */
 static int install(lsm_db *db, file_meta *f, slice lo, slice hi, uint64_t seq, int *level)
 {
     buf scratch = {0};
@@ -194,8 +209,10 @@ static int install(lsm_db *db, file_meta *f, slice lo, slice hi, uint64_t seq, i
     for (int attempt = 0;; attempt++) {
         pthread_mutex_lock(&db->work_mu);
         pthread_mutex_lock(&db->mu);
-        int busy = memtables_overlap(db, lo, hi, &scratch);
         int tiered = db->opt.compaction_style == LSM_COMPACTION_TIERED;
+        /* (tiered: after the first flush, entries in the memtables are all newer) */
+        int busy = memtables_overlap(db, lo, hi, &scratch) ||
+                   (tiered && attempt == 0 && memtables_hold_entries(db));
         int l = busy ? -1 : pick_level(db->vs.current, lo, hi, seq, tiered, &rc);
         pthread_mutex_unlock(&db->mu);
         if (!busy && !rc && l >= 0) {
@@ -207,6 +224,11 @@ static int install(lsm_db *db, file_meta *f, slice lo, slice hi, uint64_t seq, i
                 rc = db_log_and_apply(db, &e);
             }
             edit_clear(&e);
+            if (!rc) { /* a new run may call for a compaction */
+                pthread_mutex_lock(&db->mu);
+                pthread_cond_signal(&db->bg_cv);
+                pthread_mutex_unlock(&db->mu);
+            }
         }
         pthread_mutex_unlock(&db->work_mu);
         if (rc || (!busy && l >= 0)) break;
@@ -214,7 +236,8 @@ static int install(lsm_db *db, file_meta *f, slice lo, slice hi, uint64_t seq, i
             rc = 1;
             break;
         }
-        /* An older version of a key in the range may sit in a memtable: flush, then retry. */
+        /* An older version of a key in the range (tiered: an older entry of any key) may sit
+         * in a memtable: flush, then retry. */
         if ((rc = lsm_flush(db))) break;
     }
     buf_free(&scratch);
