@@ -789,12 +789,21 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
     return (ssize_t)(pos - (uint64_t)off);
 }
 
+/* Before chunks are deleted or partly rewritten: an open ingest's chunks must be in the store,
+ * and so must the size that covers them, since get_chunk reads only chunks below the stored
+ * size (committing the table alone would leave them there but unseen, and a partial rewrite
+ * would start from zeros). */
+static int ingest_commit_all(fs_file *f)
+{
+    return f->ing ? fs_file_commit_locked(f, 0, 0) : 0;
+}
+
 /* Zero [lo, hi) of f (hi <= size): whole chunks are dropped and deleted from the store, the
  * partial ones at each end are zeroed in the buffer; commits. */
 static int zero_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
 {
     uint64_t del_lo = UINT64_MAX, del_hi = 0;
-    int r = ingest_finish(f); /* its chunks must be stored to be deleted */
+    int r = ingest_commit_all(f);
     for (uint64_t idx = lo / FS_CHUNK_SIZE; r == 0 && idx * FS_CHUNK_SIZE < hi; idx++) {
         uint64_t cs = idx * FS_CHUNK_SIZE, ce = cs + FS_CHUNK_SIZE;
         uint64_t a = lo > cs ? lo : cs, z = hi < ce ? hi : ce;
@@ -821,7 +830,7 @@ static int zero_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
 
 static int truncate_locked(fs_file *f, uint64_t size)
 {
-    int r = ingest_finish(f); /* its chunks must be stored to be deleted */
+    int r = ingest_commit_all(f);
     if (r)
         return r;
     if (size < f->size) {
