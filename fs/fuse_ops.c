@@ -210,12 +210,20 @@ static int atime_due(const lsmfs_ctx *c, const struct stat *st)
 
 /* A read of node ino (open for reading, opendir, readlink): move its atime to now when due,
  * leaving ctime alone.  The kernel never sends reads it serves from its page cache, so the
- * open that precedes them stands in for them.  Returns 1 if atime moved: the caller then
- * calls atime_notify after its reply.  Failures are not the reader's: they are ignored. */
-static int atime_touch(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *fi)
+ * open that precedes them stands in for them.  known: the node's attributes if the caller
+ * has them, else NULL (looked up).  Returns 1 if atime moved: the caller then calls
+ * atime_notify after its reply.  Failures are not the reader's: they are ignored. */
+static int atime_touch(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *fi,
+                       const struct stat *known)
 {
     struct stat st;
-    if (c->atime == LSMFS_ATIME_NEVER || node_stat(c, ino, fi, &st) != 0 || !atime_due(c, &st))
+    if (c->atime == LSMFS_ATIME_NEVER)
+        return 0;
+    if (known)
+        st = *known;
+    else if (node_stat(c, ino, fi, &st) != 0)
+        return 0;
+    if (!atime_due(c, &st))
         return 0;
     fs_setattr sa;
     memset(&sa, 0, sizeof sa);
@@ -417,7 +425,7 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
     if (r == 0)
         r = named ? fscore_readlink(c->fs, path, target, sizeof target) : -ENOENT;
     pthread_rwlock_unlock(&c->ns);
-    int moved = r == 0 && atime_touch(c, ino, NULL);
+    int moved = r == 0 && atime_touch(c, ino, NULL, NULL);
     if (r)
         reply_status(req, r);
     else
@@ -579,7 +587,7 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (r == 0)
         r = attach(fi, f);
     /* read-only opens only: an O_RDWR open (fallocate(1), editors) need not read at all */
-    int moved = r == 0 && (fi->flags & O_ACCMODE) == O_RDONLY && atime_touch(c, ino, fi);
+    int moved = r == 0 && (fi->flags & O_ACCMODE) == O_RDONLY && atime_touch(c, ino, fi, NULL);
     if (r)
         reply_status(req, r);
     else if (fuse_reply_open(req, fi) != 0)
@@ -782,7 +790,7 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         d->parent = ino; /* a removed directory: ".." is itself, as the kernel shows it */
     fi->fh = (uint64_t)(uintptr_t)d;
     lsmfs_ctx *c = CTX(req); /* req is gone once answered */
-    int moved = atime_touch(c, ino, NULL);
+    int moved = atime_touch(c, ino, NULL, &st); /* st: looked up above */
     if (fuse_reply_open(req, fi) != 0)
         free(d);
     atime_notify(c, ino, moved);
