@@ -625,9 +625,7 @@ int fscore_readlink(fscore *fs, const char *path, char *buf, size_t size)
     return r;
 }
 
-/* The record to edit: path's, or without a path, that of the open file ino, or the inode
- * record of the hard-linked file ino (reached by the kernel after the name it knew went). */
-static int resolve_for_update_locked(fscore *fs, const char *path, uint64_t ino, fs_node *n)
+int fs_resolve_node_locked(fscore *fs, const char *path, uint64_t ino, fs_node *n)
 {
     if (path)
         return fs_resolve_locked(fs, path, n);
@@ -653,7 +651,7 @@ static int update_attr_of(fscore *fs, const char *path, uint64_t ino,
     if (!b)
         return -ENOMEM;
     pthread_rwlock_wrlock(&fs->lock);
-    int r = resolve_for_update_locked(fs, path, ino, &n);
+    int r = fs_resolve_node_locked(fs, path, ino, &n);
     if (r == 0) {
         fs_attr a = n.a;
         fs_file *f = fs_open_find_locked(fs, a.ino);

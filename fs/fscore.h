@@ -159,6 +159,15 @@ int fscore_setxattr(fscore *fs, const char *path, const char *name, const void *
 int fscore_getxattr(fscore *fs, const char *path, const char *name, void *value, size_t size);
 int fscore_listxattr(fscore *fs, const char *path, char *list, size_t size);
 int fscore_removexattr(fscore *fs, const char *path, const char *name);
+/* The same for a node the FUSE daemon names: path, or with path NULL the open file with inode
+ * number ino (also after its last name is gone) or the hard-linked file ino; -ENOENT if
+ * neither.  Name policy (which namespaces exist) is the caller's: these store any name. */
+int fscore_setxattr_node(fscore *fs, const char *path, uint64_t ino, const char *name,
+                         const void *value, size_t size, int flags);
+int fscore_getxattr_node(fscore *fs, const char *path, uint64_t ino, const char *name,
+                         void *value, size_t size);
+int fscore_listxattr_node(fscore *fs, const char *path, uint64_t ino, char *list, size_t size);
+int fscore_removexattr_node(fscore *fs, const char *path, uint64_t ino, const char *name);
 
 /* Figures for statfs: bytes used by the store's files and the underlying filesystem's. */
 int fscore_statfs(fscore *fs, struct statvfs *sv);

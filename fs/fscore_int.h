@@ -100,6 +100,11 @@ int fs_path_check(const char *path);
 /* Resolve path to its record.  -ENOENT if absent, -ENOTDIR if an ancestor is not a directory. */
 int fs_resolve_locked(fscore *fs, const char *path, fs_node *n);
 
+/* Resolve a node as the FUSE daemon names it: path if not NULL, else the open file with inode
+ * number ino (also after its last name is gone: its 'O' record), else the inode record of the
+ * hard-linked file ino (reached after the name the kernel knew went).  -ENOENT if none. */
+int fs_resolve_node_locked(fscore *fs, const char *path, uint64_t ino, fs_node *n);
+
 /* Fetch and decode the full record at key into n (n->ekey/hkey set to key). */
 int fs_load_locked(fscore *fs, const char *key, size_t key_len, fs_node *n);
 

@@ -508,8 +508,9 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     int r = node_path(c, ino, path, &named);
     if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
         r = node_truncate(c, ino, file_of(fi), named ? path : NULL, attr->st_size);
-    /* after the size: a truncate sets mtime, the kernel's own mtime must win */
-    if (r == 0 && sa.valid)
+    /* after the size: a truncate sets mtime, the kernel's own mtime must win.  A SETATTR
+     * that changes nothing (chown(f, -1, -1)) still moves ctime, as on ext4. */
+    if (r == 0 && (sa.valid || !(to_set & FUSE_SET_ATTR_SIZE)))
         r = fscore_setattr(c->fs, named ? path : NULL, ino, &sa);
     pthread_rwlock_unlock(&c->ns);
     struct stat st;
@@ -690,15 +691,29 @@ static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 
 /* ---- extended attributes ---- */
 
-/* POSIX ACLs are not supported: refusing their xattrs makes cp -a and friends fall back to
- * chmod, instead of storing an ACL the kernel would not enforce or reflect in the mode. */
-static int is_acl(const char *name) { return strncmp(name, "system.posix_acl_", 17) == 0; }
+/* The namespaces ext4 knows, with its answers: user.*, trusted.* and security.* are stored;
+ * a bare prefix ("user.") is EINVAL; system.* (POSIX ACLs included) and unknown namespaces are
+ * EOPNOTSUPP.  Refusing ACLs makes cp -a and friends fall back to chmod, instead of storing an
+ * ACL the kernel would not enforce or reflect in the mode.  The kernel has already checked the
+ * caller's right to the namespace (trusted.* and security.* writes need CAP_SYS_ADMIN). */
+static int xattr_name_check(const char *name)
+{
+    static const char *const stored[] = {"user.", "trusted.", "security."};
+    for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++) {
+        size_t n = strlen(stored[i]);
+        if (strncmp(name, stored[i], n) == 0)
+            return name[n] ? 0 : -EINVAL;
+    }
+    return -EOPNOTSUPP;
+}
 
-/* The xattr calls need a name of the node (xattrs of a file without names are not kept). */
-static int named_path(lsmfs_ctx *c, fuse_ino_t ino, char *path)
+/* Path of node ino for an xattr call, or "" when it has no name (the core then finds it by
+ * inode number: a file unlinked while open keeps its xattrs until the last close). */
+static int xattr_node(lsmfs_ctx *c, fuse_ino_t ino, char *path, const char **p)
 {
     int named, r = node_path(c, ino, path, &named);
-    return r ? r : (named ? 0 : -ENOENT);
+    *p = named ? path : NULL;
+    return r;
 }
 
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -706,38 +721,100 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 {
     lsmfs_ctx *c = CTX(req);
     char path[PATH_BUF];
-    if (is_acl(name)) {
-        reply_status(req, -EOPNOTSUPP);
+    const char *p;
+    int r = xattr_name_check(name);
+    if (r) {
+        reply_status(req, r);
         return;
     }
     pthread_rwlock_rdlock(&c->ns);
-    int r = named_path(c, ino, path);
+    r = xattr_node(c, ino, path, &p);
     if (r == 0)
-        r = fscore_setxattr(c->fs, path, name, value, size, flags);
+        r = fscore_setxattr_node(c->fs, p, ino, name, value, size, flags);
     pthread_rwlock_unlock(&c->ns);
     reply_status(req, r);
 }
 
-/* getxattr (name) or listxattr (name NULL). */
-static void read_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* Remove the trusted.* names from the listxattr result list[0, n): ext4 shows them only to
+ * privileged callers (the kernel asks the filesystem, so the filter is ours).  Returns the new
+ * length. */
+static size_t hide_trusted(char *list, size_t n)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = strnlen(list + i, n - i) + 1;
+        if (strncmp(list + i, "trusted.", 8) != 0) {
+            memmove(list + out, list + i, len);
+            out += len;
+        }
+        i += len;
+    }
+    return out;
+}
+
+/* The names of node ino as the caller may see them, into a malloc'd *out; returns the length
+ * or -errno.  Read whole (size 0 asks the length, which must also be the filtered one). */
+static int list_visible(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, char **out)
+{
+    char path[PATH_BUF];
+    const char *p;
+    char *buf = NULL;
+    int r;
+    *out = NULL;
+    for (int tries = 0; tries < 8; tries++) {
+        pthread_rwlock_rdlock(&c->ns);
+        r = xattr_node(c, ino, path, &p);
+        int n = r ? r : fscore_listxattr_node(c->fs, p, ino, NULL, 0);
+        char *nb = n > 0 ? realloc(buf, (size_t)n) : buf;
+        if (n > 0 && !nb)
+            n = -ENOMEM;
+        else
+            buf = nb;
+        r = n > 0 ? fscore_listxattr_node(c->fs, p, ino, buf, (size_t)n) : n;
+        pthread_rwlock_unlock(&c->ns);
+        if (r != -ERANGE) /* ERANGE: a name was added between the two calls */
+            break;
+    }
+    if (r > 0 && fuse_req_ctx(req)->uid != 0)
+        r = (int)hide_trusted(buf, (size_t)r);
+    if (r < 0)
+        free(buf);
+    else
+        *out = buf;
+    return r;
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    char *list;
+    int r = list_visible(CTX(req), req, ino, &list);
+    if (r < 0)
+        reply_status(req, r);
+    else if (size == 0) /* the caller asks for the size */
+        fuse_reply_xattr(req, (size_t)r);
+    else if ((size_t)r > size)
+        reply_status(req, -ERANGE);
+    else
+        fuse_reply_buf(req, list, (size_t)r);
+    free(list);
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     lsmfs_ctx *c = CTX(req);
     char path[PATH_BUF];
-    if (name && is_acl(name)) {
-        reply_status(req, -EOPNOTSUPP);
-        return;
+    const char *p;
+    int r = xattr_name_check(name);
+    char *buf = r == 0 && size ? malloc(size) : NULL;
+    if (r == 0 && size && !buf)
+        r = -ENOMEM;
+    if (r == 0) {
+        pthread_rwlock_rdlock(&c->ns);
+        r = xattr_node(c, ino, path, &p);
+        if (r == 0)
+            r = fscore_getxattr_node(c->fs, p, ino, name, buf, size);
+        pthread_rwlock_unlock(&c->ns);
     }
-    char *buf = size ? malloc(size) : NULL;
-    if (size && !buf) {
-        reply_status(req, -ENOMEM);
-        return;
-    }
-    pthread_rwlock_rdlock(&c->ns);
-    int r = named_path(c, ino, path);
-    if (r == 0)
-        r = name ? fscore_getxattr(c->fs, path, name, buf, size)
-                 : fscore_listxattr(c->fs, path, buf, size);
-    pthread_rwlock_unlock(&c->ns);
     if (r < 0)
         reply_status(req, r);
     else if (size == 0) /* the caller asks for the size */
@@ -747,25 +824,19 @@ static void read_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
     free(buf);
 }
 
-static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-    read_xattr(req, ino, name, size);
-}
-
-static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-    read_xattr(req, ino, NULL, size);
-}
-
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
     lsmfs_ctx *c = CTX(req);
     char path[PATH_BUF];
-    pthread_rwlock_rdlock(&c->ns);
-    int r = named_path(c, ino, path);
-    if (r == 0)
-        r = fscore_removexattr(c->fs, path, name);
-    pthread_rwlock_unlock(&c->ns);
+    const char *p;
+    int r = xattr_name_check(name);
+    if (r == 0) {
+        pthread_rwlock_rdlock(&c->ns);
+        r = xattr_node(c, ino, path, &p);
+        if (r == 0)
+            r = fscore_removexattr_node(c->fs, p, ino, name);
+        pthread_rwlock_unlock(&c->ns);
+    }
     reply_status(req, r);
 }
 
