@@ -329,6 +329,28 @@ int fs_alloc_ino_locked(fscore *fs, uint64_t *ino)
     return 0;
 }
 
+int fs_attr_new_locked(fscore *fs, const fs_attr *parent, mode_t mode, dev_t rdev,
+                       const fs_cred *who, const struct timespec *now, fs_attr *a)
+{
+    memset(a, 0, sizeof *a);
+    int r = fs_alloc_ino_locked(fs, &a->ino);
+    if (r)
+        return r;
+    a->kind = FS_REC_FULL;
+    a->mode = mode;
+    a->uid = who ? who->uid : getuid();
+    a->gid = who ? who->gid : getgid();
+    if (parent->mode & S_ISGID) {
+        a->gid = parent->gid;
+        if (S_ISDIR(mode))
+            a->mode |= S_ISGID;
+    }
+    a->nlink = S_ISDIR(mode) ? 2 : 1;
+    a->rdev = (uint64_t)rdev;
+    a->atime = a->mtime = a->ctime = *now;
+    return 0;
+}
+
 int fs_create_locked(fscore *fs, const char *path, mode_t mode, dev_t rdev, const fs_cred *who,
                      const char *target, fs_node *out)
 {
@@ -358,24 +380,11 @@ int fs_create_locked(fscore *fs, const char *path, mode_t mode, dev_t rdev, cons
     if (r != -ENOENT)
         goto out;
     fs_attr a;
-    memset(&a, 0, sizeof a);
-    r = fs_alloc_ino_locked(fs, &a.ino);
-    if (r)
-        goto out;
     struct timespec now;
     fs_now(&now);
-    a.kind = FS_REC_FULL;
-    a.mode = mode;
-    a.uid = who ? who->uid : getuid();
-    a.gid = who ? who->gid : getgid();
-    if (parent.a.mode & S_ISGID) {
-        a.gid = parent.a.gid;
-        if (S_ISDIR(mode))
-            a.mode |= S_ISGID;
-    }
-    a.nlink = S_ISDIR(mode) ? 2 : 1;
-    a.rdev = (uint64_t)rdev;
-    a.atime = a.mtime = a.ctime = now;
+    r = fs_attr_new_locked(fs, &parent.a, mode, rdev, who, &now, &a);
+    if (r)
+        goto out;
     size_t tlen = target ? strlen(target) : 0;
     a.size = S_ISLNK(mode) ? tlen : 0;
     if (S_ISREG(mode))

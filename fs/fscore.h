@@ -115,6 +115,11 @@ int fscore_link(fscore *fs, const char *oldpath, const char *newpath);
 /* rename(2) / renameat2(2): flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE.  A directory moves
  * with its whole subtree in one batch. */
 int fscore_rename(fscore *fs, const char *from, const char *to, unsigned int flags);
+/* The same with RENAME_WHITEOUT allowed too (not with RENAME_EXCHANGE): the old name becomes a
+ * whiteout, a character device 0/0 with mode 0 owned by who (NULL: the calling process), in
+ * the batch of the rename.  The caller checks the privilege (CAP_MKNOD; the kernel does). */
+int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int flags,
+                     const fs_cred *who);
 
 /* Attribute changes.  mode: permission bits (type bits ignored).  uid/gid: (uid_t)-1 keeps.
  * Times: tv_nsec UTIME_NOW / UTIME_OMIT as in utimensat.  Each updates ctime. */

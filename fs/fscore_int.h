@@ -111,6 +111,12 @@ int fs_load_locked(fscore *fs, const char *key, size_t key_len, fs_node *n);
 /* Resolve the parent directory of path (must exist and be a directory). */
 int fs_resolve_parent_locked(fscore *fs, const char *path, fs_node *parent);
 
+/* Attributes of a new node of type and permissions mode in directory parent, owned by who
+ * (NULL: the calling process), with a fresh inode number and all times now.  The gid is the
+ * parent's when the parent is setgid, and a new directory then is setgid too. */
+int fs_attr_new_locked(fscore *fs, const fs_attr *parent, mode_t mode, dev_t rdev,
+                       const fs_cred *who, const struct timespec *now, fs_attr *a);
+
 /* Create a node at path (no directory may exist there): type and permissions in mode, rdev for
  * devices, target for symlinks; owned by who.  Updates the parent's times (and link count for a
  * directory) in the same batch.  On success fills *out (may be NULL) with the new node. */

@@ -17,7 +17,9 @@
  * sends them with SETATTR, which is applied exactly).  An open file whose last name is removed lives on in
  * the core as an orphan; the kernel still reaches it by node id, through the file handle or
  * fscore_stat_open / fscore_file_get.  File locks are left to the kernel, which implements
- * POSIX and flock locks locally when the filesystem does not.
+ * POSIX and flock locks locally when the filesystem does not.  So is lseek: SEEK_DATA/SEEK_HOLE
+ * then see the whole file as data, which POSIX allows; a hole map from the daemon could be
+ * wrong, because pages written through a shared mapping reach it only at writeback.
  */
 #include "fuse_ops.h"
 
@@ -381,13 +383,14 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
                       const char *newname, unsigned int flags)
 {
     lsmfs_ctx *c = CTX(req);
+    fs_cred who = caller(req); /* owns the whiteout of RENAME_WHITEOUT */
     char from[PATH_BUF], to[PATH_BUF];
     pthread_rwlock_wrlock(&c->ns);
     int r = fs_nodes_child_path(c->nodes, parent, name, from, sizeof from);
     if (r == 0)
         r = fs_nodes_child_path(c->nodes, newparent, newname, to, sizeof to);
     if (r == 0)
-        r = fscore_rename(c->fs, from, to, flags);
+        r = fscore_rename_as(c->fs, from, to, flags, &who);
     if (r == 0) /* on -ENOMEM the table forgets the name: a later lookup relearns it */
         fs_nodes_rename(c->nodes, parent, name, newparent, newname,
                         (flags & RENAME_EXCHANGE) != 0);

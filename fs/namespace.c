@@ -6,7 +6,9 @@
  * until the last close (open-unlinked files keep working).  A directory rename re-keys its whole
  * subtree (the ranges 'E' dir '\0' and 'E' dir '/') in the batch that moves the entry, so a
  * crash leaves the old tree or the new one.  Within a batch all deletes come before all puts,
- * because RENAME_EXCHANGE deletes and re-creates the same keys.
+ * because RENAME_EXCHANGE deletes and re-creates the same keys.  RENAME_WHITEOUT (overlayfs)
+ * leaves at the old name, in the same batch, a whiteout: a character device 0/0 with mode 0,
+ * as ext4 does.
  */
 #include "fscore_int.h"
 
@@ -20,6 +22,9 @@
 #endif
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
 #endif
 
 /* One name of node n is going away (the caller deletes the entry key).  Decrement the link
@@ -329,11 +334,34 @@ static char *parent_of(const char *path)
     return strndup(path, n ? n : 1);
 }
 
+/* Put a whiteout (character device 0/0, mode 0, owned by who) at entry key key in directory
+ * parent, into b. */
+static int put_whiteout_locked(fscore *fs, lsm_batch *b, const fs_attr *parent,
+                               const fs_buf *key, const fs_cred *who, const struct timespec *now)
+{
+    fs_attr a;
+    int r = fs_attr_new_locked(fs, parent, S_IFCHR, 0, who, now, &a);
+    fs_node w;
+    fs_node_init(&w);
+    if (r == 0)
+        r = fs_buf_add(&w.hkey, key->data, key->len);
+    if (r == 0)
+        r = fs_batch_put_rec(b, &w, &a, NULL, 0);
+    fs_node_free(&w);
+    return r;
+}
+
 int fscore_rename(fscore *fs, const char *from, const char *to, unsigned int flags)
 {
-    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+    return fscore_rename_as(fs, from, to, flags, NULL);
+}
+
+int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int flags,
+                     const fs_cred *who)
+{
+    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
         return -EINVAL;
-    if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+    if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
         return -EINVAL;
     int r = fs_path_check(from);
     if (r == 0)
@@ -435,6 +463,8 @@ int fscore_rename(fscore *fs, const char *from, const char *to, unsigned int fla
         if (r == 0 && dstdir)
             r = move_subtree(fs, b, to, from, 1);
     }
+    if (r == 0 && (flags & RENAME_WHITEOUT))
+        r = put_whiteout_locked(fs, b, &pf.a, &src.ekey, who, &now);
     if (r)
         goto unlock;
     /* parents: times, and link counts when directories change parent or disappear */

@@ -1562,6 +1562,81 @@ static void t_blocks(struct ctx *c)
     close(fd);
 }
 
+/* 1 if path is a whiteout: a character device 0/0 with no permission bits. */
+static int is_whiteout(const char *path)
+{
+    struct stat s = st_of(path);
+    return s.st_ino && S_ISCHR(s.st_mode) && (s.st_mode & 07777) == 0 && s.st_rdev == makedev(0, 0);
+}
+
+static void whiteout_as_nobody(struct ctx *c, void *arg)
+{
+    const char *d = arg;
+    char a[PATH_MAX], b[PATH_MAX];
+    snprintf(a, sizeof a, "%s/nobody-a", d);
+    snprintf(b, sizeof b, "%s/nobody-b", d);
+    write_file(a, "n", 1);
+    EXPECT_OK(c, renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_WHITEOUT), "nobody: RENAME_WHITEOUT (unprivileged since Linux 5.8)");
+    struct stat s = st_of(a);
+    check(c, is_whiteout(a) && s.st_uid == 65534 && s.st_gid == 65534, "nobody: the whiteout is nobody's (%u:%u)", s.st_uid, s.st_gid);
+}
+
+static void t_whiteout(struct ctx *c)
+{
+    char d[PATH_MAX], a[PATH_MAX], b[PATH_MAX], q[PATH_MAX];
+    printf("== RENAME_WHITEOUT (overlayfs)\n");
+    P(c, d, "wo");
+    mkdir(d, 0777);
+    chmod(d, 0777);
+    P(c, a, "wo/a");
+    P(c, b, "wo/b");
+    write_file(a, "A", 1);
+    EXPECT_OK(c, renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_WHITEOUT), "RENAME_WHITEOUT to a new name");
+    check(c, content_is(b, "A"), "the file is at the new name");
+    check(c, is_whiteout(a), "the old name is a whiteout (char 0/0, mode 0: %o)", st_of(a).st_mode);
+    check(c, st_of(a).st_ino != st_of(b).st_ino, "the whiteout is an inode of its own");
+    write_file(P(c, q, "wo/c"), "C", 1);
+    EXPECT_OK(c, renameat2(AT_FDCWD, q, AT_FDCWD, b, RENAME_WHITEOUT), "RENAME_WHITEOUT over an existing file");
+    check(c, content_is(b, "C") && is_whiteout(q), "target replaced, old name a whiteout");
+    EXPECT_ERR(c, renameat2(AT_FDCWD, b, AT_FDCWD, a, RENAME_WHITEOUT | RENAME_EXCHANGE), EINVAL, "RENAME_WHITEOUT|RENAME_EXCHANGE");
+    mkdir(P(c, q, "wo/sub"), 0755);
+    write_file(P(c, a, "wo/sub/in"), "in", 2);
+    mkdir(P(c, b, "wo/other"), 0755);
+    nlink_t before = st_of(d).st_nlink;
+    EXPECT_OK(c, renameat2(AT_FDCWD, q, AT_FDCWD, P(c, b, "wo/other/sub"), RENAME_WHITEOUT), "RENAME_WHITEOUT of a directory");
+    check(c, is_whiteout(q) && content_is(P(c, a, "wo/other/sub/in"), "in"), "directory moved with its content, whiteout left");
+    check(c, st_of(d).st_nlink == before - 1, "parent lost the directory's link (%lu -> %lu)", (unsigned long)before, (unsigned long)st_of(d).st_nlink);
+    EXPECT_OK(c, unlink(q), "a whiteout can be unlinked");
+    as_user(c, 65534, 65534, whiteout_as_nobody, d, 2);
+}
+
+static void t_seek(struct ctx *c)
+{
+    char f[PATH_MAX];
+    printf("== lseek SEEK_DATA / SEEK_HOLE\n");
+    P(c, f, "seek");
+    int fd = open(f, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    static char blk[65536];
+    memset(blk, 's', sizeof blk);
+    check(c, pwrite(fd, blk, sizeof blk, 1 << 20) == (ssize_t)sizeof blk, "write 64 KiB at 1 MiB");
+    EXPECT_OK(c, ftruncate(fd, 4 << 20), "size 4 MiB");
+    off_t o = lseek(fd, 0, SEEK_DATA);
+    check(c, o >= 0 && o <= (1 << 20), "SEEK_DATA from 0: at or before the data (%lld)", (long long)o);
+    o = lseek(fd, (1 << 20) + 100, SEEK_DATA);
+    check(c, o == (1 << 20) + 100, "SEEK_DATA inside data: the offset itself (%lld)", (long long)o);
+    o = lseek(fd, (1 << 20) + 100, SEEK_HOLE);
+    check(c, o >= (1 << 20) + 65536 && o <= (4 << 20), "SEEK_HOLE inside data: at or after its end, at most the size (%lld)", (long long)o);
+    EXPECT_ERR(c, lseek(fd, 4 << 20, SEEK_DATA), ENXIO, "SEEK_DATA at the end of file");
+    EXPECT_ERR(c, lseek(fd, 4 << 20, SEEK_HOLE), ENXIO, "SEEK_HOLE at the end of file");
+    EXPECT_ERR(c, lseek(fd, 5 << 20, SEEK_DATA), ENXIO, "SEEK_DATA past the end of file");
+    EXPECT_ERR(c, lseek(fd, -1, SEEK_DATA), ENXIO, "SEEK_DATA at a negative offset");
+    /* POSIX lets a file system treat a file as having no holes.  lsmfs leaves SEEK_HOLE to
+     * the kernel's generic answer (see fs/fuse_ops.c: no lseek operation). */
+    o = lseek(fd, (4 << 20) - 1, SEEK_HOLE);
+    check(c, o == (4 << 20) - 1 || o == (4 << 20), "SEEK_HOLE in the trailing hole: the offset itself, or the size (%lld)", (long long)o);
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -1606,6 +1681,8 @@ int main(int argc, char **argv)
     t_mknod_dev(&c);
     t_copy_range(&c);
     t_blocks(&c);
+    t_whiteout(&c);
+    t_seek(&c);
     printf("errno: %d checks, %d failed\n", c.checks, c.fails);
     return c.fails ? 1 : 0;
 }
