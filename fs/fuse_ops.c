@@ -484,6 +484,30 @@ static fs_setattr setattr_of(const struct stat *attr, int to_set)
     return sa;
 }
 
+/* An open with O_TRUNC by a caller without CAP_FSETID (taken as: not root) clears S_ISUID,
+ * and S_ISGID of a group-executable file, as the kernel's truncate does on ext4: with atomic
+ * O_TRUNC the kernel leaves the truncation, and so this, to us.  f is the opened file, path its
+ * name or NULL (ns held).  A failure here is not the opener's: it is ignored. */
+static void trunc_kill_privs(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, fs_file *f,
+                             const char *path)
+{
+    struct stat st;
+    if (fuse_req_ctx(req)->uid == 0 || fs_file_stat(f, &st) != 0)
+        return;
+    mode_t m = st.st_mode & 07777;
+    if (m & S_ISUID)
+        m &= ~(mode_t)S_ISUID;
+    if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+        m &= ~(mode_t)S_ISGID;
+    if (m == (st.st_mode & 07777))
+        return;
+    fs_setattr sa;
+    memset(&sa, 0, sizeof sa);
+    sa.valid = FS_SET_MODE;
+    sa.mode = m;
+    fscore_setattr(c->fs, path, ino, &sa);
+}
+
 /* Truncate node ino: through the handle, the path, or the open file of a node without name. */
 static int node_truncate(lsmfs_ctx *c, fuse_ino_t ino, fs_file *f, const char *path,
                          off_t size)
@@ -587,6 +611,8 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         if (r == 0 && trunc && (r = fs_file_truncate(f, 0)) != 0)
             fs_file_close(f);
     }
+    if (r == 0 && trunc)
+        trunc_kill_privs(c, req, ino, f, named ? path : NULL);
     pthread_rwlock_unlock(&c->ns);
     if (r == 0)
         r = attach(fi, f);

@@ -1242,8 +1242,17 @@ static mode_t mode_of(const char *p) { return st_of(p).st_mode & 07777; }
 
 /* The paths t_suid prepares for its unprivileged children. */
 struct suid_paths {
-    char wr[PATH_MAX], tr[PATH_MAX], other[PATH_MAX], sg[PATH_MAX];
+    char wr[PATH_MAX], tr[PATH_MAX], other[PATH_MAX], sg[PATH_MAX], otr[PATH_MAX], otr_other[PATH_MAX];
 };
+
+/* open(path, O_WRONLY | O_TRUNC) as who, then check that its mode bits are want. */
+static void otrunc_then_mode(struct ctx *c, const char *path, const char *who, mode_t want)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    check(c, fd >= 0, "%s: O_TRUNC open of a %o file", who, mode_of(path));
+    if (fd >= 0) close(fd);
+    check(c, mode_of(path) == want && st_of(path).st_size == 0, "%s: after O_TRUNC the mode is %o (%o)", who, want, mode_of(path));
+}
 
 /* Append a byte to path as who, then check that its mode bits are want. */
 static void append_then_mode(struct ctx *c, const char *path, const char *who, mode_t want)
@@ -1258,6 +1267,7 @@ static void suid_as_nobody(struct ctx *c, void *arg)
 {
     const struct suid_paths *sp = arg;
     append_then_mode(c, sp->wr, "nobody (owner)", 0775);
+    otrunc_then_mode(c, sp->otr, "nobody (owner)", 0775);
     EXPECT_OK(c, truncate(sp->tr, 0), "nobody: truncate own 06777 file");
     check(c, mode_of(sp->tr) == 0777, "nobody: the truncate cleared S_ISUID and S_ISGID (%o)", mode_of(sp->tr));
     EXPECT_OK(c, chmod(sp->sg, 02755), "nobody: chmod g+s of own file of a group it is not in");
@@ -1266,7 +1276,9 @@ static void suid_as_nobody(struct ctx *c, void *arg)
 
 static void suid_as_other(struct ctx *c, void *arg)
 {
-    append_then_mode(c, ((const struct suid_paths *)arg)->other, "uid 1000 (not the owner)", 0777);
+    const struct suid_paths *sp = arg;
+    append_then_mode(c, sp->other, "uid 1000 (not the owner)", 0777);
+    otrunc_then_mode(c, sp->otr_other, "uid 1000 (not the owner)", 0777);
 }
 
 /* Set-id bits: cleared by writes and truncates of callers without CAP_FSETID, by chown. */
@@ -1282,6 +1294,7 @@ static void t_suid(struct ctx *c)
     write_file(f, "", 0);
     chmod(f, 06775);
     append_then_mode(c, f, "root (CAP_FSETID)", 06775);
+    otrunc_then_mode(c, f, "root (CAP_FSETID)", 06775);
     EXPECT_OK(c, chown(f, 65534, -1), "root: chown a 06775 file");
     check(c, mode_of(f) == 0775, "chown cleared S_ISUID and S_ISGID (%o)", mode_of(f));
     chmod(f, 06755);
@@ -1296,8 +1309,10 @@ static void t_suid(struct ctx *c)
     P(c, sp.tr, "sid/nobody-t");
     P(c, sp.sg, "sid/nobody-sg");
     P(c, sp.other, "sid/other");
-    const char *own[] = {sp.wr, sp.tr, sp.sg};
-    for (int i = 0; i < 3; i++) {
+    P(c, sp.otr, "sid/nobody-otrunc");
+    P(c, sp.otr_other, "sid/other-otrunc");
+    const char *own[] = {sp.wr, sp.tr, sp.sg, sp.otr};
+    for (int i = 0; i < 4; i++) {
         write_file(own[i], "y", 1);
         chown(own[i], 65534, 65534);
     }
@@ -1305,10 +1320,13 @@ static void t_suid(struct ctx *c)
     chmod(sp.wr, 06775);
     chmod(sp.tr, 06777);
     chmod(sp.sg, 0755);
+    chmod(sp.otr, 06775);
     write_file(sp.other, "z", 1);
     chmod(sp.other, 06777);
-    as_user(c, 65534, 65534, suid_as_nobody, &sp, 6);
-    as_user(c, 1000, 1000, suid_as_other, &sp, 2);
+    write_file(sp.otr_other, "z", 1);
+    chmod(sp.otr_other, 06777);
+    as_user(c, 65534, 65534, suid_as_nobody, &sp, 8);
+    as_user(c, 1000, 1000, suid_as_other, &sp, 4);
 }
 
 static void t_attr_ctime(struct ctx *c)
