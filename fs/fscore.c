@@ -720,6 +720,25 @@ static int edit_setattr(fs_attr *a, const void *arg)
     return 0;
 }
 
+void fscore_setattr_apply(const fs_setattr *sa, struct stat *st)
+{
+    fs_attr a;
+    memset(&a, 0, sizeof a);
+    a.mode = st->st_mode;
+    a.uid = st->st_uid;
+    a.gid = st->st_gid;
+    a.atime = st->st_atim;
+    a.mtime = st->st_mtim;
+    a.ctime = st->st_ctim;
+    edit_setattr(&a, sa);
+    st->st_mode = a.mode;
+    st->st_uid = a.uid;
+    st->st_gid = a.gid;
+    st->st_atim = a.atime;
+    st->st_mtim = a.mtime;
+    st->st_ctim = a.ctime;
+}
+
 /* mtime/ctime of an open file go into its buffer: the kernel's writeback cache sends them just
  * before the FLUSH or FSYNC that commits them, so they cost no batch of their own.  0 if done,
  * 1 if ino is not open. */

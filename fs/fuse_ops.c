@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "ghosts.h"
 #include "nodes.h"
 
 #ifndef RENAME_EXCHANGE
@@ -49,6 +50,7 @@
 struct lsmfs_ctx {
     fscore *fs;
     fs_nodes *nodes;
+    fs_ghosts *ghosts; /* attributes of nodes the kernel holds after their last name went */
     pthread_rwlock_t ns; /* see the top of the file */
     int writeback;
     enum lsmfs_rdplus rdplus;
@@ -78,6 +80,11 @@ lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
         free(c);
         return NULL;
     }
+    if (fs_ghosts_new(&c->ghosts) != 0) {
+        fs_nodes_free(c->nodes);
+        free(c);
+        return NULL;
+    }
     c->fs = fs;
     c->writeback = writeback;
     c->rdplus = rdplus;
@@ -90,6 +97,7 @@ void lsmfs_ctx_free(lsmfs_ctx *c)
     if (!c)
         return;
     fs_nodes_free(c->nodes);
+    fs_ghosts_free(c->ghosts);
     pthread_rwlock_destroy(&c->ns);
     free(c);
 }
@@ -186,7 +194,25 @@ static int node_stat(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *
     if (r == 0 && named)
         return 0;
     int r2 = fscore_stat_open(c->fs, ino, st);
+    if (r2 != 0 && r == 0)
+        r2 = fs_ghosts_get(c->ghosts, ino, st);
     return r2 == 0 ? 0 : (r ? r : -ENOENT);
+}
+
+/* Whether the kernel still holds node ino (for the ghost table). */
+static int node_known(void *arg, uint64_t ino)
+{
+    lsmfs_ctx *c = arg;
+    char path[2];
+    return fs_nodes_path(c->nodes, ino, path, sizeof path) != -ESTALE;
+}
+
+/* A node lost its last name (gone->st_ino != 0): keep answering for it while the kernel holds
+ * it, as ext4 does (fstat of a removed cwd, of an unlinked open FIFO). */
+static void keep_ghost(lsmfs_ctx *c, const struct stat *gone)
+{
+    if (gone->st_ino)
+        fs_ghosts_put(c->ghosts, gone, node_known, c);
 }
 
 /* ---- atime ---- */
@@ -359,13 +385,16 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 {
     lsmfs_ctx *c = CTX(req);
     char path[PATH_BUF];
+    struct stat gone;
     pthread_rwlock_wrlock(&c->ns);
     int r = fs_nodes_child_path(c->nodes, parent, name, path, sizeof path);
     if (r == 0)
-        r = dir ? fscore_rmdir(c->fs, path) : fscore_unlink(c->fs, path);
+        r = dir ? fscore_rmdir_gone(c->fs, path, &gone) : fscore_unlink_gone(c->fs, path, &gone);
     if (r == 0)
         fs_nodes_unname(c->nodes, parent, name);
     pthread_rwlock_unlock(&c->ns);
+    if (r == 0)
+        keep_ghost(c, &gone);
     reply_status(req, r);
 }
 
@@ -385,16 +414,19 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     lsmfs_ctx *c = CTX(req);
     fs_cred who = caller(req); /* owns the whiteout of RENAME_WHITEOUT */
     char from[PATH_BUF], to[PATH_BUF];
+    struct stat gone;
     pthread_rwlock_wrlock(&c->ns);
     int r = fs_nodes_child_path(c->nodes, parent, name, from, sizeof from);
     if (r == 0)
         r = fs_nodes_child_path(c->nodes, newparent, newname, to, sizeof to);
     if (r == 0)
-        r = fscore_rename_as(c->fs, from, to, flags, &who);
+        r = fscore_rename_as(c->fs, from, to, flags, &who, &gone);
     if (r == 0) /* on -ENOMEM the table forgets the name: a later lookup relearns it */
         fs_nodes_rename(c->nodes, parent, name, newparent, newname,
                         (flags & RENAME_EXCHANGE) != 0);
     pthread_rwlock_unlock(&c->ns);
+    if (r == 0)
+        keep_ghost(c, &gone);
     reply_status(req, r);
 }
 
@@ -540,6 +572,12 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (r == 0 && (sa.valid || !(to_set & FUSE_SET_ATTR_SIZE)))
         r = fscore_setattr(c->fs, named ? path : NULL, ino, &sa);
     pthread_rwlock_unlock(&c->ns);
+    struct stat ghost;
+    if (r == -ENOENT && !named && !(to_set & FUSE_SET_ATTR_SIZE) &&
+        fs_ghosts_get(c->ghosts, ino, &ghost) == 0) { /* fchmod of a removed directory */
+        fscore_setattr_apply(&sa, &ghost);
+        r = fs_ghosts_set(c->ghosts, ino, &ghost);
+    }
     struct stat st;
     if (r == 0)
         r = node_stat(c, ino, fi, &st);

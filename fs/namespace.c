@@ -69,6 +69,20 @@ static int touch_parent(lsm_batch *b, const fs_node *p, const struct timespec *n
     return fs_batch_put_rec(b, p, &a, p->tail, p->tail_len);
 }
 
+/* *gone (if not NULL) = the attributes node n keeps once it has lost its last name: link count
+ * 0, ctime now (and an open file's buffered size and times).  Under the lock. */
+static void note_gone_locked(fscore *fs, const fs_node *n, const struct timespec *now,
+                             struct stat *gone)
+{
+    if (!gone)
+        return;
+    fs_attr a = n->a;
+    a.nlink = 0;
+    a.ctime = *now;
+    fs_attr_to_stat(&a, gone);
+    fs_open_overlay_locked(fs, gone);
+}
+
 static int rehome_orphan(fscore *fs, uint64_t ino)
 {
     fs_buf k;
@@ -80,8 +94,12 @@ static int rehome_orphan(fscore *fs, uint64_t ino)
     return r;
 }
 
-int fscore_unlink(fscore *fs, const char *path)
+int fscore_unlink(fscore *fs, const char *path) { return fscore_unlink_gone(fs, path, NULL); }
+
+int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone)
 {
+    if (gone)
+        gone->st_ino = 0;
     fs_node n, p;
     fs_node_init(&n);
     fs_node_init(&p);
@@ -107,6 +125,8 @@ int fscore_unlink(fscore *fs, const char *path)
         r = fs_write_locked(fs, b);
     if (r == 0 && orphaned)
         r = rehome_orphan(fs, n.a.ino);
+    if (r == 0 && (!n.linked || n.a.nlink <= 1))
+        note_gone_locked(fs, &n, &now, gone);
     pthread_rwlock_unlock(&fs->lock);
     lsm_batch_free(b);
     fs_node_free(&n);
@@ -142,8 +162,12 @@ static int dir_is_empty(fscore *fs, const char *dir)
     return r;
 }
 
-int fscore_rmdir(fscore *fs, const char *path)
+int fscore_rmdir(fscore *fs, const char *path) { return fscore_rmdir_gone(fs, path, NULL); }
+
+int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone)
 {
+    if (gone)
+        gone->st_ino = 0;
     if (strcmp(path, "/") == 0)
         return -EBUSY;
     fs_node n, p;
@@ -172,6 +196,8 @@ int fscore_rmdir(fscore *fs, const char *path)
         r = touch_parent(b, &p, &now, -1);
     if (r == 0)
         r = fs_write_locked(fs, b);
+    if (r == 0)
+        note_gone_locked(fs, &n, &now, gone);
     pthread_rwlock_unlock(&fs->lock);
     lsm_batch_free(b);
     fs_node_free(&n);
@@ -353,12 +379,14 @@ static int put_whiteout_locked(fscore *fs, lsm_batch *b, const fs_attr *parent,
 
 int fscore_rename(fscore *fs, const char *from, const char *to, unsigned int flags)
 {
-    return fscore_rename_as(fs, from, to, flags, NULL);
+    return fscore_rename_as(fs, from, to, flags, NULL, NULL);
 }
 
 int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int flags,
-                     const fs_cred *who)
+                     const fs_cred *who, struct stat *gone)
 {
+    if (gone)
+        gone->st_ino = 0;
     if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
         return -EINVAL;
     if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
@@ -489,6 +517,8 @@ int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int 
         r = fs_open_rename_locked(fs, from, to, exchange);
     if (r == 0 && orphaned)
         r = rehome_orphan(fs, dst.a.ino);
+    if (r == 0 && have_dst && !exchange && (dstdir || !dst.linked || dst.a.nlink <= 1))
+        note_gone_locked(fs, &dst, &now, gone);
 unlock:
     pthread_rwlock_unlock(&fs->lock);
 out:

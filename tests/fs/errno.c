@@ -1655,6 +1655,64 @@ static void t_seek(struct ctx *c)
     close(fd);
 }
 
+static void t_nameless(struct ctx *c)
+{
+    char d[PATH_MAX], q[PATH_MAX], r[PATH_MAX];
+    struct stat s;
+    printf("== nodes held after their last name went (removed cwd, open FIFO, O_PATH)\n");
+    P(c, d, "nl.dir");
+    mkdir(d, 0755);
+    int fd = open(d, O_RDONLY | O_DIRECTORY);
+    EXPECT_OK(c, rmdir(d), "rmdir a directory that is open");
+    check(c, fstat(fd, &s) == 0 && S_ISDIR(s.st_mode) && s.st_nlink == 0, "fstat of the removed directory: a directory, nlink 0 (%lu)", (unsigned long)s.st_nlink);
+    EXPECT_OK(c, fchmod(fd, 0700), "fchmod of the removed directory");
+    check(c, fstat(fd, &s) == 0 && (s.st_mode & 07777) == 0700, "the mode change shows (%o)", s.st_mode & 07777);
+    EXPECT_ERR(c, openat(fd, "x", O_CREAT | O_WRONLY, 0644), ENOENT, "create in the removed directory");
+    DIR *dp = fdopendir(fd);
+    int n = 0;
+    struct dirent *de;
+    while (dp && (de = readdir(dp)))
+        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    check(c, dp && n == 0, "listing the removed directory gives no entries");
+    if (dp) closedir(dp);
+    else close(fd);
+    /* a process whose working directory is removed */
+    P(c, d, "nl.cwd");
+    mkdir(d, 0755);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct stat cs;
+        _exit(chdir(d) == 0 && rmdir(d) == 0 && stat(".", &cs) == 0 && cs.st_nlink == 0 ? 0 : 1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    check(c, WIFEXITED(status) && WEXITSTATUS(status) == 0, "stat(\".\") in a removed working directory: nlink 0");
+    /* an open FIFO, unlinked, and one replaced by rename */
+    P(c, q, "nl.fifo");
+    mkfifo(q, 0644);
+    int rd = open(q, O_RDONLY | O_NONBLOCK), wr = open(q, O_WRONLY | O_NONBLOCK);
+    EXPECT_OK(c, unlink(q), "unlink an open FIFO");
+    check(c, fstat(rd, &s) == 0 && S_ISFIFO(s.st_mode) && s.st_nlink == 0, "fstat of the unlinked FIFO: nlink 0");
+    char buf[4];
+    check(c, write(wr, "ok", 2) == 2 && read(rd, buf, sizeof buf) == 2, "the unlinked FIFO still carries data");
+    close(rd);
+    close(wr);
+    mkfifo(q, 0644);
+    rd = open(q, O_RDONLY | O_NONBLOCK);
+    write_file(P(c, r, "nl.new"), "n", 1);
+    EXPECT_OK(c, rename(r, q), "rename a file over an open FIFO");
+    check(c, fstat(rd, &s) == 0 && S_ISFIFO(s.st_mode) && s.st_nlink == 0, "fstat of the replaced FIFO: nlink 0");
+    close(rd);
+    /* an O_PATH descriptor of an unlinked symlink */
+    P(c, q, "nl.sym");
+    symlink("somewhere", q);
+    fd = open(q, O_PATH | O_NOFOLLOW);
+    EXPECT_OK(c, unlink(q), "unlink a symlink held by O_PATH");
+    check(c, fstat(fd, &s) == 0 && S_ISLNK(s.st_mode) && s.st_nlink == 0, "fstat through O_PATH: the symlink, nlink 0");
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -1701,6 +1759,7 @@ int main(int argc, char **argv)
     t_blocks(&c);
     t_whiteout(&c);
     t_seek(&c);
+    t_nameless(&c);
     printf("errno: %d checks, %d failed\n", c.checks, c.fails);
     return c.fails ? 1 : 0;
 }
