@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "nodes.h"
+#include "schema.h" /* fs_buf */
 
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
@@ -60,13 +61,17 @@ struct open_handle {
     fs_file *f;
 };
 
-/* An open directory: the names handed out, so that offset k means "after names[k - 3]"
- * (1 and 2 are "." and ".."), whatever was added or removed since. */
+/* An open directory: the names handed out, so that offset k means "after name k - 3" (1 and 2
+ * are "." and ".."), whatever was added or removed since.  The names lie end to end in one
+ * pool, each with its NUL, and `at` holds where each starts (size_t each): a listing copies
+ * each name once and allocates only to grow.  The reply buffer is kept across the handle's
+ * requests too (the kernel sends one READDIR at a time per open directory). */
 struct dir_handle {
     unsigned kind;
     fuse_ino_t parent; /* for ".." */
-    char **names;
-    size_t n, cap;
+    fs_buf pool, at;
+    char *reply;
+    size_t reply_cap;
 };
 
 lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
@@ -796,11 +801,35 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     atime_notify(c, ino, moved);
 }
 
+/* Forget the names handed out (a listing restarted at offset 0); the memory is kept. */
 static void dir_forget(struct dir_handle *d)
 {
-    for (size_t i = 0; i < d->n; i++)
-        free(d->names[i]);
-    d->n = 0;
+    fs_buf_reset(&d->pool);
+    fs_buf_reset(&d->at);
+}
+
+/* Names handed out so far. */
+static size_t dir_count(const struct dir_handle *d) { return d->at.len / sizeof(size_t); }
+
+/* The name handed out at offset k + 3.  REQUIRES: k < dir_count(d). */
+static const char *dir_name(const struct dir_handle *d, size_t k)
+{
+    size_t start;
+    memcpy(&start, d->at.data + k * sizeof start, sizeof start);
+    return d->pool.data + start;
+}
+
+/* The buffer for a reply of size bytes, or NULL (out of memory). */
+static char *dir_reply_buf(struct dir_handle *d, size_t size)
+{
+    if (size > d->reply_cap) {
+        char *b = realloc(d->reply, size);
+        if (!b)
+            return NULL;
+        d->reply = b;
+        d->reply_cap = size;
+    }
+    return d->reply;
 }
 
 /* One READDIR(PLUS) reply being filled. */
@@ -848,26 +877,22 @@ static int fill_one(void *arg, const char *name, const struct stat *st)
 {
     struct fill_ctx *x = arg;
     struct dir_handle *d = x->d;
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 64;
-        char **n = realloc(d->names, cap * sizeof *n);
-        if (!n) {
-            x->err = -ENOMEM;
-            return 1;
-        }
-        d->names = n;
-        d->cap = cap;
-    }
-    char *copy = strdup(name);
-    if (!copy) {
-        x->err = -ENOMEM;
+    /* recorded first (what can fail), taken back if the reply has no room: once the entry is
+     * in the reply (and, with plus, counted as a lookup) it must be recorded */
+    size_t start = d->pool.len, k = dir_count(d);
+    int r = fs_buf_add(&d->pool, name, strlen(name));
+    if (r == 0)
+        r = fs_buf_add(&d->at, &start, sizeof start);
+    if (r == 0 && fill_add(x, name, st, (off_t)(k + 3)))
+        r = 1; /* this name was not handed out */
+    if (r) {
+        d->pool.len = start;
+        d->at.len = k * sizeof start;
+        if (r < 0)
+            x->err = r;
         return 1;
     }
-    if (fill_add(x, name, st, (off_t)(d->n + 3))) {
-        free(copy);
-        return 1; /* this name was not handed out */
-    }
-    d->names[d->n++] = copy;
+    d->pool.len++; /* keep its NUL: the names are C strings */
     return 0;
 }
 
@@ -908,7 +933,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
      * the kernel asks for more with attributes only once entries are looked up. */
     if (plus && off == 0 && c->rdplus == LSMFS_RDPLUS_AUTO && size > RDPLUS_FIRST)
         size = RDPLUS_FIRST;
-    struct fill_ctx x = {c, req, ino, d, malloc(size ? size : 1), size, 0, plus, 0};
+    struct fill_ctx x = {c, req, ino, d, dir_reply_buf(d, size ? size : 1), size, 0, plus, 0};
     if (!x.buf) {
         reply_status(req, -ENOMEM);
         return;
@@ -919,9 +944,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         goto reply; /* the buffer took only dots */
     if (off > 2) {
         size_t k = (size_t)off - 3;
-        if (k >= d->n)
+        if (k >= dir_count(d))
             goto reply; /* an offset we never gave: the end */
-        after = strdup(d->names[k]); /* the table may grow under the scan */
+        after = strdup(dir_name(d, k)); /* the pool may move under the scan */
         if (!after)
             r = -ENOMEM;
     }
@@ -940,12 +965,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         r = x.err;
     if (r) {
         reply_status(req, r);
-        free(x.buf);
         return;
     }
 reply:
     fuse_reply_buf(req, x.buf, x.pos);
-    free(x.buf);
 }
 
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -964,8 +987,9 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
     struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
     if (d && d->kind == FH_DIR) {
-        dir_forget(d);
-        free(d->names);
+        fs_buf_free(&d->pool);
+        fs_buf_free(&d->at);
+        free(d->reply);
         free(d);
     }
     fuse_reply_err(req, 0);
