@@ -79,8 +79,12 @@ void fs_attr_to_stat(const fs_attr *a, struct stat *st)
         st->st_blocks = 0;
     else
         st->st_blocks = S_ISDIR(a->mode) ? 8 : 0;
-    if (S_ISDIR(a->mode))
+    if (S_ISDIR(a->mode)) {
         st->st_size = 4096; /* what ext4 shows for a small directory; tools align on it */
+        /* glibc sizes its getdents buffer from this (32 KiB to 1 MiB) and the kernel its
+         * READDIR requests from that: a listing of up to ~30,000 names is one round trip */
+        st->st_blksize = 1 << 20;
+    }
 }
 
 /* 1 if the filesystem under the store has (almost) no space left for us. */

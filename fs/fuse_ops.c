@@ -40,7 +40,7 @@
 #define TIMEOUT 86400.0 /* seconds: we are the only writer */
 #define PATH_BUF (PATH_MAX + 1024 + 2) /* so that fscore, not we, judges a long name */
 
-#define RDPLUS_FIRST 4096 /* bytes: the first READDIRPLUS reply in auto mode (see do_readdir) */
+#define RDPLUS_FIRST 4096 /* bytes: entries with attributes in auto mode's first READDIRPLUS */
 
 #define FH_FILE 0x46494c45u /* "FILE" */
 #define FH_DIR 0x44495220u  /* "DIR " */
@@ -840,7 +840,9 @@ struct fill_ctx {
     struct dir_handle *d;
     char *buf;
     size_t size, pos;
-    int plus;
+    int plus;  /* the reply is READDIRPLUS's */
+    int attrs; /* its entries carry attributes (else node id 0: the kernel links nothing) */
+    int full;  /* an entry found no room */
     int err;
 };
 
@@ -855,7 +857,7 @@ static int fill_add(struct fill_ctx *x, const char *name, const struct stat *st,
         struct fuse_entry_param e;
         memset(&e, 0, sizeof e);
         e.attr = *st;
-        int counted = strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+        int counted = x->attrs && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
         if (counted) {
             int r = entry_of(x->c, x->dir, name, st, &e);
             if (r) {
@@ -867,8 +869,10 @@ static int fill_add(struct fill_ctx *x, const char *name, const struct stat *st,
         if (need > room && counted)
             fs_nodes_forget(x->c->nodes, e.ino, 1);
     }
-    if (need > room)
+    if (need > room) {
+        x->full = 1;
         return 1;
+    }
     x->pos += need;
     return 0;
 }
@@ -918,6 +922,42 @@ static int fill_dots(struct fill_ctx *x, off_t *off)
     return 0;
 }
 
+/* Fill x from the entries after the name after (NULL: the first) of the directory at path;
+ * with x->attrs each carries its attributes.  Returns 0 or a negative errno. */
+static int readdir_scan(struct fill_ctx *x, const char *path, const char *after)
+{
+    int r = fscore_readdir_after(x->c->fs, path, after, x->attrs, fill_one, x);
+    return r > 0 ? 0 : r;
+}
+
+/* In auto mode the kernel asks for the first buffer with attributes whatever follows, and
+ * attributes make an inode per entry in the kernel and the node table, which a bare listing
+ * would pay for: only RDPLUS_FIRST bytes of entries answer its guess with attributes (it asks
+ * for more once entries are looked up); the rest of the buffer is filled with entries without
+ * attributes (node id 0), so that a directory that fits is listed in one request. */
+static int readdir_fill(struct fill_ctx *x, const char *path, const char *after, off_t off)
+{
+    lsmfs_ctx *c = x->c;
+    size_t size = x->size;
+    int first_auto = x->plus && off <= 2 && c->rdplus == LSMFS_RDPLUS_AUTO && size > RDPLUS_FIRST;
+    if (first_auto)
+        x->size = RDPLUS_FIRST;
+    int r = readdir_scan(x, path, after);
+    if (r || !first_auto || !x->full || x->err)
+        return r;
+    struct dir_handle *d = x->d;
+    size_t n = dir_count(d);
+    char *last = n ? strdup(dir_name(d, n - 1)) : NULL; /* the pool may move under the scan */
+    if (n && !last)
+        return 0; /* out of memory: send what we have */
+    x->size = size;
+    x->attrs = 0;
+    x->full = 0;
+    r = readdir_scan(x, path, n ? last : after);
+    free(last);
+    return r;
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi, int plus)
 {
@@ -927,13 +967,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         reply_status(req, -EBADF);
         return;
     }
-    /* In auto mode the kernel asks for the first buffer with attributes whatever follows; its
-     * buffers are 64 KiB (~400 entries with attributes, each an inode in the kernel and in the
-     * node table), so a bare listing would pay for them.  A page's worth answers the guess;
-     * the kernel asks for more with attributes only once entries are looked up. */
-    if (plus && off == 0 && c->rdplus == LSMFS_RDPLUS_AUTO && size > RDPLUS_FIRST)
-        size = RDPLUS_FIRST;
-    struct fill_ctx x = {c, req, ino, d, dir_reply_buf(d, size ? size : 1), size, 0, plus, 0};
+    struct fill_ctx x = {c, req, ino, d, dir_reply_buf(d, size ? size : 1), size, 0,
+                         plus, plus, 0, 0};
     if (!x.buf) {
         reply_status(req, -ENOMEM);
         return;
@@ -956,11 +991,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (r == 0)
         r = node_path(c, ino, path, &named);
     if (r == 0 && named)
-        r = fscore_readdir_after(c->fs, path, after, plus, fill_one, &x);
+        r = readdir_fill(&x, path, after, off);
     pthread_rwlock_unlock(&c->ns);
     free(after);
-    if (r > 0)
-        r = 0;
     if (r == 0 && x.err && x.pos == 0)
         r = x.err;
     if (r) {
