@@ -69,6 +69,8 @@ struct open_handle {
 struct dir_handle {
     unsigned kind;
     fuse_ino_t parent; /* for ".." */
+    struct stat st;    /* the directory's attributes at opendir, for its atime */
+    int atime_pending; /* the first READDIR has yet to move atime */
     fs_buf pool, at;
     char *reply;
     size_t reply_cap;
@@ -213,7 +215,7 @@ static int atime_due(const lsmfs_ctx *c, const struct stat *st)
            now.tv_sec - st->st_atim.tv_sec >= 24 * 3600;
 }
 
-/* A read of node ino (open for reading, opendir, readlink): move its atime to now when due,
+/* A read of node ino (open for reading, a listing, readlink): move its atime to now when due,
  * leaving ctime alone.  The kernel never sends reads it serves from its page cache, so the
  * open that precedes them stands in for them.  known: the node's attributes if the caller
  * has them, else NULL (looked up).  Returns 1 if atime moved: the caller then calls
@@ -793,12 +795,11 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     d->parent = fs_nodes_parent(CTX(req)->nodes, ino);
     if (!d->parent)
         d->parent = ino; /* a removed directory: ".." is itself, as the kernel shows it */
+    d->st = st;
+    d->atime_pending = 1;
     fi->fh = (uint64_t)(uintptr_t)d;
-    lsmfs_ctx *c = CTX(req); /* req is gone once answered */
-    int moved = atime_touch(c, ino, NULL, &st); /* st: looked up above */
     if (fuse_reply_open(req, fi) != 0)
         free(d);
-    atime_notify(c, ino, moved);
 }
 
 /* Forget the names handed out (a listing restarted at offset 0); the memory is kept. */
@@ -966,6 +967,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (!d || d->kind != FH_DIR) {
         reply_status(req, -EBADF);
         return;
+    }
+    /* A listing moves atime when it reads, as ext4's does, not at opendir; no notify: the
+     * kernel drops its atime of the directory after every READDIR itself, so the next stat
+     * shows it, and glibc's fstat in opendir costs no GETATTR. */
+    if (off == 0 && d->atime_pending) {
+        d->atime_pending = 0;
+        atime_touch(c, ino, NULL, &d->st);
     }
     struct fill_ctx x = {c, req, ino, d, dir_reply_buf(d, size ? size : 1), size, 0,
                          plus, plus, 0, 0};
