@@ -64,16 +64,15 @@ struct open_handle {
 /* An open directory: the names handed out, so that offset k means "after name k - 3" (1 and 2
  * are "." and ".."), whatever was added or removed since.  The names lie end to end in one
  * pool, each with its NUL, and `at` holds where each starts (size_t each): a listing copies
- * each name once and allocates only to grow.  The reply buffer is kept across the handle's
- * requests too (the kernel sends one READDIR at a time per open directory). */
+ * each name once and allocates only to grow.  (Not the reply buffer: the kernel may let the
+ * program close the directory, and RELEASEDIR free the handle, as soon as it has the reply,
+ * while fuse_reply_buf has yet to return.) */
 struct dir_handle {
     unsigned kind;
     fuse_ino_t parent; /* for ".." */
     struct stat st;    /* the directory's attributes at opendir, for its atime */
     int atime_pending; /* the first READDIR has yet to move atime */
     fs_buf pool, at;
-    char *reply;
-    size_t reply_cap;
 };
 
 lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
@@ -820,19 +819,6 @@ static const char *dir_name(const struct dir_handle *d, size_t k)
     return d->pool.data + start;
 }
 
-/* The buffer for a reply of size bytes, or NULL (out of memory). */
-static char *dir_reply_buf(struct dir_handle *d, size_t size)
-{
-    if (size > d->reply_cap) {
-        char *b = realloc(d->reply, size);
-        if (!b)
-            return NULL;
-        d->reply = b;
-        d->reply_cap = size;
-    }
-    return d->reply;
-}
-
 /* One READDIR(PLUS) reply being filled. */
 struct fill_ctx {
     lsmfs_ctx *c;
@@ -975,8 +961,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         d->atime_pending = 0;
         atime_touch(c, ino, NULL, &d->st);
     }
-    struct fill_ctx x = {c, req, ino, d, dir_reply_buf(d, size ? size : 1), size, 0,
-                         plus, plus, 0, 0};
+    struct fill_ctx x = {c, req, ino, d, malloc(size ? size : 1), size, 0, plus, plus, 0, 0};
     if (!x.buf) {
         reply_status(req, -ENOMEM);
         return;
@@ -1006,10 +991,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         r = x.err;
     if (r) {
         reply_status(req, r);
+        free(x.buf);
         return;
     }
 reply:
     fuse_reply_buf(req, x.buf, x.pos);
+    free(x.buf);
 }
 
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1030,7 +1017,6 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
     if (d && d->kind == FH_DIR) {
         fs_buf_free(&d->pool);
         fs_buf_free(&d->at);
-        free(d->reply);
         free(d);
     }
     fuse_reply_err(req, 0);
