@@ -961,6 +961,9 @@ int fscore_readdir_after(fscore *fs, const char *path, const char *after, int pl
     lsm_read_options_init(&ro);
     ro.upper_bound = hi.data;
     ro.upper_bound_len = hi.len;
+    /* a listing reads each block once, and its blocks carry small files' contents: caching
+     * them would evict what lookups and reads use, at the cost of an eviction per block */
+    ro.fill_cache = 0;
     if (r == 0)
         r = lsm_iter_new(fs->db, &ro, &it);
     if (r == 0) {
