@@ -79,8 +79,12 @@ void fs_attr_to_stat(const fs_attr *a, struct stat *st)
         st->st_blocks = 0;
     else
         st->st_blocks = S_ISDIR(a->mode) ? 8 : 0;
-    if (S_ISDIR(a->mode))
+    if (S_ISDIR(a->mode)) {
         st->st_size = 4096; /* what ext4 shows for a small directory; tools align on it */
+        /* glibc sizes its getdents buffer from this (32 KiB to 1 MiB) and the kernel its
+         * READDIR requests from that: a listing of up to ~30,000 names is one round trip */
+        st->st_blksize = 1 << 20;
+    }
 }
 
 /* 1 if the filesystem under the store has (almost) no space left for us. */
@@ -909,6 +913,57 @@ int fscore_readdir(fscore *fs, const char *path,
     return fscore_readdir_after(fs, path, NULL, 1, cb, arg);
 }
 
+/* The attributes a listing shows for the entry record v: with plus, all of them (a hard link's
+ * from its inode record, an open file's size and times from its open state); without, only
+ * st_ino and st_mode, decoded from the record's first bytes (st must come zeroed: the other
+ * fields are left alone). */
+static int readdir_stat_locked(fscore *fs, const void *v, size_t vl, int plus, struct stat *st)
+{
+    fs_attr a;
+    if (!plus) {
+        int r = fs_rec_decode_id(v, vl, &a);
+        st->st_ino = a.ino;
+        st->st_mode = a.mode;
+        return r;
+    }
+    int r = fs_rec_decode(v, vl, &a, NULL, NULL);
+    if (r == 0 && a.kind == FS_REC_STUB) {
+        fs_node in;
+        fs_node_init(&in);
+        fs_buf ik;
+        fs_buf_init(&ik);
+        r = fs_key_inode(&ik, FS_KEY_INODE, a.ino);
+        if (r == 0)
+            r = fs_load_locked(fs, ik.data, ik.len, &in);
+        if (r == 0)
+            a = in.a;
+        fs_buf_free(&ik);
+        fs_node_free(&in);
+    }
+    if (r)
+        return r;
+    fs_attr_to_stat(&a, st);
+    fs_open_overlay_locked(fs, st);
+    return 0;
+}
+
+/* Position it at the first child of the directory whose children's keys start with lo (its
+ * len bytes), after the child named after if not NULL.  lo's capacity may grow. */
+static int readdir_seek(lsm_iter *it, fs_buf *lo, const char *after)
+{
+    if (!after) {
+        lsm_iter_seek(it, lo->data, lo->len);
+        return 0;
+    }
+    /* the first key after lo+after is lo+after+'\0' */
+    size_t plen = lo->len;
+    int r = fs_buf_add(lo, after, strlen(after) + 1);
+    if (r == 0)
+        lsm_iter_seek(it, lo->data, lo->len);
+    lo->len = plen;
+    return r;
+}
+
 int fscore_readdir_after(fscore *fs, const char *path, const char *after, int plus,
                          int (*cb)(void *arg, const char *name, const struct stat *st),
                          void *arg)
@@ -932,45 +987,22 @@ int fscore_readdir_after(fscore *fs, const char *path, const char *after, int pl
     lsm_read_options_init(&ro);
     ro.upper_bound = hi.data;
     ro.upper_bound_len = hi.len;
+    /* a listing reads each block once, and its blocks carry small files' contents: caching
+     * them would evict what lookups and reads use, at the cost of an eviction per block */
+    ro.fill_cache = 0;
     if (r == 0)
         r = lsm_iter_new(fs->db, &ro, &it);
     if (r == 0) {
-        if (after) {
-            /* the first key after lo+after is lo+after+'\0' */
-            size_t plen = lo.len;
-            r = fs_buf_add(&lo, after, strlen(after) + 1);
-            if (r == 0)
-                lsm_iter_seek(it, lo.data, lo.len);
-            lo.len = plen;
-        } else {
-            lsm_iter_seek(it, lo.data, lo.len);
-        }
+        r = readdir_seek(it, &lo, after);
+        struct stat st;
+        memset(&st, 0, sizeof st);
         for (; r == 0 && lsm_iter_valid(it); lsm_iter_next(it)) {
             size_t kl, vl;
             const char *k = lsm_iter_key(it, &kl);
             const void *v = lsm_iter_value(it, &vl);
-            fs_attr a;
-            r = fs_rec_decode(v, vl, &a, NULL, NULL);
+            r = readdir_stat_locked(fs, v, vl, plus, &st);
             if (r)
                 break;
-            struct stat st;
-            if (a.kind == FS_REC_STUB && plus) {
-                fs_node in;
-                fs_node_init(&in);
-                fs_buf ik;
-                fs_buf_init(&ik);
-                r = fs_key_inode(&ik, FS_KEY_INODE, a.ino);
-                if (r == 0)
-                    r = fs_load_locked(fs, ik.data, ik.len, &in);
-                if (r == 0)
-                    a = in.a;
-                fs_buf_free(&ik);
-                fs_node_free(&in);
-                if (r)
-                    break;
-            }
-            fs_attr_to_stat(&a, &st);
-            fs_open_overlay_locked(fs, &st);
             fs_buf_reset(&name);
             r = fs_buf_add(&name, k + lo.len, kl - lo.len);
             if (r == 0)

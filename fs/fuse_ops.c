@@ -37,6 +37,7 @@
 #include "fuse_readahead.h"
 #include "ghosts.h"
 #include "nodes.h"
+#include "schema.h" /* fs_buf */
 
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
@@ -45,7 +46,7 @@
 #define TIMEOUT 86400.0 /* seconds: we are the only writer */
 #define PATH_BUF (PATH_MAX + 1024 + 2) /* so that fscore, not we, judges a long name */
 
-#define RDPLUS_FIRST 4096 /* bytes: the first READDIRPLUS reply in auto mode (see do_readdir) */
+#define RDPLUS_FIRST 4096 /* bytes: entries with attributes in auto mode's first READDIRPLUS */
 
 #define FH_FILE 0x46494c45u /* "FILE" */
 #define FH_DIR 0x44495220u  /* "DIR " */
@@ -68,13 +69,18 @@ struct open_handle {
     fs_file *f;
 };
 
-/* An open directory: the names handed out, so that offset k means "after names[k - 3]"
- * (1 and 2 are "." and ".."), whatever was added or removed since. */
+/* An open directory: the names handed out, so that offset k means "after name k - 3" (1 and 2
+ * are "." and ".."), whatever was added or removed since.  The names lie end to end in one
+ * pool, each with its NUL, and `at` holds where each starts (size_t each): a listing copies
+ * each name once and allocates only to grow.  (Not the reply buffer: the kernel may let the
+ * program close the directory, and RELEASEDIR free the handle, as soon as it has the reply,
+ * while fuse_reply_buf has yet to return.) */
 struct dir_handle {
     unsigned kind;
     fuse_ino_t parent; /* for ".." */
-    char **names;
-    size_t n, cap;
+    struct stat st;    /* the directory's attributes at opendir, for its atime */
+    int atime_pending; /* the first READDIR has yet to move atime */
+    fs_buf pool, at;
 };
 
 lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
@@ -245,7 +251,7 @@ static int atime_due(const lsmfs_ctx *c, const struct stat *st)
            now.tv_sec - st->st_atim.tv_sec >= 24 * 3600;
 }
 
-/* A read of node ino (open for reading, opendir, readlink): move its atime to now when due,
+/* A read of node ino (open for reading, a listing, readlink): move its atime to now when due,
  * leaving ctime alone.  The kernel never sends reads it serves from its page cache, so the
  * open that precedes them stands in for them.  known: the node's attributes if the caller
  * has them, else NULL (looked up).  Returns 1 if atime moved: the caller then calls
@@ -1058,19 +1064,29 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     d->parent = fs_nodes_parent(CTX(req)->nodes, ino);
     if (!d->parent)
         d->parent = ino; /* a removed directory: ".." is itself, as the kernel shows it */
+    d->st = st;
+    d->atime_pending = 1;
     fi->fh = (uint64_t)(uintptr_t)d;
-    lsmfs_ctx *c = CTX(req); /* req is gone once answered */
-    int moved = atime_touch(c, ino, NULL, &st); /* st: looked up above */
     if (fuse_reply_open(req, fi) != 0)
         free(d);
-    atime_notify(c, ino, moved);
 }
 
+/* Forget the names handed out (a listing restarted at offset 0); the memory is kept. */
 static void dir_forget(struct dir_handle *d)
 {
-    for (size_t i = 0; i < d->n; i++)
-        free(d->names[i]);
-    d->n = 0;
+    fs_buf_reset(&d->pool);
+    fs_buf_reset(&d->at);
+}
+
+/* Names handed out so far. */
+static size_t dir_count(const struct dir_handle *d) { return d->at.len / sizeof(size_t); }
+
+/* The name handed out at offset k + 3.  REQUIRES: k < dir_count(d). */
+static const char *dir_name(const struct dir_handle *d, size_t k)
+{
+    size_t start;
+    memcpy(&start, d->at.data + k * sizeof start, sizeof start);
+    return d->pool.data + start;
 }
 
 /* One READDIR(PLUS) reply being filled. */
@@ -1081,7 +1097,9 @@ struct fill_ctx {
     struct dir_handle *d;
     char *buf;
     size_t size, pos;
-    int plus;
+    int plus;  /* the reply is READDIRPLUS's */
+    int attrs; /* its entries carry attributes (else node id 0: the kernel links nothing) */
+    int full;  /* an entry found no room */
     int err;
 };
 
@@ -1096,7 +1114,7 @@ static int fill_add(struct fill_ctx *x, const char *name, const struct stat *st,
         struct fuse_entry_param e;
         memset(&e, 0, sizeof e);
         e.attr = *st;
-        int counted = strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+        int counted = x->attrs && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
         if (counted) {
             int r = entry_of(x->c, x->dir, name, st, &e);
             if (r) {
@@ -1108,8 +1126,10 @@ static int fill_add(struct fill_ctx *x, const char *name, const struct stat *st,
         if (need > room && counted)
             fs_nodes_forget(x->c->nodes, e.ino, 1);
     }
-    if (need > room)
+    if (need > room) {
+        x->full = 1;
         return 1;
+    }
     x->pos += need;
     return 0;
 }
@@ -1118,26 +1138,22 @@ static int fill_one(void *arg, const char *name, const struct stat *st)
 {
     struct fill_ctx *x = arg;
     struct dir_handle *d = x->d;
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 64;
-        char **n = realloc(d->names, cap * sizeof *n);
-        if (!n) {
-            x->err = -ENOMEM;
-            return 1;
-        }
-        d->names = n;
-        d->cap = cap;
-    }
-    char *copy = strdup(name);
-    if (!copy) {
-        x->err = -ENOMEM;
+    /* recorded first (what can fail), taken back if the reply has no room: once the entry is
+     * in the reply (and, with plus, counted as a lookup) it must be recorded */
+    size_t start = d->pool.len, k = dir_count(d);
+    int r = fs_buf_add(&d->pool, name, strlen(name));
+    if (r == 0)
+        r = fs_buf_add(&d->at, &start, sizeof start);
+    if (r == 0 && fill_add(x, name, st, (off_t)(k + 3)))
+        r = 1; /* this name was not handed out */
+    if (r) {
+        d->pool.len = start;
+        d->at.len = k * sizeof start;
+        if (r < 0)
+            x->err = r;
         return 1;
     }
-    if (fill_add(x, name, st, (off_t)(d->n + 3))) {
-        free(copy);
-        return 1; /* this name was not handed out */
-    }
-    d->names[d->n++] = copy;
+    d->pool.len++; /* keep its NUL: the names are C strings */
     return 0;
 }
 
@@ -1163,6 +1179,42 @@ static int fill_dots(struct fill_ctx *x, off_t *off)
     return 0;
 }
 
+/* Fill x from the entries after the name after (NULL: the first) of the directory at path;
+ * with x->attrs each carries its attributes.  Returns 0 or a negative errno. */
+static int readdir_scan(struct fill_ctx *x, const char *path, const char *after)
+{
+    int r = fscore_readdir_after(x->c->fs, path, after, x->attrs, fill_one, x);
+    return r > 0 ? 0 : r;
+}
+
+/* In auto mode the kernel asks for the first buffer with attributes whatever follows, and
+ * attributes make an inode per entry in the kernel and the node table, which a bare listing
+ * would pay for: only RDPLUS_FIRST bytes of entries answer its guess with attributes (it asks
+ * for more once entries are looked up); the rest of the buffer is filled with entries without
+ * attributes (node id 0), so that a directory that fits is listed in one request. */
+static int readdir_fill(struct fill_ctx *x, const char *path, const char *after, off_t off)
+{
+    lsmfs_ctx *c = x->c;
+    size_t size = x->size;
+    int first_auto = x->plus && off <= 2 && c->rdplus == LSMFS_RDPLUS_AUTO && size > RDPLUS_FIRST;
+    if (first_auto)
+        x->size = RDPLUS_FIRST;
+    int r = readdir_scan(x, path, after);
+    if (r || !first_auto || !x->full || x->err)
+        return r;
+    struct dir_handle *d = x->d;
+    size_t n = dir_count(d);
+    char *last = n ? strdup(dir_name(d, n - 1)) : NULL; /* the pool may move under the scan */
+    if (n && !last)
+        return 0; /* out of memory: send what we have */
+    x->size = size;
+    x->attrs = 0;
+    x->full = 0;
+    r = readdir_scan(x, path, n ? last : after);
+    free(last);
+    return r;
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi, int plus)
 {
@@ -1172,13 +1224,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         reply_status(req, -EBADF);
         return;
     }
-    /* In auto mode the kernel asks for the first buffer with attributes whatever follows; its
-     * buffers are 64 KiB (~400 entries with attributes, each an inode in the kernel and in the
-     * node table), so a bare listing would pay for them.  A page's worth answers the guess;
-     * the kernel asks for more with attributes only once entries are looked up. */
-    if (plus && off == 0 && c->rdplus == LSMFS_RDPLUS_AUTO && size > RDPLUS_FIRST)
-        size = RDPLUS_FIRST;
-    struct fill_ctx x = {c, req, ino, d, malloc(size ? size : 1), size, 0, plus, 0};
+    /* A listing moves atime when it reads, as ext4's does, not at opendir; no notify: the
+     * kernel drops its atime of the directory after every READDIR itself, so the next stat
+     * shows it, and glibc's fstat in opendir costs no GETATTR. */
+    if (off == 0 && d->atime_pending) {
+        d->atime_pending = 0;
+        atime_touch(c, ino, NULL, &d->st);
+    }
+    struct fill_ctx x = {c, req, ino, d, malloc(size ? size : 1), size, 0, plus, plus, 0, 0};
     if (!x.buf) {
         reply_status(req, -ENOMEM);
         return;
@@ -1189,9 +1242,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         goto reply; /* the buffer took only dots */
     if (off > 2) {
         size_t k = (size_t)off - 3;
-        if (k >= d->n)
+        if (k >= dir_count(d))
             goto reply; /* an offset we never gave: the end */
-        after = strdup(d->names[k]); /* the table may grow under the scan */
+        after = strdup(dir_name(d, k)); /* the pool may move under the scan */
         if (!after)
             r = -ENOMEM;
     }
@@ -1201,11 +1254,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (r == 0)
         r = node_path(c, ino, path, &named);
     if (r == 0 && named)
-        r = fscore_readdir_after(c->fs, path, after, plus, fill_one, &x);
+        r = readdir_fill(&x, path, after, off);
     pthread_rwlock_unlock(&c->ns);
     free(after);
-    if (r > 0)
-        r = 0;
     if (r == 0 && x.err && x.pos == 0)
         r = x.err;
     if (r) {
@@ -1234,8 +1285,8 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
     struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
     if (d && d->kind == FH_DIR) {
-        dir_forget(d);
-        free(d->names);
+        fs_buf_free(&d->pool);
+        fs_buf_free(&d->at);
         free(d);
     }
     fuse_reply_err(req, 0);

@@ -220,14 +220,10 @@ int fs_rec_encode_stub(fs_buf *b, const fs_attr *a)
     return fs_buf_add(b, h, sizeof h);
 }
 
-int fs_rec_decode(const void *v, size_t n, fs_attr *a, const void **tail, size_t *tail_len)
+int fs_rec_decode_id(const void *v, size_t n, fs_attr *a)
 {
     const char *p = v;
     memset(a, 0, sizeof *a);
-    if (tail) {
-        *tail = NULL;
-        *tail_len = 0;
-    }
     if (n < 2 || (unsigned char)p[0] != FS_REC_VERSION)
         return -EBADMSG;
     if (p[1] == FS_REC_STUB) {
@@ -243,6 +239,19 @@ int fs_rec_decode(const void *v, size_t n, fs_attr *a, const void **tail, size_t
     a->kind = FS_REC_FULL;
     a->mode = (uint32_t)get_le(p + 2, 4);
     a->ino = get_le(p + 6, 8);
+    return 0;
+}
+
+int fs_rec_decode(const void *v, size_t n, fs_attr *a, const void **tail, size_t *tail_len)
+{
+    const char *p = v;
+    if (tail) {
+        *tail = NULL;
+        *tail_len = 0;
+    }
+    int r = fs_rec_decode_id(v, n, a);
+    if (r || a->kind == FS_REC_STUB)
+        return r;
     a->uid = (uint32_t)get_le(p + 14, 4);
     a->gid = (uint32_t)get_le(p + 18, 4);
     a->size = get_le(p + 22, 8);

@@ -52,18 +52,20 @@ static void find_next(lsm_iter *d, int skipping)
         slice u = ikey_user(k.data, k.len);
         if (over_bound(d, u)) break;
         uint64_t tr = get_fixed64(k.data + k.len - IKEY_TRAILER);
-        if ((tr >> 8) <= d->seq) {
-            if ((tr & 0xff) == IKEY_TYPE_DELETE) {
-                if (set_buf(d, &d->saved_key, u.data, u.len)) return;
-                skipping = 1;
-            } else if (!(skipping && ukey_compare(u.data, u.len, d->saved_key.data,
-                                                  d->saved_key.len) <= 0)) {
-                d->valid = 1;
-                d->saved_key.len = 0;
-                return;
-            }
+        if ((tr >> 8) > d->seq) { /* too new: an older version of u may be visible */
+            iter_next(it);
+            continue;
         }
-        iter_next(it);
+        if ((tr & 0xff) == IKEY_TYPE_DELETE) {
+            if (set_buf(d, &d->saved_key, u.data, u.len)) return;
+            skipping = 1;
+        } else if (!(skipping && ukey_compare(u.data, u.len, d->saved_key.data,
+                                              d->saved_key.len) <= 0)) {
+            d->valid = 1;
+            d->saved_key.len = 0;
+            return;
+        }
+        iter_next_key(it); /* u is hidden from here on */
     } while (iter_valid(it));
     d->saved_key.len = 0;
     d->valid = 0;
@@ -212,7 +214,7 @@ void lsm_iter_next(lsm_iter *d)
     } else {
         slice k = iter_key(d->it);
         if (set_buf(d, &d->saved_key, k.data, k.len - IKEY_TRAILER)) return;
-        iter_next(d->it);
+        iter_next_key(d->it); /* the shown entry hides the rest of its key */
         if (!iter_valid(d->it)) {
             d->valid = 0;
             d->saved_key.len = 0;

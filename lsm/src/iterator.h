@@ -28,6 +28,11 @@ struct iter_ops {
     slice (*value)(const iter *it); /* REQUIRES: valid */
     int (*status)(const iter *it);  /* 0 or the negative error that stopped it */
     void (*destroy)(iter *it);      /* frees it and releases what it holds */
+    /* Optional (NULL: next).  Move past the current entry and possibly past further entries
+     * of the same user key, never past an entry of another user key: for a caller done with
+     * the current user key, which may thus skip its older versions without visiting them.
+     * REQUIRES: valid, and moving forward. */
+    void (*next_key)(iter *it);
 };
 
 /* Every iterator struct begins with this header. */
@@ -41,6 +46,11 @@ static inline void iter_seek_last(iter *it) { it->ops->seek_last(it); }
 static inline void iter_seek(iter *it, const uint8_t *t, size_t n) { it->ops->seek(it, t, n); }
 static inline void iter_next(iter *it) { it->ops->next(it); }
 static inline void iter_prev(iter *it) { it->ops->prev(it); }
+static inline void iter_next_key(iter *it)
+{
+    if (it->ops->next_key) it->ops->next_key(it);
+    else it->ops->next(it);
+}
 static inline int iter_valid(const iter *it) { return it->ops->valid(it); }
 static inline slice iter_key(const iter *it) { return it->ops->key(it); }
 static inline slice iter_value(const iter *it) { return it->ops->value(it); }

@@ -135,6 +135,16 @@ static void mi_next(iter *it)
     mi->node = sl_node_next(mi->node);
 }
 
+static void mi_next_key(iter *it)
+{
+    mem_iter *mi = (mem_iter *)it;
+    const sl_node *n = sl_node_next_key(mi->node);
+    /* The caller works on this entry before it asks for the next key: start loading the
+     * node it will jump from meanwhile. */
+    if (n && n->key_last != n) __builtin_prefetch(n->key_last);
+    mi->node = n;
+}
+
 static void mi_prev(iter *it)
 {
     mem_iter *mi = (mem_iter *)it;
@@ -159,7 +169,7 @@ static const struct iter_ops mem_iter_ops = {
     .seek_first = mi_seek_first, .seek_last = mi_seek_last, .seek = mi_seek,
     .next = mi_next,             .prev = mi_prev,           .valid = mi_valid,
     .key = mi_key,               .value = mi_value,         .status = mi_status,
-    .destroy = mi_destroy,
+    .destroy = mi_destroy,        .next_key = mi_next_key,
 };
 
 iter *memtable_iter(memtable *m)

@@ -102,11 +102,13 @@ static int mi_valid(const iter *it)
     return m->hn > 0 && m->status == 0;
 }
 
-/* Advance the top child one step in the heap's direction and restore the heap. */
-static void step_top(merge_iter *m)
+/* Advance the top child one step in the heap's direction (forward with by_key: past its
+ * entries of the current user key, iter_next_key) and restore the heap. */
+static void step_top(merge_iter *m, int by_key)
 {
     int c = m->heap[0];
     if (m->reverse) iter_prev(m->child[c]);
+    else if (by_key) iter_next_key(m->child[c]);
     else iter_next(m->child[c]);
     if (iter_valid(m->child[c])) {
         m->keys[c] = iter_key(m->child[c]);
@@ -151,7 +153,15 @@ static void mi_next(iter *it)
         rebuild(m);
         return;
     }
-    step_top(m);
+    step_top(m, 0);
+}
+
+/* The other children may still hold entries of the current user key: they come next. */
+static void mi_next_key(iter *it)
+{
+    merge_iter *m = (merge_iter *)it;
+    if (m->reverse) mi_next(it);
+    else step_top(m, 1);
 }
 
 static void mi_prev(iter *it)
@@ -173,7 +183,7 @@ static void mi_prev(iter *it)
         rebuild(m);
         return;
     }
-    step_top(m);
+    step_top(m, 0);
 }
 
 static slice mi_key(const iter *it)
@@ -204,7 +214,7 @@ static void mi_destroy(iter *it)
 static const struct iter_ops merge_ops = {
     .seek_first = mi_seek_first, .seek_last = mi_seek_last, .seek = mi_seek, .next = mi_next,
     .prev = mi_prev, .valid = mi_valid, .key = mi_key, .value = mi_value,
-    .status = mi_status, .destroy = mi_destroy,
+    .status = mi_status, .destroy = mi_destroy, .next_key = mi_next_key,
 };
 
 iter *merge_iter_new(iter **children, int n)

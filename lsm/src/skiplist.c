@@ -50,6 +50,7 @@ int skiplist_init(skiplist *s, arena *a, uint64_t seed)
     if (!s->head) return LSM_ENOMEM;
     s->head->key_len = IKEY_TRAILER; /* never compared: the head is not an entry */
     s->head->value_len = 0;
+    s->head->key_last = s->head;
     for (int i = 0; i < SKIPLIST_MAX_HEIGHT; i++)
         atomic_init(&s->head->next[i], NULL);
     atomic_init(&s->height, 1);
@@ -94,7 +95,7 @@ const sl_node *skiplist_insert(skiplist *s, const uint8_t *ukey, size_t ukey_len
                                uint64_t trailer, const uint8_t *value, size_t value_len)
 {
     sl_node *prev[SKIPLIST_MAX_HEIGHT];
-    find_ge(s, ukey, ukey_len, trailer, prev);
+    sl_node *after = find_ge(s, ukey, ukey_len, trailer, prev);
 
     int height = random_height(s);
     size_t klen = ukey_len + IKEY_TRAILER;
@@ -106,6 +107,9 @@ const sl_node *skiplist_insert(skiplist *s, const uint8_t *ukey, size_t ukey_len
     if (ukey_len) memcpy(p, ukey, ukey_len);
     for (int i = 0; i < IKEY_TRAILER; i++) p[ukey_len + i] = (uint8_t)(trailer >> (8 * i));
     if (value_len) memcpy(p + klen, value, value_len);
+    /* an older version of the key follows: its group's last node is ours too */
+    int same = after && after->key_len == klen && memcmp(node_key(after), ukey, ukey_len) == 0;
+    n->key_last = same ? after->key_last : n;
 
     int cur = atomic_load_explicit(&s->height, memory_order_relaxed);
     if (height > cur) {

@@ -143,6 +143,25 @@ for round in 1 2; do
     rss2=$(rss)
     "$manyfiles" unlink "$mnt/many$round" f 0 50000 || fail "unlink 50000 files"
 done
+# A bare listing of a cold directory: in auto mode the first READDIRPLUS gives attributes to
+# its first 4 KiB of entries only and fills the rest without (node id 0), so every name comes
+# back once and the node table grows by those few entries, not by the directory.
+mkdir "$mnt/bare" || fail mkdir
+"$manyfiles" create "$mnt/bare" f 0 3000 || fail "create 3000 files"
+echo extra > "$mnt/bare/zz_last"
+sync; echo 3 >/proc/sys/vm/drop_caches
+wait_nodes_below 1000
+before=$(nodes)
+listed=$(ls -f "$mnt/bare" | sort)
+[ "$(printf '%s\n' "$listed" | wc -l)" = 3003 ] || fail "bare listing gave $(printf '%s\n' "$listed" | wc -l) names, not 3003"
+[ "$(printf '%s\n' "$listed" | uniq | wc -l)" = 3003 ] || fail "bare listing repeated a name"
+grown=$(( $(nodes) - before ))
+[ "$grown" -lt 100 ] || fail "a bare listing of 3001 entries added $grown nodes"
+[ "$(ls -l "$mnt/bare" | grep -c '^-')" = 3001 ] || fail "ls -l after the bare listing"
+[ "$(stat -c %s "$mnt/bare/zz_last")" = 6 ] || fail "size of zz_last after the listing"
+sync; echo 3 >/proc/sys/vm/drop_caches
+wait_nodes_below 1000
+note "bare listing of 3001 entries: $grown nodes added, counts exact after drop_caches"
 # the second round reuses the memory the first one freed (16 MiB of slack for the store);
 # not under AddressSanitizer, whose quarantine keeps freed memory on purpose
 if grep -q libasan "/proc/$T_PID/maps"; then

@@ -166,6 +166,74 @@ Test(memtable, model_random)
     free(model);
 }
 
+/* Check iter_next_key from every entry of a memtable of n random versions added with sequence
+ * numbers seqs[0..n): it moves forward, over entries of the current user key only.  Returns
+ * how many jumps landed exactly on the next user key. */
+static size_t check_next_key(tu_rng *r, size_t n, const uint64_t *seqs)
+{
+    entry *model = calloc(n, sizeof *model);
+    cr_assert(model);
+    memtable *m = memtable_new();
+    cr_assert(m);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t uk[8];
+        size_t ulen;
+        random_ukey(r, uk, &ulen);
+        model[i].ilen = ikey_build(model[i].ikey, uk, ulen, seqs[i], IKEY_TYPE_VALUE);
+        cr_assert_eq(memtable_add(m, seqs[i], IKEY_TYPE_VALUE, uk, ulen, NULL, 0), 0);
+    }
+    qsort(model, n, sizeof *model, cmp_entry);
+    iter *it = memtable_iter(m);
+    size_t exact = 0;
+    for (size_t i = 0; i < n; i++) {
+        iter_seek(it, model[i].ikey, model[i].ilen);
+        cr_assert(iter_valid(it));
+        iter_next_key(it);
+        size_t other = i + 1; /* first model entry of another user key */
+        while (other < n && ukey_compare(model[other].ikey, model[other].ilen - IKEY_TRAILER,
+                                         model[i].ikey, model[i].ilen - IKEY_TRAILER) == 0)
+            other++;
+        if (!iter_valid(it)) {
+            cr_assert_eq(other, n, "next_key from entry %zu ran off the end early", i);
+            exact++;
+            continue;
+        }
+        slice k = iter_key(it);
+        size_t j = lower_bound(model, n, k.data, k.len);
+        cr_assert(j < n && j > i, "next_key from entry %zu did not move forward", i);
+        cr_assert_leq(j, other, "next_key from entry %zu skipped entry %zu of another key", i,
+                      other);
+        exact += j == other;
+    }
+    iter_destroy(it);
+    memtable_unref(m);
+    free(model);
+    return exact;
+}
+
+/* Versions added in sequence order (as the write path adds them): every jump reaches the next
+ * user key.  Added out of order (an older version after newer ones): jumps may stop short at
+ * the late version, but never skip an entry of another key. */
+Test(memtable, next_key_skips_only_versions_of_the_current_key)
+{
+    tu_rng r;
+    tu_rng_init(&r, tu_seed("memtable::next_key", 7));
+    size_t n = (size_t)(5000 * tu_scale());
+    uint64_t *seqs = calloc(n, sizeof *seqs);
+    cr_assert(seqs);
+    for (size_t i = 0; i < n; i++) seqs[i] = i + 1;
+    size_t exact = check_next_key(&r, n, seqs);
+    cr_assert_eq(exact, n, "only %zu of %zu in-order jumps reached the next key", exact, n);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)tu_uniform(&r, i);
+        uint64_t t = seqs[i - 1];
+        seqs[i - 1] = seqs[j];
+        seqs[j] = t;
+    }
+    check_next_key(&r, n, seqs);
+    free(seqs);
+}
+
 Test(memtable, empty)
 {
     memtable *m = memtable_new();
