@@ -544,6 +544,8 @@ static void trunc_kill_privs(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, fs_fi
 static int node_truncate(lsmfs_ctx *c, fuse_ino_t ino, fs_file *f, const char *path,
                          off_t size)
 {
+    if (size > FS_FILE_SIZE_MAX) /* the kernel allows FUSE files up to 2^63 - 1 */
+        return -EFBIG;
     if (f)
         return fs_file_truncate(f, size);
     if (path)

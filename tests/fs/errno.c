@@ -1114,6 +1114,8 @@ static void t_fallocate_sparse(struct ctx *c)
     fstat(fd, &s);
     check(c, s.st_size == far[1] + 5, "size %lld after the far write", (long long)s.st_size);
     check(c, pread(fd, buf, 16, ((off_t)3 << 30)) == 16 && !memcmp(buf, zero, 16), "hole between far writes reads zeros");
+    EXPECT_ERR(c, ftruncate(fd, 999999999999999999LL), EFBIG, "ftruncate to 10^18 bytes");
+    EXPECT_ERR(c, truncate(f, 999999999999999999LL), EFBIG, "truncate to 10^18 bytes");
     EXPECT_OK(c, ftruncate(fd, 4096), "truncate the 1 TiB file to 4 KiB");
     check(c, pread(fd, buf, 16, far[0]) == 0, "nothing past the new end");
     close(fd);
