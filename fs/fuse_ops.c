@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -751,11 +752,29 @@ static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
     reply_status(req, f ? fs_file_commit(f, 1) : fscore_sync(CTX(req)->fs));
 }
 
+/* What ext4 refuses before allocating anything: a range that ends past the largest file size
+ * (EFBIG: the kernel checks only 2^63 - 1 for FUSE), or growing a file by more than the free
+ * space (ENOSPC: lsmfs reserves no blocks, but a fallocate that could never be honoured must
+ * not succeed). */
+static int fallocate_limits(lsmfs_ctx *c, fs_file *f, int mode, off_t off, off_t len)
+{
+    if (off >= 0 && len > 0 && off + len > FS_FILE_SIZE_MAX)
+        return -EFBIG;
+    struct stat st;
+    struct statvfs sv;
+    if ((mode & (FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) || off < 0 || len <= 0 ||
+        fs_file_stat(f, &st) != 0 || off + len <= st.st_size || fscore_statfs(c->fs, &sv) != 0)
+        return 0;
+    double grow = (double)(off + len - st.st_size);
+    return grow > (double)sv.f_bavail * (double)sv.f_frsize ? -ENOSPC : 0;
+}
+
 static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                          struct fuse_file_info *fi)
 {
     fs_file *f = file_of(fi);
-    reply_status(req, f ? fs_file_fallocate(f, mode, off, len) : -EBADF);
+    int r = f ? fallocate_limits(CTX(req), f, mode, off, len) : -EBADF;
+    reply_status(req, r ? r : fs_file_fallocate(f, mode, off, len));
 }
 
 /* ---- extended attributes ---- */

@@ -1579,6 +1579,20 @@ static void t_blocks(struct ctx *c)
     check(c, s.st_size == 1 << 20, "size 1 MiB after fallocate (%lld)", (long long)s.st_size);
     char buf[4096], zero[4096] = {0};
     check(c, pread(fd, buf, sizeof buf, 500000) == 4096 && !memcmp(buf, zero, sizeof buf), "fallocated range reads zeros");
+    struct statvfs sv;
+    statvfs(c->base, &sv);
+    off_t avail = (off_t)sv.f_bavail * (off_t)sv.f_frsize, beyond = avail + ((off_t)1 << 30);
+    if (on_fuse(c) || avail < ((off_t)2 << 30)) {
+        /* natively only on a small file system (errno.sh's ext4 image): ext4 fills the disk
+         * before it fails, and keeps what it allocated (and the size it reached) */
+        EXPECT_ERR(c, fallocate(fd, 0, 0, beyond), ENOSPC, "fallocate of more than the free space");
+        int pr = posix_fallocate(fd, 0, beyond);
+        check(c, pr == ENOSPC, "posix_fallocate of more than the free space: ENOSPC (%s)", ename(pr));
+        EXPECT_OK(c, ftruncate(fd, 0), "give the space back");
+    } else {
+        printf("     fallocate past the free space not tried: %lld MiB free on a disk that is not ours\n", (long long)(avail >> 20));
+    }
+    EXPECT_ERR(c, fallocate(fd, 0, 999999999999999999LL, 4096), EFBIG, "fallocate past the largest file size");
     close(fd);
 }
 
