@@ -1038,6 +1038,17 @@ static void perms_as_nobody(struct ctx *c, void *arg)
     EXPECT_ERR(c, utimensat(AT_FDCWD, f, NULL, 0), EACCES, "nobody: utimensat(NULL) without write access");
     EXPECT_OK(c, utimensat(AT_FDCWD, P(c, q, "perm/sticky/rootowned"), NULL, 0), "nobody: utimensat(NULL) on a 0666 file");
     EXPECT_ERR(c, unlink(q), EPERM, "nobody: unlink root's file in a sticky dir");
+    struct timespec now_omit[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}}, omit2[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    EXPECT_ERR(c, utimensat(AT_FDCWD, q, now_omit, 0), EPERM, "nobody: utimensat(UTIME_NOW, UTIME_OMIT) on a 0666 file it does not own");
+    EXPECT_OK(c, utimensat(AT_FDCWD, q, omit2, 0), "nobody: utimensat(UTIME_OMIT, UTIME_OMIT) on it");
+    char mine[PATH_MAX], other[PATH_MAX];
+    P(c, mine, "perm/sticky/mine");
+    check(c, write_file(mine, "m", 1) == 0, "nobody: create in the sticky dir");
+    EXPECT_ERR(c, rename(q, P(c, other, "perm/sticky/moved")), EPERM, "nobody: rename root's file in a sticky dir");
+    EXPECT_ERR(c, rename(mine, q), EPERM, "nobody: rename own file over root's in a sticky dir");
+    EXPECT_ERR(c, rmdir(P(c, other, "perm/sticky/rootdir")), EPERM, "nobody: rmdir root's dir in a sticky dir");
+    EXPECT_OK(c, rename(mine, P(c, other, "perm/sticky/mine2")), "nobody: rename own file in a sticky dir");
+    EXPECT_OK(c, unlink(other), "nobody: unlink own file in a sticky dir");
     EXPECT_ERR(c, setxattr(f, "user.n", "v", 1, 0), EACCES, "nobody: setxattr on a 0644 root file");
     EXPECT_ERR(c, getxattr(pf, "user.n", buf, sizeof buf), EACCES, "nobody: getxattr on a 0600 root file");
     int fd = open(P(c, q, "perm/open/mine"), O_CREAT | O_WRONLY, 0640);
@@ -1076,11 +1087,13 @@ static void t_perms(struct ctx *c)
     chmod(sd, 01777);
     write_file(P(c, q, "perm/sticky/rootowned"), "r", 1);
     chmod(q, 0666);
+    mkdir(P(c, q, "perm/sticky/rootdir"), 0777);
+    chmod(q, 0777);
     char open_dir[PATH_MAX];
     P(c, open_dir, "perm/open");
     mkdir(open_dir, 0777);
     chmod(open_dir, 0777);
-    as_user(c, 65534, 65534, perms_as_nobody, &pp, 20);
+    as_user(c, 65534, 65534, perms_as_nobody, &pp, 30);
 }
 
 static void t_fallocate_sparse(struct ctx *c)
@@ -1124,6 +1137,8 @@ static void t_fallocate_sparse(struct ctx *c)
 /* ---------------------------------------------------------------------------------------- */
 /* Differences from ext4 found by differential runs, and the rules around them. */
 
+static mode_t mode_of(const char *p) { return st_of(p).st_mode & 07777; }
+
 /* 1 if value of xattr name of the open file fd is want (NUL-terminated). */
 static int fxattr_is(int fd, const char *name, const char *want)
 {
@@ -1159,6 +1174,17 @@ static void t_xattr_unlinked(struct ctx *c)
     check(c, ts_cmp(b.st_ctim, a.st_ctim) > 0, "fremovexattr after unlink moves ctime");
     EXPECT_ERR(c, fgetxattr(fd, "user.before", buf, sizeof buf), ENODATA, "removed name is gone");
     EXPECT_ERR(c, fremovexattr(fd, "user.before"), ENODATA, "fremovexattr of a missing name after unlink");
+    close(fd);
+    /* a file with two names, one of them removed while a descriptor holds the file */
+    char g[PATH_MAX];
+    write_file(f, "two", 3);
+    EXPECT_OK(c, link(f, P(c, g, "xu.other")), "second name");
+    fd = open(f, O_RDONLY);
+    EXPECT_OK(c, unlink(f), "unlink the name the descriptor was opened by");
+    EXPECT_OK(c, fsetxattr(fd, "user.l", "L", 1, 0), "fsetxattr through the descriptor");
+    check(c, getxattr(g, "user.l", buf, sizeof buf) == 1, "visible through the remaining name");
+    EXPECT_OK(c, fchmod(fd, 0600), "fchmod through the descriptor");
+    check(c, mode_of(g) == 0600, "the mode shows through the remaining name (%o)", mode_of(g));
     close(fd);
 }
 
@@ -1240,7 +1266,6 @@ static void t_xattr_namespaces(struct ctx *c)
     as_user(c, 65534, 65534, xattr_ns_as_nobody, f, 5);
 }
 
-static mode_t mode_of(const char *p) { return st_of(p).st_mode & 07777; }
 
 /* The paths t_suid prepares for its unprivileged children. */
 struct suid_paths {
