@@ -19,7 +19,8 @@
  * fscore_stat_open / fscore_file_get.  File locks are left to the kernel, which implements
  * POSIX and flock locks locally when the filesystem does not.  So is lseek: SEEK_DATA/SEEK_HOLE
  * then see the whole file as data, which POSIX allows; a hole map from the daemon could be
- * wrong, because pages written through a shared mapping reach it only at writeback.
+ * wrong, because pages written through a shared mapping reach it only at writeback.  With
+ * -o opens=kernel the kernel opens files without asking: see "files the kernel opens itself".
  */
 #include "fuse_ops.h"
 
@@ -28,11 +29,13 @@
 #include <limits.h>
 #include <linux/falloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fuse_readahead.h"
 #include "ghosts.h"
 #include "nodes.h"
 
@@ -54,6 +57,7 @@ struct lsmfs_ctx {
     fs_ghosts *ghosts; /* attributes of nodes the kernel holds after their last name went */
     pthread_rwlock_t ns; /* see the top of the file */
     int writeback;
+    int kernel_opens; /* -o opens=kernel: see "files the kernel opens itself" */
     enum lsmfs_rdplus rdplus;
     enum lsmfs_atime atime;
     int nodiratime;
@@ -82,7 +86,7 @@ lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
         return NULL;
     }
     if (fs_ghosts_new(&c->ghosts) != 0) {
-        fs_nodes_free(c->nodes);
+        fs_nodes_free(c->nodes, NULL);
         free(c);
         return NULL;
     }
@@ -93,11 +97,14 @@ lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
     return c;
 }
 
+/* fs_nodes_free's release: a file kept for a node without names (hold_orphan). */
+static void release_file(void *f) { fs_file_close(f); }
+
 void lsmfs_ctx_free(lsmfs_ctx *c)
 {
     if (!c)
         return;
-    fs_nodes_free(c->nodes);
+    fs_nodes_free(c->nodes, release_file);
     fs_ghosts_free(c->ghosts);
     pthread_rwlock_destroy(&c->ns);
     free(c);
@@ -110,6 +117,8 @@ void lsmfs_ctx_set_atime(lsmfs_ctx *c, enum lsmfs_atime mode, int nodiratime)
 }
 
 void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se) { c->se = se; }
+
+void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on) { c->kernel_opens = on; }
 
 size_t lsmfs_ctx_nodes(lsmfs_ctx *c) { return fs_nodes_count(c->nodes); }
 
@@ -290,8 +299,16 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
     } else {
         conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
     }
-    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+    if (c->kernel_opens && !(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
+        fprintf(stderr, "lsmfs: the kernel cannot open files without the daemon: "
+                        "opens=kernel falls back to opens=daemon\n");
+        c->kernel_opens = 0;
+    }
+    /* With kernel opens no OPEN carries O_TRUNC to us: the kernel must send the SETATTR. */
+    if (!c->kernel_opens && (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC))
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    else
+        conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
     /* Plain READDIR makes the kernel build no inode per entry, which measured 3-5x faster for
      * a bare listing; READDIRPLUS saves the lookups of `ls -l`.  Auto lets the kernel switch
      * to plus for directories whose entries get looked up after a listing. */
@@ -300,20 +317,31 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (c->rdplus == LSMFS_RDPLUS_AUTO && (conn->capable & FUSE_CAP_READDIRPLUS_AUTO))
         conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+    /* WRITEs of up to 1 MiB (libfuse asks the kernel for max_pages to match).  The kernel
+     * reads ahead by the smaller of this and its window for the mount, which main widened
+     * (fuse_readahead.h): this must not undo that. */
     conn->max_write = 1u << 20;
-    conn->max_readahead = 1u << 20;
+    conn->max_readahead = LSMFS_READAHEAD_KIB * 1024u;
+}
+
+/* The kernel forgot n lookups of ino; a file kept for it (hold_orphan) goes with the last. */
+static void forget_node(lsmfs_ctx *c, fuse_ino_t ino, uint64_t n)
+{
+    fs_file *kept = fs_nodes_forget(c->nodes, ino, n);
+    if (kept)
+        fs_file_close(kept);
 }
 
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-    fs_nodes_forget(CTX(req)->nodes, ino, nlookup);
+    forget_node(CTX(req), ino, nlookup);
     fuse_reply_none(req);
 }
 
 static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
     for (size_t i = 0; i < count; i++)
-        fs_nodes_forget(CTX(req)->nodes, forgets[i].ino, forgets[i].nlookup);
+        forget_node(CTX(req), forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
 }
 
@@ -382,18 +410,87 @@ static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 }
 
 /* unlink and rmdir: remove a name, exclusively (paths that use it must not be in flight). */
+/* ---- files the kernel opens itself ----
+ * With -o opens=kernel the daemon answers OPEN and FLUSH with ENOSYS, and the kernel then
+ * opens, flushes and releases regular files without asking (FUSE_NO_OPEN_SUPPORT): a cached
+ * file costs no round trip to open, read and close.  What it costs instead: no close reaches
+ * the daemon, so every WRITE is committed before it is answered (a closed file's writes must
+ * survive a kill of the daemon), and reads the kernel serves from its page cache move no
+ * atime (the first read after a write still does: non-writeback writes leave partial pages
+ * uncached).  And the daemon no longer knows which files are open, so a regular file whose
+ * last name goes is kept (an orphan, as for an open file) until the kernel forgets its inode,
+ * which it does at once unless the file is open or mapped. */
+
+/* Before a name of path goes (unlink, rename over it): with kernel opens, a reference to the
+ * regular file behind it, so that if this is its last name it lives on; NULL otherwise. */
+static fs_file *keep_victim(lsmfs_ctx *c, const char *path)
+{
+    fs_file *f = NULL;
+    if (c->kernel_opens && fs_file_open(c->fs, path, 0, &f) != 0)
+        f = NULL; /* no such file, or not a regular one: nothing to keep */
+    return f;
+}
+
+/* After the name went: keep f with its node until the kernel forgets the inode if that was
+ * its last name, else drop it. */
+static void hold_orphan(lsmfs_ctx *c, fs_file *f)
+{
+    struct stat st;
+    if (!f)
+        return;
+    if (fs_file_stat(f, &st) == 0 && st.st_nlink == 0 &&
+        fs_nodes_hold(c->nodes, (uint64_t)st.st_ino, f) == 0)
+        return;
+    fs_file_close(f); /* still named, or the kernel already forgot it: nobody can have it */
+}
+
+/* The open file a request works on: its handle's, or with kernel opens (no handle) the file
+ * of node ino, opened for this request; then *own is 1 and the caller closes it. */
+static int req_file(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *fi,
+                    fs_file **f, int *own)
+{
+    *own = 0;
+    *f = file_of(fi);
+    if (*f)
+        return 0;
+    if (!c->kernel_opens)
+        return -EBADF;
+    char path[PATH_BUF];
+    int named;
+    pthread_rwlock_rdlock(&c->ns);
+    int r = node_path(c, ino, path, &named);
+    if (r == 0)
+        r = named ? fs_file_open(c->fs, path, 0, f) : fscore_file_get(c->fs, ino, f);
+    pthread_rwlock_unlock(&c->ns);
+    *own = r == 0;
+    return r;
+}
+
+/* Done with a request's file: with kernel opens commit what it did (no close will), and close
+ * the file if the request opened it.  Returns r, or the first failure of these. */
+static int req_file_done(lsmfs_ctx *c, fs_file *f, int own, int r)
+{
+    int r2 = c->kernel_opens ? fs_file_commit(f, 0) : 0;
+    int r3 = own ? fs_file_close(f) : 0;
+    return r ? r : r2 ? r2 : r3;
+}
+
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 {
     lsmfs_ctx *c = CTX(req);
     char path[PATH_BUF];
+    fs_file *victim = NULL;
     struct stat gone;
     pthread_rwlock_wrlock(&c->ns);
     int r = fs_nodes_child_path(c->nodes, parent, name, path, sizeof path);
+    if (r == 0 && !dir)
+        victim = keep_victim(c, path);
     if (r == 0)
         r = dir ? fscore_rmdir_gone(c->fs, path, &gone) : fscore_unlink_gone(c->fs, path, &gone);
     if (r == 0)
         fs_nodes_unname(c->nodes, parent, name);
     pthread_rwlock_unlock(&c->ns);
+    hold_orphan(c, victim);
     if (r == 0)
         keep_ghost(c, &gone);
     reply_status(req, r);
@@ -417,15 +514,19 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     char from[PATH_BUF], to[PATH_BUF];
     struct stat gone;
     pthread_rwlock_wrlock(&c->ns);
+    fs_file *victim = NULL;
     int r = fs_nodes_child_path(c->nodes, parent, name, from, sizeof from);
     if (r == 0)
         r = fs_nodes_child_path(c->nodes, newparent, newname, to, sizeof to);
+    if (r == 0 && !(flags & RENAME_EXCHANGE))
+        victim = keep_victim(c, to); /* the file a rename replaces loses a name too */
     if (r == 0)
         r = fscore_rename_as(c->fs, from, to, flags, &who, &gone);
     if (r == 0) /* on -ENOMEM the table forgets the name: a later lookup relearns it */
         fs_nodes_rename(c->nodes, parent, name, newparent, newname,
                         (flags & RENAME_EXCHANGE) != 0);
     pthread_rwlock_unlock(&c->ns);
+    hold_orphan(c, victim);
     if (r == 0)
         keep_ghost(c, &gone);
     reply_status(req, r);
@@ -575,6 +676,9 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (r == 0 && (sa.valid || !(to_set & FUSE_SET_ATTR_SIZE)))
         r = fscore_setattr(c->fs, named ? path : NULL, ino, &sa);
     pthread_rwlock_unlock(&c->ns);
+    fs_file *f;
+    if (r == 0 && c->kernel_opens && fscore_file_get(c->fs, ino, &f) == 0)
+        r = fs_file_close(f); /* commits times buffered with an open file: no close will */
     struct stat ghost;
     if (r == -ENOENT && !named && !(to_set & FUSE_SET_ATTR_SIZE) &&
         fs_ghosts_get(c->ghosts, ino, &ghost) == 0) { /* fchmod of a removed directory */
@@ -640,6 +744,10 @@ static void detach(struct fuse_file_info *fi)
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     lsmfs_ctx *c = CTX(req);
+    if (c->kernel_opens) {
+        reply_status(req, -ENOSYS); /* from now on the kernel opens files itself */
+        return;
+    }
     char path[PATH_BUF];
     int named, trunc = (fi->flags & O_TRUNC) != 0;
     fs_file *f = NULL;
@@ -695,38 +803,55 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         reply_status(req, r);
         return;
     }
-    r = attach(fi, f);
+    if (c->kernel_opens) {
+        /* the kernel will send no RELEASE for this handle: keep none */
+        r = fs_file_close(f);
+        fi->fh = 0;
+        fi->keep_cache = 1;
+    } else {
+        r = attach(fi, f);
+    }
     if (r) {
         fs_nodes_forget(c->nodes, e.ino, 1);
         reply_status(req, r);
     } else if (fuse_reply_create(req, &e, fi) != 0) {
         fs_nodes_forget(c->nodes, e.ino, 1);
-        detach(fi);
+        if (fi->fh)
+            detach(fi);
     }
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-    fs_file *f = file_of(fi);
-    char *buf = f ? malloc(size ? size : 1) : NULL;
-    if (!buf) {
-        reply_status(req, f ? -ENOMEM : -EBADF);
-        return;
-    }
-    ssize_t n = fs_file_read(f, buf, size, off);
+    lsmfs_ctx *c = CTX(req);
+    fs_file *f;
+    int own, r = req_file(c, ino, fi, &f, &own);
+    char *buf = r == 0 ? malloc(size ? size : 1) : NULL;
+    ssize_t n = r ? r : buf ? fs_file_read(f, buf, size, off) : -ENOMEM;
+    /* with kernel opens no OPEN stands in for the read: the read itself moves atime */
+    struct stat st;
+    int moved = c->kernel_opens && n >= 0 && fs_file_stat(f, &st) == 0 &&
+                atime_touch(c, ino, NULL, &st);
+    if (r == 0 && own)
+        fs_file_close(f);
     if (n < 0)
         reply_status(req, (int)n);
     else
         fuse_reply_buf(req, buf, (size_t)n);
     free(buf);
+    atime_notify(c, ino, moved);
 }
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-    fs_file *f = file_of(fi);
-    ssize_t n = f ? fs_file_write(f, buf, size, off) : -EBADF;
+    lsmfs_ctx *c = CTX(req);
+    fs_file *f;
+    int own, r = req_file(c, ino, fi, &f, &own);
+    ssize_t n = r ? r : fs_file_write(f, buf, size, off);
+    if (r == 0 && (r = req_file_done(c, f, own, n < 0 ? (int)n : 0)) != 0)
+        n = r;
     if (n < 0)
         reply_status(req, (int)n);
     else
@@ -735,8 +860,11 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    lsmfs_ctx *c = CTX(req);
     fs_file *f = file_of(fi);
-    reply_status(req, f ? fs_file_commit(f, 0) : 0);
+    int r = f ? fs_file_commit(f, 0) : 0;
+    /* with kernel opens every write is committed already: no FLUSH needed, ever again */
+    reply_status(req, r == 0 && c->kernel_opens ? -ENOSYS : r);
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -772,9 +900,14 @@ static int fallocate_limits(lsmfs_ctx *c, fs_file *f, int mode, off_t off, off_t
 static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                          struct fuse_file_info *fi)
 {
-    fs_file *f = file_of(fi);
-    int r = f ? fallocate_limits(CTX(req), f, mode, off, len) : -EBADF;
-    reply_status(req, r ? r : fs_file_fallocate(f, mode, off, len));
+    lsmfs_ctx *c = CTX(req);
+    fs_file *f;
+    int own, r = req_file(c, ino, fi, &f, &own);
+    if (r == 0) {
+        int e = fallocate_limits(c, f, mode, off, len);
+        r = req_file_done(c, f, own, e ? e : fs_file_fallocate(f, mode, off, len));
+    }
+    reply_status(req, r);
 }
 
 /* ---- extended attributes ---- */

@@ -179,12 +179,13 @@ void lsm_iter_free(lsm_iter *it);
  * through the WAL, the memtable and its flush.  For large sorted loads (lsmfs writes a big
  * file's chunks this way).
  *
- * lsm_ingest_begin starts one (it creates a temporary table file).  The entries get one
+ * lsm_ingest_begin starts one (it creates a temporary table file; a leveled store rolls a
+ * big ingest over to a new table every 32 x target_file_size bytes).  The entries get one
  * sequence number, taken at begin: they are newer than every write that completed before
  * lsm_ingest_begin and older than every write that starts after it (a later put of the same
- * key wins).  Nothing is visible until lsm_ingest_commit, which makes the table durable
- * (fsynced, logged in the manifest) and adds it to the store in one step: readers see all of
- * its entries or none, and a crash before commit returns leaves no trace after reopen.  The
+ * key wins).  Nothing is visible until lsm_ingest_commit, which makes its tables durable
+ * (fsynced, logged in the manifest) and adds them to the store in one step: readers see
+ * all of its entries or none, and a crash before commit returns leaves no trace after reopen.  Each
  * table is placed as deep in the tree as nothing above overlaps it, so sequential loads are
  * not compacted again.  If a table newer than the ingest overlaps its key range (a concurrent
  * writer to the same keys), commit instead applies the entries through ordinary write batches

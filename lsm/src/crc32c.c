@@ -3,7 +3,16 @@
  *
  * On x86-64 CPUs with SSE4.2 the crc32 instruction does 8 bytes per step; the function carrying
  * it is compiled with a target attribute, so the rest of the build needs no -msse4.2 and the
- * library still runs on older CPUs, which take the byte-at-a-time table path.  The table is a
+ * library still runs on older CPUs, which take the byte-at-a-time table path.
+ *
+ * One crc32 instruction takes three cycles but a new one can start every cycle, so a long
+ * buffer (a 64 KiB file chunk: every block is checked when written and when read) is done as
+ * three interleaved streams of STREAM bytes each, the second and third starting from zero,
+ * then joined: the CRC register is linear, so crc(A B C) = shift(a, 2 STREAM) ^ shift(b,
+ * STREAM) ^ c, where shift(r, n) is r after n zero bytes, r * x^(8n) mod P.  With PCLMUL
+ * that is one carry-less multiply by the constant x^(8n-33) mod P and one crc32 of the
+ * 64-bit product (which multiplies by x^32 and reduces; the product's reflected form adds
+ * one x).  About three times the speed of one stream.  The table is a
  * compile-time constant and the CPU check (__builtin_cpu_supports, a load of a flag libgcc sets
  * at start-up) is made per call, so the module has no mutable state and no initialisation.
  * Both paths give identical results (tests/lsm/test_crc32c.c checks them against published
@@ -15,8 +24,16 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <nmmintrin.h>
+#include <wmmintrin.h>
 #define CRC32C_HAVE_SSE42 1
 #endif
+
+#define STREAM 2048u /* bytes per stream of the three-way loop */
+/* x^(8 * STREAM - 33) and x^(16 * STREAM - 33) mod P, reflected (bit 31 is x^0): shift by
+ * STREAM and by 2 * STREAM bytes (tests/lsm/test_crc32c.c compares every length against the
+ * table path, so a wrong constant fails there). */
+#define SHIFT_1 0xa51b6135u
+#define SHIFT_2 0x82f89c77u
 
 /* crc32c_table[b] = CRC of the single byte b with a zero initial register. */
 static const uint32_t crc32c_table[256] = {
@@ -90,11 +107,41 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
         c32 = _mm_crc32_u8(c32, *p++);
     return ~c32;
 }
+
+/* r * x^(8n) mod P, k being x^(8n - 33) mod P (see the top of the file). */
+__attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_shift(uint32_t r, uint32_t k)
+{
+    __m128i prod = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)r), _mm_cvtsi32_si128((int)k), 0);
+    return (uint32_t)_mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(prod));
+}
+
+/* crc32c_hw over three interleaved streams while 3 * STREAM bytes remain, then one. */
+__attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_hw3(uint32_t crc,
+                                                                    const uint8_t *p, size_t n)
+{
+    uint32_t c = ~crc;
+    for (; n >= 3 * STREAM; p += 3 * STREAM, n -= 3 * STREAM) {
+        uint64_t a = c, b = 0, d = 0;
+        for (size_t i = 0; i < STREAM; i += 8) {
+            uint64_t w0, w1, w2;
+            memcpy(&w0, p + i, 8);
+            memcpy(&w1, p + STREAM + i, 8);
+            memcpy(&w2, p + 2 * STREAM + i, 8);
+            a = _mm_crc32_u64(a, w0);
+            b = _mm_crc32_u64(b, w1);
+            d = _mm_crc32_u64(d, w2);
+        }
+        c = crc32c_shift((uint32_t)a, SHIFT_2) ^ crc32c_shift((uint32_t)b, SHIFT_1) ^ (uint32_t)d;
+    }
+    return crc32c_hw(~c, p, n);
+}
 #endif
 
 uint32_t crc32c_extend(uint32_t crc, const void *data, size_t n)
 {
 #ifdef CRC32C_HAVE_SSE42
+    if (n >= 3 * STREAM && __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul"))
+        return crc32c_hw3(crc, data, n);
     if (__builtin_cpu_supports("sse4.2"))
         return crc32c_hw(crc, data, n);
 #endif

@@ -28,8 +28,16 @@
  * the normal write path in batches (each atomic), and the table file is deleted.  Slow, rare:
  * it needs a concurrent writer to the same key range.
  *
- * Durability.  sst_builder_finish fsyncs the table and its directory and the manifest edit is
- * synced before commit returns.  A crash before that leaves an orphan table that open deletes.
+ * Tables.  In a leveled store an ingest rolls over to a new table every INGEST_TABLE_TARGETS
+ * x target_file_size bytes, so a big load does not become one huge table that any later overlapping compaction
+ * would have to rewrite whole.  A rolled table is finished but not synced (its writeback is
+ * started, sst_builder_finish_unsynced): the writer never waits for the disk in the middle of
+ * a load.  Commit places all of them in one manifest edit (or falls back for all of them).  A
+ * size-tiered store keeps one table per ingest: its runs must hold disjoint sequence ranges.
+ *
+ * Durability.  Commit fsyncs every table (most of each is on disk by then), renames it from
+ * its temporary name and fsyncs the directory once; the manifest edit is synced before commit
+ * returns.  A crash before that leaves temporary or orphan tables that open deletes.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -42,12 +50,26 @@
 #include "status.h"
 
 #define INGEST_FALLBACK_BATCH (4u << 20) /* bytes per batch when the table cannot be placed */
+/* A leveled store's ingest rolls over to a new table at this many target_file_size (64 MiB
+ * by default): small enough that a compaction meeting one rewrites little, big enough that a
+ * load makes few manifest entries. */
+#define INGEST_TABLE_TARGETS 32
+
+/* A finished table of an ingest, not yet durable: at path + ".tmp" until published. */
+typedef struct ingest_table {
+    uint64_t number;
+    char *path;
+    sst_meta meta;
+} ingest_table;
 
 struct lsm_ingest {
     lsm_db *db;
-    sst_builder *b;
-    char *path;
+    sst_builder *b;  /* the table being written */
+    char *path;      /* its final name */
     uint64_t number, seq;
+    ingest_table *done; /* finished tables, in key order */
+    size_t ndone, cap;
+    uint64_t table_max; /* roll over at this table size; 0: never */
     buf ikey;      /* scratch for the internal key being added */
     buf last;      /* the last user key added */
     uint64_t entries, bytes;
@@ -69,6 +91,46 @@ static uint64_t reserve_sequence(lsm_db *db)
     return s;
 }
 
+/* Start in's next table (in->b, in->path, in->number).  REQUIRES: no table open. */
+static int table_open(lsm_ingest *in)
+{
+    lsm_db *db = in->db;
+    pthread_mutex_lock(&db->mu);
+    in->number = vset_new_file_number(&db->vs);
+    pthread_mutex_unlock(&db->mu);
+    in->path = table_file_name(db->dir, in->number);
+    if (!in->path) return lsm_error(LSM_ENOMEM, "ingest: out of memory");
+    sst_options so = {db->opt.block_size, db->opt.block_restart_interval,
+                      db->opt.bloom_bits_per_key, db->opt.compression};
+    int rc = sst_builder_open(db->env, in->path, in->number, &so, &in->b);
+    if (rc) {
+        free(in->path);
+        in->path = NULL;
+    }
+    return rc;
+}
+
+/* Finish the open table, unsynced, onto in->done. */
+static int table_close(lsm_ingest *in)
+{
+    if (in->ndone == in->cap) {
+        size_t cap = in->cap ? in->cap * 2 : 4;
+        ingest_table *n = realloc(in->done, cap * sizeof *n);
+        if (!n) return lsm_error(LSM_ENOMEM, "ingest: out of memory");
+        in->done = n;
+        in->cap = cap;
+    }
+    ingest_table *t = &in->done[in->ndone];
+    int rc = sst_builder_finish_unsynced(in->b, &t->meta);
+    in->b = NULL;
+    if (rc) return rc; /* (the builder removed its file) */
+    t->number = in->number;
+    t->path = in->path;
+    in->path = NULL;
+    in->ndone++;
+    return 0;
+}
+
 int lsm_ingest_begin(lsm_db *db, lsm_ingest **out)
 {
     *out = NULL;
@@ -76,19 +138,10 @@ int lsm_ingest_begin(lsm_db *db, lsm_ingest **out)
     lsm_ingest *in = calloc(1, sizeof *in);
     if (!in) return lsm_error(LSM_ENOMEM, "ingest: out of memory");
     in->db = db;
-    pthread_mutex_lock(&db->mu);
-    in->number = vset_new_file_number(&db->vs);
-    pthread_mutex_unlock(&db->mu);
-    in->path = table_file_name(db->dir, in->number);
-    if (!in->path) {
-        free(in);
-        return lsm_error(LSM_ENOMEM, "ingest: out of memory");
-    }
-    sst_options so = {db->opt.block_size, db->opt.block_restart_interval,
-                      db->opt.bloom_bits_per_key, db->opt.compression};
-    int rc = sst_builder_open(db->env, in->path, in->number, &so, &in->b);
+    if (db->opt.compaction_style != LSM_COMPACTION_TIERED)
+        in->table_max = INGEST_TABLE_TARGETS * (uint64_t)db->opt.target_file_size;
+    int rc = table_open(in);
     if (rc) {
-        free(in->path);
         free(in);
         return rc;
     }
@@ -114,6 +167,10 @@ int lsm_ingest_put(lsm_ingest *in, const void *key, size_t key_len, const void *
         rc = buf_append(&in->last, key, key_len);
     }
     if (rc) return in->err = lsm_error(LSM_ENOMEM, "ingest: out of memory");
+    if (in->table_max && sst_builder_file_size(in->b) >= in->table_max) {
+        /* roll over before this key: the tables' key ranges stay disjoint and in order */
+        if ((rc = table_close(in)) || (rc = table_open(in))) return in->err = rc;
+    }
     rc = sst_builder_add(in->b, in->ikey.data, in->ikey.len, value, value_len);
     if (rc) return in->err = rc;
     in->entries++;
@@ -125,16 +182,40 @@ uint64_t lsm_ingest_bytes(const lsm_ingest *in) { return in->bytes; }
 
 static void ingest_free(lsm_ingest *in)
 {
+    for (size_t i = 0; i < in->ndone; i++) {
+        free(in->done[i].path);
+        sst_meta_clear(&in->done[i].meta);
+    }
+    free(in->done);
     buf_free(&in->ikey);
     buf_free(&in->last);
     free(in->path);
     free(in);
 }
 
+/* Remove the files of the finished tables from index i on, under either name. */
+static void unlink_tables(lsm_ingest *in, size_t i)
+{
+    lsm_env *env = in->db->env;
+    for (; i < in->ndone; i++) {
+        char *p = in->done[i].path;
+        size_t n = strlen(p);
+        char *tmp = malloc(n + 5);
+        if (tmp) {
+            memcpy(tmp, p, n);
+            memcpy(tmp + n, ".tmp", 5);
+            env->unlink(env, tmp);
+            free(tmp);
+        }
+        env->unlink(env, p);
+    }
+}
+
 void lsm_ingest_abandon(lsm_ingest *in)
 {
     if (!in) return;
     if (in->b) sst_builder_abandon(in->b);
+    unlink_tables(in, 0);
     ingest_free(in);
 }
 
@@ -192,8 +273,9 @@ static int memtables_hold_entries(const lsm_db *db)
     return db->nimm > 0 || memtable_entries(db->mem) > 0;
 }
 
-/* Try to add f (range [lo, hi], sequence seq) to the tree.  Returns 0 when installed, 1 when
- * it must fall back, or a negative error.
+/* Try to add the n tables t (disjoint key ranges in order, all of sequence seq, their
+ * metadata f) to the tree in one manifest edit.  Returns 0 when installed, 1 when they must
+ * fall back, or a negative error; *logged is set once an edit was attempted.
  *
  * Size-tiered runs must hold disjoint sequence ranges in the order of level 0, since merges
  * of adjacent runs take the largest sequence of the newest: a run added while a memtable
@@ -202,10 +284,15 @@ static int memtables_hold_entries(const lsm_db *db)
  * to older versions there (a deleted key came back).  So a tiered store flushes every
  * memtable before the run goes in; after that flush (begun after the sequence was reserved)
  * the memtables hold only newer writes. */
-static int install(lsm_db *db, file_meta *f, slice lo, slice hi, uint64_t seq, int *level)
+static int install(lsm_db *db, const ingest_table *t, file_meta **f, size_t n, uint64_t seq,
+                   int *logged)
 {
     buf scratch = {0};
     int rc = 0;
+    int *level = calloc(n, sizeof *level);
+    if (!level) return lsm_error(LSM_ENOMEM, "ingest: out of memory");
+    slice lo = ikey_user(t[0].meta.smallest, t[0].meta.smallest_len);
+    slice hi = ikey_user(t[n - 1].meta.largest, t[n - 1].meta.largest_len);
     for (int attempt = 0;; attempt++) {
         pthread_mutex_lock(&db->work_mu);
         pthread_mutex_lock(&db->mu);
@@ -213,14 +300,20 @@ static int install(lsm_db *db, file_meta *f, slice lo, slice hi, uint64_t seq, i
         /* (tiered: after the first flush, entries in the memtables are all newer) */
         int busy = memtables_overlap(db, lo, hi, &scratch) ||
                    (tiered && attempt == 0 && memtables_hold_entries(db));
-        int l = busy ? -1 : pick_level(db->vs.current, lo, hi, seq, tiered, &rc);
+        int placed = !busy;
+        for (size_t i = 0; placed && !rc && i < n; i++) {
+            slice a = ikey_user(t[i].meta.smallest, t[i].meta.smallest_len);
+            slice z = ikey_user(t[i].meta.largest, t[i].meta.largest_len);
+            level[i] = pick_level(db->vs.current, a, z, seq, tiered, &rc);
+            placed = level[i] >= 0;
+        }
         pthread_mutex_unlock(&db->mu);
-        if (!busy && !rc && l >= 0) {
+        if (placed && !rc) {
             version_edit e;
             edit_init(&e);
-            rc = edit_add_file(&e, l, f);
+            for (size_t i = 0; !rc && i < n; i++) rc = edit_add_file(&e, level[i], f[i]);
             if (!rc) {
-                *level = l;
+                *logged = 1;
                 rc = db_log_and_apply(db, &e);
             }
             edit_clear(&e);
@@ -231,7 +324,7 @@ static int install(lsm_db *db, file_meta *f, slice lo, slice hi, uint64_t seq, i
             }
         }
         pthread_mutex_unlock(&db->work_mu);
-        if (rc || (!busy && l >= 0)) break;
+        if (rc || placed) break;
         if (!busy || attempt > 0) {
             rc = 1;
             break;
@@ -240,6 +333,7 @@ static int install(lsm_db *db, file_meta *f, slice lo, slice hi, uint64_t seq, i
          * in a memtable: flush, then retry. */
         if ((rc = lsm_flush(db))) break;
     }
+    free(level);
     buf_free(&scratch);
     return rc;
 }
@@ -270,6 +364,27 @@ static int rewrite_through_batches(lsm_db *db, const char *path, uint64_t number
     return rc;
 }
 
+/* Make every finished table of in durable under its final name: fsync and rename each, then
+ * fsync the directory once. */
+static int publish_all(lsm_ingest *in)
+{
+    lsm_db *db = in->db;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < in->ndone; i++) rc = sst_table_publish(db->env, in->done[i].path);
+    if (!rc && (rc = db->env->fsync_dir(db->env, db->dir)))
+        rc = lsm_error(rc, "%s: directory fsync failed: %s", db->dir, strerror(-rc));
+    return rc;
+}
+
+/* The entries of every table of in through write batches (install said they cannot go in). */
+static int rewrite_all(lsm_ingest *in)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < in->ndone; i++)
+        rc = rewrite_through_batches(in->db, in->done[i].path, in->done[i].number);
+    return rc;
+}
+
 int lsm_ingest_commit(lsm_ingest *in)
 {
     lsm_db *db = in->db;
@@ -278,43 +393,56 @@ int lsm_ingest_commit(lsm_ingest *in)
         lsm_ingest_abandon(in);
         return rc;
     }
-    sst_meta meta;
-    memset(&meta, 0, sizeof meta);
-    rc = sst_builder_finish(in->b, &meta);
-    in->b = NULL;
+    rc = table_close(in);
+    if (!rc) rc = publish_all(in);
     if (rc) {
-        ingest_free(in);
+        lsm_ingest_abandon(in);
         return rc;
     }
-    file_meta *f = file_meta_new(in->number, meta.file_size, meta.smallest, meta.smallest_len,
-                                 meta.largest, meta.largest_len);
+    size_t n = in->ndone;
+    file_meta **f = calloc(n, sizeof *f);
     if (!f) rc = lsm_error(LSM_ENOMEM, "ingest: out of memory");
-    int level = -1; /* >= 0 once a manifest edit adding f was attempted */
-    if (!rc) {
-        f->entries = meta.num_entries;
-        f->raw_key_bytes = meta.raw_key_bytes;
-        f->raw_value_bytes = meta.raw_value_bytes;
-        f->smallest_seq = f->largest_seq = in->seq;
-        slice lo = ikey_user(meta.smallest, meta.smallest_len);
-        slice hi = ikey_user(meta.largest, meta.largest_len);
-        rc = install(db, f, lo, hi, in->seq, &level);
-        if (rc == 1) rc = rewrite_through_batches(db, in->path, in->number);
+    uint64_t file_bytes = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const sst_meta *m = &in->done[i].meta;
+        f[i] = file_meta_new(in->done[i].number, m->file_size, m->smallest, m->smallest_len,
+                             m->largest, m->largest_len);
+        if (!f[i]) {
+            rc = lsm_error(LSM_ENOMEM, "ingest: out of memory");
+            break;
+        }
+        f[i]->entries = m->num_entries;
+        f[i]->raw_key_bytes = m->raw_key_bytes;
+        f[i]->raw_value_bytes = m->raw_value_bytes;
+        f[i]->smallest_seq = f[i]->largest_seq = in->seq;
+        file_bytes += m->file_size;
     }
-    if (level < 0) {
-        /* in no edit (fell back or failed before one): the file goes now.  A failed edit is
-         * db_log_and_apply's to judge: its record may be on disk, and then the file stays. */
-        if (f) __atomic_store_n(&f->obsolete, 1, __ATOMIC_RELEASE);
-        else db->env->unlink(db->env, in->path);
+    int logged = 0; /* a manifest edit adding the tables was attempted */
+    if (!rc) {
+        rc = install(db, in->done, f, n, in->seq, &logged);
+        if (rc == 1) rc = rewrite_all(in);
+    }
+    if (!logged) {
+        /* in no edit (fell back or failed before one): the files go now.  A failed edit is
+         * db_log_and_apply's to judge: its record may be on disk, and then the files stay. */
+        for (size_t i = 0; f && i < n; i++)
+            if (f[i]) __atomic_store_n(&f[i]->obsolete, 1, __ATOMIC_RELEASE);
+        if (!f) unlink_tables(in, 0);
+        else
+            for (size_t i = 0; i < n; i++)
+                if (!f[i]) db->env->unlink(db->env, in->done[i].path);
     } else if (!rc) {
         stat_add(&db->stats.user_bytes, in->bytes);
         stat_add(&db->stats.user_ops, in->entries);
-        stat_add(&db->stats.flush_bytes, meta.file_size);
+        stat_add(&db->stats.flush_bytes, file_bytes);
     }
-    if (f) {
-        f->vs = &db->vs;
-        file_meta_unref(f);
+    for (size_t i = 0; f && i < n; i++) {
+        if (f[i]) {
+            f[i]->vs = &db->vs;
+            file_meta_unref(f[i]);
+        }
     }
-    sst_meta_clear(&meta);
+    free(f);
     ingest_free(in);
     return rc < 0 ? rc : 0;
 }

@@ -51,6 +51,14 @@ uint64_t sst_builder_file_size(const sst_builder *b);
  * directory; fill *meta (caller owns its keys) and free b.  On error the temp file is removed,
  * b is freed and nothing is left behind.  REQUIRES: at least one entry was added. */
 int sst_builder_finish(sst_builder *b, sst_meta *meta);
+/* As sst_builder_finish, but without the fsync and the rename: the complete table is left
+ * at path.tmp, closed, its writeback started, for a caller that finishes several tables and
+ * then makes them durable at once (an ingest): sst_table_publish each, then fsync the
+ * directory.  On error the temp file is removed and b freed. */
+int sst_builder_finish_unsynced(sst_builder *b, sst_meta *meta);
+/* Make the table that sst_builder_finish_unsynced left at path.tmp durable under path: fsync
+ * it, rename it.  The caller fsyncs the directory after.  On error path.tmp may remain. */
+int sst_table_publish(lsm_env *env, const char *path);
 /* Give up: remove the temp file and free b. */
 void sst_builder_abandon(sst_builder *b);
 

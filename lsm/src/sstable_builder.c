@@ -336,8 +336,9 @@ static void dir_of(const char *path, char *dir, size_t cap)
     snprintf(dir, cap, "%.*s", (int)n, path);
 }
 
-/* Everything after the last data block, then make the file durable under its final name. */
-static int finish_file(sst_builder *b)
+/* Everything after the last data block, then make the file durable under its final name
+ * (defer: leave it, closed, at its temporary name, for sst_table_publish). */
+static int finish_file(sst_builder *b, int defer)
 {
     int rc;
     sst_handle filter = {0, 0}, props, index;
@@ -383,6 +384,15 @@ static int finish_file(sst_builder *b)
     if ((rc = buf_append(&b->out, foot, sizeof foot))) return fail(b, rc, "out of memory");
     b->offset += sizeof foot;
     if ((rc = flush_out(b))) return rc;
+    if (defer) {
+        /* the rest of the file goes to disk in the background until sst_table_publish */
+        if (b->env->start_writeback && b->out_off > b->written_back)
+            b->env->start_writeback(b->env, b->fd, (off_t)b->written_back,
+                                    (off_t)(b->out_off - b->written_back));
+        rc = b->env->close(b->env, b->fd);
+        b->fd = -1;
+        return rc ? fail(b, rc, "close") : 0;
+    }
 
     if ((rc = b->env->fsync(b->env, b->fd))) return fail(b, rc, "fsync");
     rc = b->env->close(b->env, b->fd);
@@ -399,9 +409,10 @@ static int finish_file(sst_builder *b)
     return 0;
 }
 
-int sst_builder_finish(sst_builder *b, sst_meta *meta)
+/* Finish b (see finish_file), fill *meta and free b. */
+static int finish(sst_builder *b, sst_meta *meta, int defer)
 {
-    int rc = b->err ? b->err : finish_file(b);
+    int rc = b->err ? b->err : finish_file(b, defer);
     if (rc) {
         sst_builder_abandon(b);
         return rc;
@@ -421,6 +432,31 @@ int sst_builder_finish(sst_builder *b, sst_meta *meta)
     b->smallest.data = b->last_key.data = NULL;
     builder_free(b);
     return 0;
+}
+
+int sst_builder_finish(sst_builder *b, sst_meta *meta) { return finish(b, meta, 0); }
+
+int sst_builder_finish_unsynced(sst_builder *b, sst_meta *meta) { return finish(b, meta, 1); }
+
+int sst_table_publish(lsm_env *env, const char *path)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 5);
+    if (!tmp) return lsm_error(LSM_ENOMEM, "%s: out of memory", path);
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp", 5);
+    int rc = 0;
+    int fd = env->open(env, tmp, O_RDONLY, 0);
+    if (fd < 0) rc = lsm_error(fd, "%s: open: %s", tmp, strerror(-fd));
+    if (!rc && (rc = env->fsync(env, fd))) rc = lsm_error(rc, "%s: fsync: %s", tmp, strerror(-rc));
+    if (fd >= 0) {
+        int c = env->close(env, fd);
+        if (!rc && c) rc = lsm_error(c, "%s: close: %s", tmp, strerror(-c));
+    }
+    if (!rc && (rc = env->rename(env, tmp, path)))
+        rc = lsm_error(rc, "%s: rename to %s: %s", tmp, path, strerror(-rc));
+    free(tmp);
+    return rc;
 }
 
 void sst_builder_abandon(sst_builder *b)

@@ -6,6 +6,8 @@
  *  - abandon and a crash before commit leave nothing, not even a file;
  *  - keys out of order are refused;
  *  - size-tiered: an ingested run never lands above older writes still in a memtable;
+ *  - a big ingest in a leveled store rolls over to several tables, unsynced until commit, which
+ *    adds all of them at once (or, when a newer table overlaps, falls back for all of them);
  *  - a random model: puts, deletes, ingests over random (often overlapping) ranges, flushes,
  *    compactions and reopens, every key checked against an array after each step. */
 #include <criterion/criterion.h>
@@ -401,4 +403,88 @@ Test(ingest, tiered_ingest_after_older_unflushed_writes)
     cr_assert_eq(lsm_close(db), 0);
     tu_rmrf(dir);
     free(dir);
+}
+
+static lsm_db *open_small_tables(const char *dir)
+{
+    lsm_options o;
+    lsm_options_init(&o);
+    o.target_file_size = 4096; /* an ingest rolls over every 32 x 4 KiB */
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0, "open: %s", lsm_last_error());
+    return db;
+}
+
+static int total_files(lsm_db *db)
+{
+    int n = 0;
+    for (int l = 0; l < 7; l++) n += files_at(db, l);
+    return n;
+}
+
+/* An open ingest of keys 0 .. n-1, version 1, 64 KiB values. */
+static lsm_ingest *begin_filled(lsm_db *db, int n)
+{
+    lsm_ingest *in;
+    cr_assert_eq(lsm_ingest_begin(db, &in), 0);
+    char k[16], *v = malloc(VAL);
+    for (int i = 0; i < n; i++) {
+        key_of(i, k);
+        value_of(i, 1, v, VAL);
+        cr_assert_eq(lsm_ingest_put(in, k, strlen(k), v, VAL), 0, "%s", lsm_last_error());
+    }
+    free(v);
+    return in;
+}
+
+/* Keys 0 .. n-1 hold version 1 (64 KiB), also after a reopen; closes db and removes dir. */
+static void expect_filled_and_finish(lsm_db *db, char *dir, int n)
+{
+    for (int i = 0; i < n; i++) expect(db, i, 1, VAL);
+    cr_assert_eq(lsm_close(db), 0);
+    db = open_small_tables(dir);
+    for (int i = 0; i < n; i++) expect(db, i, 1, VAL);
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* 100 values of 64 KiB with tables rolling every 128 KiB: about 50 tables, none visible or
+ * named before commit, all of them after it (at the bottom), and after a reopen. */
+Test(ingest, a_big_ingest_rolls_over_to_several_tables)
+{
+    char *dir = tu_tmpdir("ingest_roll");
+    lsm_db *db = open_small_tables(dir);
+    lsm_ingest *in = begin_filled(db, 100);
+    cr_assert_eq(count_files(dir, ".sst"), 0, "rolled tables keep their temporary names");
+    cr_assert_gt(count_files(dir, ".tmp"), 10, "the ingest rolled over");
+    expect(db, 0, -1, VAL);
+    cr_assert_eq(lsm_ingest_commit(in), 0, "%s", lsm_last_error());
+    cr_assert_eq(count_files(dir, ".tmp"), 0);
+    int n = files_at(db, 6);
+    cr_assert_gt(n, 10);
+    cr_assert_eq(total_files(db), n, "every table at the bottom");
+    expect_filled_and_finish(db, dir, 100);
+}
+
+/* A write flushed into a newer table in the middle of a rolled ingest's range: commit falls
+ * back for every table (its entries through batches, newer than that write), and no table
+ * file of the ingest is left. */
+Test(ingest, a_rolled_ingest_falls_back_whole)
+{
+    char *dir = tu_tmpdir("ingest_roll_fallback");
+    lsm_db *db = open_small_tables(dir);
+    lsm_ingest *in = begin_filled(db, 40);
+    char k[16], *v = malloc(VAL);
+    key_of(20, k);
+    value_of(20, 2, v, VAL);
+    cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, VAL), 0);
+    cr_assert_eq(lsm_flush(db), 0);
+    int before = total_files(db);
+    cr_assert_eq(lsm_ingest_commit(in), 0, "%s", lsm_last_error());
+    cr_assert_eq(count_files(dir, ".tmp"), 0);
+    cr_assert_eq(total_files(db), before, "no ingested table was added (all in the memtable)");
+    cr_assert_eq(count_files(dir, ".sst"), before, "the ingest's files are gone");
+    free(v);
+    expect_filled_and_finish(db, dir, 40);
 }
