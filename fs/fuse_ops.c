@@ -642,6 +642,17 @@ static void trunc_kill_privs(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, fs_fi
     fscore_setattr(c->fs, path, ino, &sa);
 }
 
+/* The largest file size applied to a write of *size bytes at off, as ext4 does: -EFBIG at or
+ * past it, else the write is cut short at it (the kernel checks only 2^63 - 1 for FUSE). */
+static int write_limit(off_t off, size_t *size)
+{
+    if (off >= FS_FILE_SIZE_MAX)
+        return -EFBIG;
+    if ((uint64_t)off + *size > (uint64_t)FS_FILE_SIZE_MAX)
+        *size = (size_t)(FS_FILE_SIZE_MAX - off);
+    return 0;
+}
+
 /* Truncate node ino: through the handle, the path, or the open file of a node without name. */
 static int node_truncate(lsmfs_ctx *c, fuse_ino_t ino, fs_file *f, const char *path,
                          off_t size)
@@ -848,6 +859,11 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
     lsmfs_ctx *c = CTX(req);
     fs_file *f;
+    int lim = write_limit(off, &size);
+    if (lim) {
+        reply_status(req, lim);
+        return;
+    }
     int own, r = req_file(c, ino, fi, &f, &own);
     ssize_t n = r ? r : fs_file_write(f, buf, size, off);
     if (r == 0 && (r = req_file_done(c, f, own, n < 0 ? (int)n : 0)) != 0)
