@@ -851,6 +851,8 @@ int fscore_utimens(fscore *fs, const char *path, const struct timespec tv[2])
 
 int fscore_truncate(fscore *fs, const char *path, off_t size)
 {
+    if (size > FS_FILE_SIZE_MAX)
+        return -EFBIG;
     fs_file *f;
     int r = fs_file_open(fs, path, 0, &f);
     if (r)

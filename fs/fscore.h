@@ -161,7 +161,12 @@ int fscore_setattr(fscore *fs, const char *path, uint64_t ino, const fs_setattr 
  * longer in the store; the FUSE daemon's ghosts). */
 void fscore_setattr_apply(const fs_setattr *sa, struct stat *st);
 
-/* Set the size of the regular file path (grow with zeros or shrink). */
+/* The largest file size, ext4's with 4 KiB blocks ((2^32 - 1) * 4096): sizes past it are
+ * -EFBIG, as POSIX test suites expect of a size such as 10^18. */
+#define FS_FILE_SIZE_MAX 17592186040320LL
+
+/* Set the size of the regular file path (grow with zeros or shrink); -EFBIG past
+ * FS_FILE_SIZE_MAX. */
 int fscore_truncate(fscore *fs, const char *path, off_t size);
 
 /* Extended attributes (Linux semantics).  flags: XATTR_CREATE / XATTR_REPLACE.

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -647,10 +648,23 @@ static void trunc_kill_privs(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, fs_fi
     fscore_setattr(c->fs, path, ino, &sa);
 }
 
+/* The largest file size applied to a write of *size bytes at off, as ext4 does: -EFBIG at or
+ * past it, else the write is cut short at it (the kernel checks only 2^63 - 1 for FUSE). */
+static int write_limit(off_t off, size_t *size)
+{
+    if (off >= FS_FILE_SIZE_MAX)
+        return -EFBIG;
+    if ((uint64_t)off + *size > (uint64_t)FS_FILE_SIZE_MAX)
+        *size = (size_t)(FS_FILE_SIZE_MAX - off);
+    return 0;
+}
+
 /* Truncate node ino: through the handle, the path, or the open file of a node without name. */
 static int node_truncate(lsmfs_ctx *c, fuse_ino_t ino, fs_file *f, const char *path,
                          off_t size)
 {
+    if (size > FS_FILE_SIZE_MAX) /* the kernel allows FUSE files up to 2^63 - 1 */
+        return -EFBIG;
     if (f)
         return fs_file_truncate(f, size);
     if (path)
@@ -851,6 +865,11 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
     lsmfs_ctx *c = CTX(req);
     fs_file *f;
+    int lim = write_limit(off, &size);
+    if (lim) {
+        reply_status(req, lim);
+        return;
+    }
     int own, r = req_file(c, ino, fi, &f, &own);
     ssize_t n = r ? r : fs_file_write(f, buf, size, off);
     if (r == 0 && (r = req_file_done(c, f, own, n < 0 ? (int)n : 0)) != 0)
@@ -883,14 +902,33 @@ static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
     reply_status(req, f ? fs_file_commit(f, 1) : fscore_sync(CTX(req)->fs));
 }
 
+/* What ext4 refuses before allocating anything: a range that ends past the largest file size
+ * (EFBIG: the kernel checks only 2^63 - 1 for FUSE), or growing a file by more than the free
+ * space (ENOSPC: lsmfs reserves no blocks, but a fallocate that could never be honoured must
+ * not succeed). */
+static int fallocate_limits(lsmfs_ctx *c, fs_file *f, int mode, off_t off, off_t len)
+{
+    if (off >= 0 && len > 0 && off + len > FS_FILE_SIZE_MAX)
+        return -EFBIG;
+    struct stat st;
+    struct statvfs sv;
+    if ((mode & (FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) || off < 0 || len <= 0 ||
+        fs_file_stat(f, &st) != 0 || off + len <= st.st_size || fscore_statfs(c->fs, &sv) != 0)
+        return 0;
+    double grow = (double)(off + len - st.st_size);
+    return grow > (double)sv.f_bavail * (double)sv.f_frsize ? -ENOSPC : 0;
+}
+
 static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                          struct fuse_file_info *fi)
 {
     lsmfs_ctx *c = CTX(req);
     fs_file *f;
     int own, r = req_file(c, ino, fi, &f, &own);
-    if (r == 0)
-        r = req_file_done(c, f, own, fs_file_fallocate(f, mode, off, len));
+    if (r == 0) {
+        int e = fallocate_limits(c, f, mode, off, len);
+        r = req_file_done(c, f, own, e ? e : fs_file_fallocate(f, mode, off, len));
+    }
     reply_status(req, r);
 }
 
