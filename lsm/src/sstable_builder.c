@@ -446,7 +446,7 @@ int sst_table_publish(lsm_env *env, const char *path)
     memcpy(tmp, path, n);
     memcpy(tmp + n, ".tmp", 5);
     int rc = 0;
-    int fd = env->open(env, tmp, O_RDONLY, 0);
+    int fd = env->open(env, tmp, O_WRONLY, 0); /* (for writing: an env may track syncs by writer) */
     if (fd < 0) rc = lsm_error(fd, "%s: open: %s", tmp, strerror(-fd));
     if (!rc && (rc = env->fsync(env, fd))) rc = lsm_error(rc, "%s: fsync: %s", tmp, strerror(-rc));
     if (fd >= 0) {
