@@ -30,7 +30,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "fuse_readahead.h"
 #include "nodes.h"
 
 #ifndef RENAME_EXCHANGE
@@ -272,11 +271,8 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (c->rdplus == LSMFS_RDPLUS_AUTO && (conn->capable & FUSE_CAP_READDIRPLUS_AUTO))
         conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
-    /* WRITEs of up to 1 MiB (libfuse asks the kernel for max_pages to match).  The kernel
-     * reads ahead by the smaller of this and its window for the mount, which main widened
-     * (fuse_readahead.h): this must not undo that. */
     conn->max_write = 1u << 20;
-    conn->max_readahead = LSMFS_READAHEAD_KIB * 1024u;
+    conn->max_readahead = 1u << 20;
 }
 
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
