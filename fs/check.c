@@ -7,6 +7,10 @@
  *      counted while scanning); inode numbers are remembered with their type and size.
  *   2. 'I': each inode record is referenced by as many stubs as its link count says.
  *   3. 'C': each chunk belongs to a chunked regular file and lies within its size.
+ *      Chunks that a pending record ('P' ino -> first index, fs/SCHEMA.md) covers are not
+ *      misplaced: a crash between a big write's ingested table and its commit batch leaves
+ *      them, and the next mount deletes them with the record.  They are reported as such, one
+ *      line per record, and --repair does what the mount does.
  *   4. 'X': each xattr belongs to a live inode.   5. 'O': no open-unlinked leftovers.
  *   6. 'M' "ino": the inode counter is above every inode number in use.
  * Repairs go into one batch written at the end: orphans are deleted, counts corrected.
@@ -29,6 +33,9 @@ struct ino_info {
     uint8_t inline_;  /* contents inline: no chunk may exist */
     uint8_t has_full; /* a full record (entry or 'I') was seen */
     uint8_t in_inode; /* the full record is an 'I' record */
+    uint8_t pending;  /* a 'P' record names chunks from pending_from on as uncommitted */
+    uint64_t pending_from;
+    uint64_t pending_chunks; /* chunks it covers */
 };
 
 struct ino_map {
@@ -369,6 +376,11 @@ static int check_chunk(struct checker *c, const char *k, size_t kl, const char *
     }
     uint64_t ino = fs_get_be64(k + 1), idx = fs_get_be64(k + 9);
     struct ino_info *in = map_get(&c->inos, ino, 0);
+    if (in && in->pending && idx >= in->pending_from) {
+        in->pending_chunks++;
+        fix_delete(c, k, kl); /* what the mount does: see note_pending */
+        return 0;
+    }
     if (!in || !in->has_full || !S_ISREG(in->mode)) {
         problem(c, "chunk %llu of inode %llu: no such regular file (orphan chunk)",
                 (unsigned long long)idx, (unsigned long long)ino);
@@ -389,6 +401,47 @@ static int check_chunk(struct checker *c, const char *k, size_t kl, const char *
         fix_delete(c, k, kl);
     }
     return 0;
+}
+
+/* A 'P' record: remember which chunks of its inode it covers (before the 'C' scan). */
+static int note_pending(struct checker *c, const char *k, size_t kl, const char *v, size_t vl)
+{
+    if (kl != 9 || vl != 8) {
+        problem(c, "%s: malformed pending record (%zu bytes)", key_name(c, k, kl), vl);
+        fix_delete(c, k, kl);
+        return 0;
+    }
+    struct ino_info *in = map_get(&c->inos, fs_get_be64(k + 1), 1);
+    if (!in)
+        return -ENOMEM;
+    in->pending = 1;
+    in->pending_from = fs_get_be64(v);
+    return 0;
+}
+
+/* After the 'C' scan: one report per pending record.  The mount deletes the chunks it covers
+ * and the record (fs_orphans_cleanup); --repair does the same (the chunks went into the fix
+ * batch during the scan). */
+static int report_pending(struct checker *c)
+{
+    fs_buf k;
+    fs_buf_init(&k);
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < c->inos.cap; i++) {
+        struct ino_info *in = &c->inos.slots[i];
+        if (!in->ino || !in->pending)
+            continue;
+        problem(c,
+                "inode %llu: a big write was cut short by a crash: its pending record covers "
+                "%llu uncommitted chunk(s) from index %llu on (removed at next mount)",
+                (unsigned long long)in->ino, (unsigned long long)in->pending_chunks,
+                (unsigned long long)in->pending_from);
+        r = fs_key_inode(&k, FS_KEY_PENDING, in->ino);
+        if (r == 0)
+            fix_delete(c, k.data, k.len);
+    }
+    fs_buf_free(&k);
+    return r;
 }
 
 static int check_xattr(struct checker *c, const char *k, size_t kl, const char *v, size_t vl)
@@ -444,7 +497,7 @@ int fscore_check(fscore *fs, void (*report)(void *arg, const char *line), void *
     c.arg = arg;
     c.repair = repair;
     fs_buf_init(&c.tmp);
-        fs_buf_init(&c.ds.parent_key);
+    fs_buf_init(&c.ds.parent_key);
     fs_buf_init(&c.ds.parent_val);
     c.fix = lsm_batch_new();
     if (!c.fix)
@@ -464,7 +517,11 @@ int fscore_check(fscore *fs, void (*report)(void *arg, const char *line), void *
     if (r == 0)
         r = scan(&c, FS_KEY_ORPHAN, orphans_pending);
     if (r == 0)
+        r = scan(&c, FS_KEY_PENDING, note_pending);
+    if (r == 0)
         r = scan(&c, FS_KEY_CHUNK, check_chunk);
+    if (r == 0)
+        r = report_pending(&c);
     if (r == 0)
         r = scan(&c, FS_KEY_XATTR, check_xattr);
     if (r == 0) {

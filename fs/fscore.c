@@ -329,6 +329,28 @@ int fs_alloc_ino_locked(fscore *fs, uint64_t *ino)
     return 0;
 }
 
+int fs_attr_new_locked(fscore *fs, const fs_attr *parent, mode_t mode, dev_t rdev,
+                       const fs_cred *who, const struct timespec *now, fs_attr *a)
+{
+    memset(a, 0, sizeof *a);
+    int r = fs_alloc_ino_locked(fs, &a->ino);
+    if (r)
+        return r;
+    a->kind = FS_REC_FULL;
+    a->mode = mode;
+    a->uid = who ? who->uid : getuid();
+    a->gid = who ? who->gid : getgid();
+    if (parent->mode & S_ISGID) {
+        a->gid = parent->gid;
+        if (S_ISDIR(mode))
+            a->mode |= S_ISGID;
+    }
+    a->nlink = S_ISDIR(mode) ? 2 : 1;
+    a->rdev = (uint64_t)rdev;
+    a->atime = a->mtime = a->ctime = *now;
+    return 0;
+}
+
 int fs_create_locked(fscore *fs, const char *path, mode_t mode, dev_t rdev, const fs_cred *who,
                      const char *target, fs_node *out)
 {
@@ -358,24 +380,11 @@ int fs_create_locked(fscore *fs, const char *path, mode_t mode, dev_t rdev, cons
     if (r != -ENOENT)
         goto out;
     fs_attr a;
-    memset(&a, 0, sizeof a);
-    r = fs_alloc_ino_locked(fs, &a.ino);
-    if (r)
-        goto out;
     struct timespec now;
     fs_now(&now);
-    a.kind = FS_REC_FULL;
-    a.mode = mode;
-    a.uid = who ? who->uid : getuid();
-    a.gid = who ? who->gid : getgid();
-    if (parent.a.mode & S_ISGID) {
-        a.gid = parent.a.gid;
-        if (S_ISDIR(mode))
-            a.mode |= S_ISGID;
-    }
-    a.nlink = S_ISDIR(mode) ? 2 : 1;
-    a.rdev = (uint64_t)rdev;
-    a.atime = a.mtime = a.ctime = now;
+    r = fs_attr_new_locked(fs, &parent.a, mode, rdev, who, &now, &a);
+    if (r)
+        goto out;
     size_t tlen = target ? strlen(target) : 0;
     a.size = S_ISLNK(mode) ? tlen : 0;
     if (S_ISREG(mode))
@@ -625,9 +634,7 @@ int fscore_readlink(fscore *fs, const char *path, char *buf, size_t size)
     return r;
 }
 
-/* The record to edit: path's, or without a path, that of the open file ino, or the inode
- * record of the hard-linked file ino (reached by the kernel after the name it knew went). */
-static int resolve_for_update_locked(fscore *fs, const char *path, uint64_t ino, fs_node *n)
+int fs_resolve_node_locked(fscore *fs, const char *path, uint64_t ino, fs_node *n)
 {
     if (path)
         return fs_resolve_locked(fs, path, n);
@@ -653,7 +660,7 @@ static int update_attr_of(fscore *fs, const char *path, uint64_t ino,
     if (!b)
         return -ENOMEM;
     pthread_rwlock_wrlock(&fs->lock);
-    int r = resolve_for_update_locked(fs, path, ino, &n);
+    int r = fs_resolve_node_locked(fs, path, ino, &n);
     if (r == 0) {
         fs_attr a = n.a;
         fs_file *f = fs_open_find_locked(fs, a.ino);
@@ -711,6 +718,25 @@ static int edit_setattr(fs_attr *a, const void *arg)
     else if (!(sa->valid & FS_SET_KEEP_CTIME))
         a->ctime = now;
     return 0;
+}
+
+void fscore_setattr_apply(const fs_setattr *sa, struct stat *st)
+{
+    fs_attr a;
+    memset(&a, 0, sizeof a);
+    a.mode = st->st_mode;
+    a.uid = st->st_uid;
+    a.gid = st->st_gid;
+    a.atime = st->st_atim;
+    a.mtime = st->st_mtim;
+    a.ctime = st->st_ctim;
+    edit_setattr(&a, sa);
+    st->st_mode = a.mode;
+    st->st_uid = a.uid;
+    st->st_gid = a.gid;
+    st->st_atim = a.atime;
+    st->st_mtim = a.mtime;
+    st->st_ctim = a.ctime;
 }
 
 /* mtime/ctime of an open file go into its buffer: the kernel's writeback cache sends them just

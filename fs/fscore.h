@@ -69,6 +69,11 @@ int fscore_symlink(fscore *fs, const char *target, const char *path);
 int fscore_unlink(fscore *fs, const char *path);
 /* Remove an empty directory; -ENOTEMPTY otherwise, -ENOTDIR for non-directories. */
 int fscore_rmdir(fscore *fs, const char *path);
+/* The same, and when the node lost its last name, *gone gets the attributes it has now (link
+ * count 0, ctime now), for a caller that still answers for it (the kernel may hold the node:
+ * a removed directory that is a cwd, an open FIFO); gone->st_ino is 0 otherwise. */
+int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone);
+int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone);
 
 /* Call cb for every entry of directory path (not "." and ".."), in byte order of the names,
  * with its attributes.  A non-zero return of cb stops the scan and is returned. */
@@ -115,6 +120,11 @@ int fscore_link(fscore *fs, const char *oldpath, const char *newpath);
 /* rename(2) / renameat2(2): flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE.  A directory moves
  * with its whole subtree in one batch. */
 int fscore_rename(fscore *fs, const char *from, const char *to, unsigned int flags);
+/* The same; with RENAME_WHITEOUT (not with RENAME_EXCHANGE) the old name becomes a whiteout,
+ * a character device 0/0 with mode 0 owned by who (NULL: the calling process), in the batch
+ * of the rename.  gone (may be NULL): as for fscore_unlink_gone, for a replaced target. */
+int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int flags,
+                     const fs_cred *who, struct stat *gone);
 
 /* Attribute changes.  mode: permission bits (type bits ignored).  uid/gid: (uid_t)-1 keeps.
  * Times: tv_nsec UTIME_NOW / UTIME_OMIT as in utimensat.  Each updates ctime. */
@@ -147,6 +157,9 @@ typedef struct fs_setattr {
  * change of only mtime/ctime of an open file is buffered with its writes (committed by
  * fs_file_commit, like them). */
 int fscore_setattr(fscore *fs, const char *path, uint64_t ino, const fs_setattr *sa);
+/* Apply sa to attributes st in memory, as fscore_setattr would to a record (a node that is no
+ * longer in the store; the FUSE daemon's ghosts). */
+void fscore_setattr_apply(const fs_setattr *sa, struct stat *st);
 
 /* Set the size of the regular file path (grow with zeros or shrink). */
 int fscore_truncate(fscore *fs, const char *path, off_t size);
@@ -159,6 +172,15 @@ int fscore_setxattr(fscore *fs, const char *path, const char *name, const void *
 int fscore_getxattr(fscore *fs, const char *path, const char *name, void *value, size_t size);
 int fscore_listxattr(fscore *fs, const char *path, char *list, size_t size);
 int fscore_removexattr(fscore *fs, const char *path, const char *name);
+/* The same for a node the FUSE daemon names: path, or with path NULL the open file with inode
+ * number ino (also after its last name is gone) or the hard-linked file ino; -ENOENT if
+ * neither.  Name policy (which namespaces exist) is the caller's: these store any name. */
+int fscore_setxattr_node(fscore *fs, const char *path, uint64_t ino, const char *name,
+                         const void *value, size_t size, int flags);
+int fscore_getxattr_node(fscore *fs, const char *path, uint64_t ino, const char *name,
+                         void *value, size_t size);
+int fscore_listxattr_node(fscore *fs, const char *path, uint64_t ino, char *list, size_t size);
+int fscore_removexattr_node(fscore *fs, const char *path, uint64_t ino, const char *name);
 
 /* Figures for statfs: bytes used by the store's files and the underlying filesystem's. */
 int fscore_statfs(fscore *fs, struct statvfs *sv);

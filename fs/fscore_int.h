@@ -103,11 +103,22 @@ int fs_path_check(const char *path);
 /* Resolve path to its record.  -ENOENT if absent, -ENOTDIR if an ancestor is not a directory. */
 int fs_resolve_locked(fscore *fs, const char *path, fs_node *n);
 
+/* Resolve a node as the FUSE daemon names it: path if not NULL, else the open file with inode
+ * number ino (also after its last name is gone: its 'O' record), else the inode record of the
+ * hard-linked file ino (reached after the name the kernel knew went).  -ENOENT if none. */
+int fs_resolve_node_locked(fscore *fs, const char *path, uint64_t ino, fs_node *n);
+
 /* Fetch and decode the full record at key into n (n->ekey/hkey set to key). */
 int fs_load_locked(fscore *fs, const char *key, size_t key_len, fs_node *n);
 
 /* Resolve the parent directory of path (must exist and be a directory). */
 int fs_resolve_parent_locked(fscore *fs, const char *path, fs_node *parent);
+
+/* Attributes of a new node of type and permissions mode in directory parent, owned by who
+ * (NULL: the calling process), with a fresh inode number and all times now.  The gid is the
+ * parent's when the parent is setgid, and a new directory then is setgid too. */
+int fs_attr_new_locked(fscore *fs, const fs_attr *parent, mode_t mode, dev_t rdev,
+                       const fs_cred *who, const struct timespec *now, fs_attr *a);
 
 /* Create a node at path (no directory may exist there): type and permissions in mode, rdev for
  * devices, target for symlinks; owned by who.  Updates the parent's times (and link count for a

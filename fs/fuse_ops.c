@@ -17,7 +17,10 @@
  * sends them with SETATTR, which is applied exactly).  An open file whose last name is removed lives on in
  * the core as an orphan; the kernel still reaches it by node id, through the file handle or
  * fscore_stat_open / fscore_file_get.  File locks are left to the kernel, which implements
- * POSIX and flock locks locally when the filesystem does not.
+ * POSIX and flock locks locally when the filesystem does not.  So is lseek: SEEK_DATA/SEEK_HOLE
+ * then see the whole file as data, which POSIX allows; a hole map from the daemon could be
+ * wrong, because pages written through a shared mapping reach it only at writeback.  With
+ * -o opens=kernel the kernel opens files without asking: see "files the kernel opens itself".
  */
 #include "fuse_ops.h"
 
@@ -25,11 +28,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "ghosts.h"
 #include "nodes.h"
 
 #ifndef RENAME_EXCHANGE
@@ -47,8 +52,10 @@
 struct lsmfs_ctx {
     fscore *fs;
     fs_nodes *nodes;
+    fs_ghosts *ghosts; /* attributes of nodes the kernel holds after their last name went */
     pthread_rwlock_t ns; /* see the top of the file */
     int writeback;
+    int kernel_opens; /* -o opens=kernel: see "files the kernel opens itself" */
     enum lsmfs_rdplus rdplus;
     enum lsmfs_atime atime;
     int nodiratime;
@@ -76,6 +83,11 @@ lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
         free(c);
         return NULL;
     }
+    if (fs_ghosts_new(&c->ghosts) != 0) {
+        fs_nodes_free(c->nodes, NULL);
+        free(c);
+        return NULL;
+    }
     c->fs = fs;
     c->writeback = writeback;
     c->rdplus = rdplus;
@@ -83,11 +95,15 @@ lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
     return c;
 }
 
+/* fs_nodes_free's release: a file kept for a node without names (hold_orphan). */
+static void release_file(void *f) { fs_file_close(f); }
+
 void lsmfs_ctx_free(lsmfs_ctx *c)
 {
     if (!c)
         return;
-    fs_nodes_free(c->nodes);
+    fs_nodes_free(c->nodes, release_file);
+    fs_ghosts_free(c->ghosts);
     pthread_rwlock_destroy(&c->ns);
     free(c);
 }
@@ -99,6 +115,8 @@ void lsmfs_ctx_set_atime(lsmfs_ctx *c, enum lsmfs_atime mode, int nodiratime)
 }
 
 void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se) { c->se = se; }
+
+void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on) { c->kernel_opens = on; }
 
 size_t lsmfs_ctx_nodes(lsmfs_ctx *c) { return fs_nodes_count(c->nodes); }
 
@@ -184,7 +202,25 @@ static int node_stat(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *
     if (r == 0 && named)
         return 0;
     int r2 = fscore_stat_open(c->fs, ino, st);
+    if (r2 != 0 && r == 0)
+        r2 = fs_ghosts_get(c->ghosts, ino, st);
     return r2 == 0 ? 0 : (r ? r : -ENOENT);
+}
+
+/* Whether the kernel still holds node ino (for the ghost table). */
+static int node_known(void *arg, uint64_t ino)
+{
+    lsmfs_ctx *c = arg;
+    char path[2];
+    return fs_nodes_path(c->nodes, ino, path, sizeof path) != -ESTALE;
+}
+
+/* A node lost its last name (gone->st_ino != 0): keep answering for it while the kernel holds
+ * it, as ext4 does (fstat of a removed cwd, of an unlinked open FIFO). */
+static void keep_ghost(lsmfs_ctx *c, const struct stat *gone)
+{
+    if (gone->st_ino)
+        fs_ghosts_put(c->ghosts, gone, node_known, c);
 }
 
 /* ---- atime ---- */
@@ -261,8 +297,16 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
     } else {
         conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
     }
-    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+    if (c->kernel_opens && !(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
+        fprintf(stderr, "lsmfs: the kernel cannot open files without the daemon: "
+                        "opens=kernel falls back to opens=daemon\n");
+        c->kernel_opens = 0;
+    }
+    /* With kernel opens no OPEN carries O_TRUNC to us: the kernel must send the SETATTR. */
+    if (!c->kernel_opens && (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC))
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    else
+        conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
     /* Plain READDIR makes the kernel build no inode per entry, which measured 3-5x faster for
      * a bare listing; READDIRPLUS saves the lookups of `ls -l`.  Auto lets the kernel switch
      * to plus for directories whose entries get looked up after a listing. */
@@ -275,16 +319,24 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
     conn->max_readahead = 1u << 20;
 }
 
+/* The kernel forgot n lookups of ino; a file kept for it (hold_orphan) goes with the last. */
+static void forget_node(lsmfs_ctx *c, fuse_ino_t ino, uint64_t n)
+{
+    fs_file *kept = fs_nodes_forget(c->nodes, ino, n);
+    if (kept)
+        fs_file_close(kept);
+}
+
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-    fs_nodes_forget(CTX(req)->nodes, ino, nlookup);
+    forget_node(CTX(req), ino, nlookup);
     fuse_reply_none(req);
 }
 
 static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
     for (size_t i = 0; i < count; i++)
-        fs_nodes_forget(CTX(req)->nodes, forgets[i].ino, forgets[i].nlookup);
+        forget_node(CTX(req), forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
 }
 
@@ -353,17 +405,89 @@ static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 }
 
 /* unlink and rmdir: remove a name, exclusively (paths that use it must not be in flight). */
+/* ---- files the kernel opens itself ----
+ * With -o opens=kernel the daemon answers OPEN and FLUSH with ENOSYS, and the kernel then
+ * opens, flushes and releases regular files without asking (FUSE_NO_OPEN_SUPPORT): a cached
+ * file costs no round trip to open, read and close.  What it costs instead: no close reaches
+ * the daemon, so every WRITE is committed before it is answered (a closed file's writes must
+ * survive a kill of the daemon), and reads the kernel serves from its page cache move no
+ * atime (the first read after a write still does: non-writeback writes leave partial pages
+ * uncached).  And the daemon no longer knows which files are open, so a regular file whose
+ * last name goes is kept (an orphan, as for an open file) until the kernel forgets its inode,
+ * which it does at once unless the file is open or mapped. */
+
+/* Before a name of path goes (unlink, rename over it): with kernel opens, a reference to the
+ * regular file behind it, so that if this is its last name it lives on; NULL otherwise. */
+static fs_file *keep_victim(lsmfs_ctx *c, const char *path)
+{
+    fs_file *f = NULL;
+    if (c->kernel_opens && fs_file_open(c->fs, path, 0, &f) != 0)
+        f = NULL; /* no such file, or not a regular one: nothing to keep */
+    return f;
+}
+
+/* After the name went: keep f with its node until the kernel forgets the inode if that was
+ * its last name, else drop it. */
+static void hold_orphan(lsmfs_ctx *c, fs_file *f)
+{
+    struct stat st;
+    if (!f)
+        return;
+    if (fs_file_stat(f, &st) == 0 && st.st_nlink == 0 &&
+        fs_nodes_hold(c->nodes, (uint64_t)st.st_ino, f) == 0)
+        return;
+    fs_file_close(f); /* still named, or the kernel already forgot it: nobody can have it */
+}
+
+/* The open file a request works on: its handle's, or with kernel opens (no handle) the file
+ * of node ino, opened for this request; then *own is 1 and the caller closes it. */
+static int req_file(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *fi,
+                    fs_file **f, int *own)
+{
+    *own = 0;
+    *f = file_of(fi);
+    if (*f)
+        return 0;
+    if (!c->kernel_opens)
+        return -EBADF;
+    char path[PATH_BUF];
+    int named;
+    pthread_rwlock_rdlock(&c->ns);
+    int r = node_path(c, ino, path, &named);
+    if (r == 0)
+        r = named ? fs_file_open(c->fs, path, 0, f) : fscore_file_get(c->fs, ino, f);
+    pthread_rwlock_unlock(&c->ns);
+    *own = r == 0;
+    return r;
+}
+
+/* Done with a request's file: with kernel opens commit what it did (no close will), and close
+ * the file if the request opened it.  Returns r, or the first failure of these. */
+static int req_file_done(lsmfs_ctx *c, fs_file *f, int own, int r)
+{
+    int r2 = c->kernel_opens ? fs_file_commit(f, 0) : 0;
+    int r3 = own ? fs_file_close(f) : 0;
+    return r ? r : r2 ? r2 : r3;
+}
+
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 {
     lsmfs_ctx *c = CTX(req);
     char path[PATH_BUF];
+    fs_file *victim = NULL;
+    struct stat gone;
     pthread_rwlock_wrlock(&c->ns);
     int r = fs_nodes_child_path(c->nodes, parent, name, path, sizeof path);
+    if (r == 0 && !dir)
+        victim = keep_victim(c, path);
     if (r == 0)
-        r = dir ? fscore_rmdir(c->fs, path) : fscore_unlink(c->fs, path);
+        r = dir ? fscore_rmdir_gone(c->fs, path, &gone) : fscore_unlink_gone(c->fs, path, &gone);
     if (r == 0)
         fs_nodes_unname(c->nodes, parent, name);
     pthread_rwlock_unlock(&c->ns);
+    hold_orphan(c, victim);
+    if (r == 0)
+        keep_ghost(c, &gone);
     reply_status(req, r);
 }
 
@@ -381,17 +505,25 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
                       const char *newname, unsigned int flags)
 {
     lsmfs_ctx *c = CTX(req);
+    fs_cred who = caller(req); /* owns the whiteout of RENAME_WHITEOUT */
     char from[PATH_BUF], to[PATH_BUF];
+    struct stat gone;
     pthread_rwlock_wrlock(&c->ns);
+    fs_file *victim = NULL;
     int r = fs_nodes_child_path(c->nodes, parent, name, from, sizeof from);
     if (r == 0)
         r = fs_nodes_child_path(c->nodes, newparent, newname, to, sizeof to);
+    if (r == 0 && !(flags & RENAME_EXCHANGE))
+        victim = keep_victim(c, to); /* the file a rename replaces loses a name too */
     if (r == 0)
-        r = fscore_rename(c->fs, from, to, flags);
+        r = fscore_rename_as(c->fs, from, to, flags, &who, &gone);
     if (r == 0) /* on -ENOMEM the table forgets the name: a later lookup relearns it */
         fs_nodes_rename(c->nodes, parent, name, newparent, newname,
                         (flags & RENAME_EXCHANGE) != 0);
     pthread_rwlock_unlock(&c->ns);
+    hold_orphan(c, victim);
+    if (r == 0)
+        keep_ghost(c, &gone);
     reply_status(req, r);
 }
 
@@ -481,6 +613,30 @@ static fs_setattr setattr_of(const struct stat *attr, int to_set)
     return sa;
 }
 
+/* An open with O_TRUNC by a caller without CAP_FSETID (taken as: not root) clears S_ISUID,
+ * and S_ISGID of a group-executable file, as the kernel's truncate does on ext4: with atomic
+ * O_TRUNC the kernel leaves the truncation, and so this, to us.  f is the opened file, path its
+ * name or NULL (ns held).  A failure here is not the opener's: it is ignored. */
+static void trunc_kill_privs(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, fs_file *f,
+                             const char *path)
+{
+    struct stat st;
+    if (fuse_req_ctx(req)->uid == 0 || fs_file_stat(f, &st) != 0)
+        return;
+    mode_t m = st.st_mode & 07777;
+    if (m & S_ISUID)
+        m &= ~(mode_t)S_ISUID;
+    if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+        m &= ~(mode_t)S_ISGID;
+    if (m == (st.st_mode & 07777))
+        return;
+    fs_setattr sa;
+    memset(&sa, 0, sizeof sa);
+    sa.valid = FS_SET_MODE;
+    sa.mode = m;
+    fscore_setattr(c->fs, path, ino, &sa);
+}
+
 /* Truncate node ino: through the handle, the path, or the open file of a node without name. */
 static int node_truncate(lsmfs_ctx *c, fuse_ino_t ino, fs_file *f, const char *path,
                          off_t size)
@@ -508,10 +664,20 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     int r = node_path(c, ino, path, &named);
     if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
         r = node_truncate(c, ino, file_of(fi), named ? path : NULL, attr->st_size);
-    /* after the size: a truncate sets mtime, the kernel's own mtime must win */
-    if (r == 0 && sa.valid)
+    /* after the size: a truncate sets mtime, the kernel's own mtime must win.  A SETATTR
+     * that changes nothing (chown(f, -1, -1)) still moves ctime, as on ext4. */
+    if (r == 0 && (sa.valid || !(to_set & FUSE_SET_ATTR_SIZE)))
         r = fscore_setattr(c->fs, named ? path : NULL, ino, &sa);
     pthread_rwlock_unlock(&c->ns);
+    fs_file *f;
+    if (r == 0 && c->kernel_opens && fscore_file_get(c->fs, ino, &f) == 0)
+        r = fs_file_close(f); /* commits times buffered with an open file: no close will */
+    struct stat ghost;
+    if (r == -ENOENT && !named && !(to_set & FUSE_SET_ATTR_SIZE) &&
+        fs_ghosts_get(c->ghosts, ino, &ghost) == 0) { /* fchmod of a removed directory */
+        fscore_setattr_apply(&sa, &ghost);
+        r = fs_ghosts_set(c->ghosts, ino, &ghost);
+    }
     struct stat st;
     if (r == 0)
         r = node_stat(c, ino, fi, &st);
@@ -571,6 +737,10 @@ static void detach(struct fuse_file_info *fi)
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     lsmfs_ctx *c = CTX(req);
+    if (c->kernel_opens) {
+        reply_status(req, -ENOSYS); /* from now on the kernel opens files itself */
+        return;
+    }
     char path[PATH_BUF];
     int named, trunc = (fi->flags & O_TRUNC) != 0;
     fs_file *f = NULL;
@@ -583,6 +753,8 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         if (r == 0 && trunc && (r = fs_file_truncate(f, 0)) != 0)
             fs_file_close(f);
     }
+    if (r == 0 && trunc)
+        trunc_kill_privs(c, req, ino, f, named ? path : NULL);
     pthread_rwlock_unlock(&c->ns);
     if (r == 0)
         r = attach(fi, f);
@@ -624,38 +796,55 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         reply_status(req, r);
         return;
     }
-    r = attach(fi, f);
+    if (c->kernel_opens) {
+        /* the kernel will send no RELEASE for this handle: keep none */
+        r = fs_file_close(f);
+        fi->fh = 0;
+        fi->keep_cache = 1;
+    } else {
+        r = attach(fi, f);
+    }
     if (r) {
         fs_nodes_forget(c->nodes, e.ino, 1);
         reply_status(req, r);
     } else if (fuse_reply_create(req, &e, fi) != 0) {
         fs_nodes_forget(c->nodes, e.ino, 1);
-        detach(fi);
+        if (fi->fh)
+            detach(fi);
     }
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-    fs_file *f = file_of(fi);
-    char *buf = f ? malloc(size ? size : 1) : NULL;
-    if (!buf) {
-        reply_status(req, f ? -ENOMEM : -EBADF);
-        return;
-    }
-    ssize_t n = fs_file_read(f, buf, size, off);
+    lsmfs_ctx *c = CTX(req);
+    fs_file *f;
+    int own, r = req_file(c, ino, fi, &f, &own);
+    char *buf = r == 0 ? malloc(size ? size : 1) : NULL;
+    ssize_t n = r ? r : buf ? fs_file_read(f, buf, size, off) : -ENOMEM;
+    /* with kernel opens no OPEN stands in for the read: the read itself moves atime */
+    struct stat st;
+    int moved = c->kernel_opens && n >= 0 && fs_file_stat(f, &st) == 0 &&
+                atime_touch(c, ino, NULL, &st);
+    if (r == 0 && own)
+        fs_file_close(f);
     if (n < 0)
         reply_status(req, (int)n);
     else
         fuse_reply_buf(req, buf, (size_t)n);
     free(buf);
+    atime_notify(c, ino, moved);
 }
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-    fs_file *f = file_of(fi);
-    ssize_t n = f ? fs_file_write(f, buf, size, off) : -EBADF;
+    lsmfs_ctx *c = CTX(req);
+    fs_file *f;
+    int own, r = req_file(c, ino, fi, &f, &own);
+    ssize_t n = r ? r : fs_file_write(f, buf, size, off);
+    if (r == 0 && (r = req_file_done(c, f, own, n < 0 ? (int)n : 0)) != 0)
+        n = r;
     if (n < 0)
         reply_status(req, (int)n);
     else
@@ -664,8 +853,11 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    lsmfs_ctx *c = CTX(req);
     fs_file *f = file_of(fi);
-    reply_status(req, f ? fs_file_commit(f, 0) : 0);
+    int r = f ? fs_file_commit(f, 0) : 0;
+    /* with kernel opens every write is committed already: no FLUSH needed, ever again */
+    reply_status(req, r == 0 && c->kernel_opens ? -ENOSYS : r);
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -684,21 +876,39 @@ static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                          struct fuse_file_info *fi)
 {
-    fs_file *f = file_of(fi);
-    reply_status(req, f ? fs_file_fallocate(f, mode, off, len) : -EBADF);
+    lsmfs_ctx *c = CTX(req);
+    fs_file *f;
+    int own, r = req_file(c, ino, fi, &f, &own);
+    if (r == 0)
+        r = req_file_done(c, f, own, fs_file_fallocate(f, mode, off, len));
+    reply_status(req, r);
 }
 
 /* ---- extended attributes ---- */
 
-/* POSIX ACLs are not supported: refusing their xattrs makes cp -a and friends fall back to
- * chmod, instead of storing an ACL the kernel would not enforce or reflect in the mode. */
-static int is_acl(const char *name) { return strncmp(name, "system.posix_acl_", 17) == 0; }
+/* The namespaces ext4 knows, with its answers: user.*, trusted.* and security.* are stored;
+ * a bare prefix ("user.") is EINVAL; system.* (POSIX ACLs included) and unknown namespaces are
+ * EOPNOTSUPP.  Refusing ACLs makes cp -a and friends fall back to chmod, instead of storing an
+ * ACL the kernel would not enforce or reflect in the mode.  The kernel has already checked the
+ * caller's right to the namespace (trusted.* and security.* writes need CAP_SYS_ADMIN). */
+static int xattr_name_check(const char *name)
+{
+    static const char *const stored[] = {"user.", "trusted.", "security."};
+    for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++) {
+        size_t n = strlen(stored[i]);
+        if (strncmp(name, stored[i], n) == 0)
+            return name[n] ? 0 : -EINVAL;
+    }
+    return -EOPNOTSUPP;
+}
 
-/* The xattr calls need a name of the node (xattrs of a file without names are not kept). */
-static int named_path(lsmfs_ctx *c, fuse_ino_t ino, char *path)
+/* Path of node ino for an xattr call, or "" when it has no name (the core then finds it by
+ * inode number: a file unlinked while open keeps its xattrs until the last close). */
+static int xattr_node(lsmfs_ctx *c, fuse_ino_t ino, char *path, const char **p)
 {
     int named, r = node_path(c, ino, path, &named);
-    return r ? r : (named ? 0 : -ENOENT);
+    *p = named ? path : NULL;
+    return r;
 }
 
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -706,38 +916,100 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 {
     lsmfs_ctx *c = CTX(req);
     char path[PATH_BUF];
-    if (is_acl(name)) {
-        reply_status(req, -EOPNOTSUPP);
+    const char *p;
+    int r = xattr_name_check(name);
+    if (r) {
+        reply_status(req, r);
         return;
     }
     pthread_rwlock_rdlock(&c->ns);
-    int r = named_path(c, ino, path);
+    r = xattr_node(c, ino, path, &p);
     if (r == 0)
-        r = fscore_setxattr(c->fs, path, name, value, size, flags);
+        r = fscore_setxattr_node(c->fs, p, ino, name, value, size, flags);
     pthread_rwlock_unlock(&c->ns);
     reply_status(req, r);
 }
 
-/* getxattr (name) or listxattr (name NULL). */
-static void read_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* Remove the trusted.* names from the listxattr result list[0, n): ext4 shows them only to
+ * privileged callers (the kernel asks the filesystem, so the filter is ours).  Returns the new
+ * length. */
+static size_t hide_trusted(char *list, size_t n)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = strnlen(list + i, n - i) + 1;
+        if (strncmp(list + i, "trusted.", 8) != 0) {
+            memmove(list + out, list + i, len);
+            out += len;
+        }
+        i += len;
+    }
+    return out;
+}
+
+/* The names of node ino as the caller may see them, into a malloc'd *out; returns the length
+ * or -errno.  Read whole (size 0 asks the length, which must also be the filtered one). */
+static int list_visible(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, char **out)
+{
+    char path[PATH_BUF];
+    const char *p;
+    char *buf = NULL;
+    int r;
+    *out = NULL;
+    for (int tries = 0; tries < 8; tries++) {
+        pthread_rwlock_rdlock(&c->ns);
+        r = xattr_node(c, ino, path, &p);
+        int n = r ? r : fscore_listxattr_node(c->fs, p, ino, NULL, 0);
+        char *nb = n > 0 ? realloc(buf, (size_t)n) : buf;
+        if (n > 0 && !nb)
+            n = -ENOMEM;
+        else
+            buf = nb;
+        r = n > 0 ? fscore_listxattr_node(c->fs, p, ino, buf, (size_t)n) : n;
+        pthread_rwlock_unlock(&c->ns);
+        if (r != -ERANGE) /* ERANGE: a name was added between the two calls */
+            break;
+    }
+    if (r > 0 && fuse_req_ctx(req)->uid != 0)
+        r = (int)hide_trusted(buf, (size_t)r);
+    if (r < 0)
+        free(buf);
+    else
+        *out = buf;
+    return r;
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    char *list;
+    int r = list_visible(CTX(req), req, ino, &list);
+    if (r < 0)
+        reply_status(req, r);
+    else if (size == 0) /* the caller asks for the size */
+        fuse_reply_xattr(req, (size_t)r);
+    else if ((size_t)r > size)
+        reply_status(req, -ERANGE);
+    else
+        fuse_reply_buf(req, list, (size_t)r);
+    free(list);
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     lsmfs_ctx *c = CTX(req);
     char path[PATH_BUF];
-    if (name && is_acl(name)) {
-        reply_status(req, -EOPNOTSUPP);
-        return;
+    const char *p;
+    int r = xattr_name_check(name);
+    char *buf = r == 0 && size ? malloc(size) : NULL;
+    if (r == 0 && size && !buf)
+        r = -ENOMEM;
+    if (r == 0) {
+        pthread_rwlock_rdlock(&c->ns);
+        r = xattr_node(c, ino, path, &p);
+        if (r == 0)
+            r = fscore_getxattr_node(c->fs, p, ino, name, buf, size);
+        pthread_rwlock_unlock(&c->ns);
     }
-    char *buf = size ? malloc(size) : NULL;
-    if (size && !buf) {
-        reply_status(req, -ENOMEM);
-        return;
-    }
-    pthread_rwlock_rdlock(&c->ns);
-    int r = named_path(c, ino, path);
-    if (r == 0)
-        r = name ? fscore_getxattr(c->fs, path, name, buf, size)
-                 : fscore_listxattr(c->fs, path, buf, size);
-    pthread_rwlock_unlock(&c->ns);
     if (r < 0)
         reply_status(req, r);
     else if (size == 0) /* the caller asks for the size */
@@ -747,25 +1019,19 @@ static void read_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
     free(buf);
 }
 
-static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-    read_xattr(req, ino, name, size);
-}
-
-static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-    read_xattr(req, ino, NULL, size);
-}
-
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
     lsmfs_ctx *c = CTX(req);
     char path[PATH_BUF];
-    pthread_rwlock_rdlock(&c->ns);
-    int r = named_path(c, ino, path);
-    if (r == 0)
-        r = fscore_removexattr(c->fs, path, name);
-    pthread_rwlock_unlock(&c->ns);
+    const char *p;
+    int r = xattr_name_check(name);
+    if (r == 0) {
+        pthread_rwlock_rdlock(&c->ns);
+        r = xattr_node(c, ino, path, &p);
+        if (r == 0)
+            r = fscore_removexattr_node(c->fs, p, ino, name);
+        pthread_rwlock_unlock(&c->ns);
+    }
     reply_status(req, r);
 }
 

@@ -6,8 +6,8 @@
  * turns node ids back into the paths fscore works on.  Open files carry an fs_file in fi->fh,
  * open directories a listing cursor that resumes by name, so readdir offsets stay valid while
  * the directory changes.  lsmfs is the only writer of its store, so the kernel may keep
- * entries, attributes and pages for long: long timeouts, keep_cache on every open, and by
- * default the writeback cache.
+ * entries, attributes and pages for long: long timeouts, keep_cache on every open, and on
+ * request the writeback cache or opens the kernel makes without asking (opens=kernel).
  */
 #ifndef FS_FUSE_OPS_H
 #define FS_FUSE_OPS_H
@@ -47,6 +47,13 @@ void lsmfs_ctx_set_atime(lsmfs_ctx *c, enum lsmfs_atime mode, int nodiratime);
 /* The session that serves c, for invalidating the kernel's cached attributes after an atime
  * moves.  Set before the session loop starts. */
 void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se);
+
+/* on != 0 (-o opens=kernel): let the kernel open, flush and release regular files without
+ * asking the daemon (answering OPEN and FLUSH with ENOSYS), so cached files cost no round trip;
+ * every write is then committed as it arrives.  Not with the writeback cache (its writes are
+ * not all made under a file's own handle) nor strictatime (reads from the page cache reach no
+ * one).  Set before the session starts; ignored if the kernel lacks FUSE_NO_OPEN_SUPPORT. */
+void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on);
 
 /* Entries in the node table now (what the kernel remembers, plus their parents). */
 size_t lsmfs_ctx_nodes(lsmfs_ctx *c);

@@ -37,7 +37,7 @@ struct lsmfs_args {
     int foreground, debug, single, nonempty, help, version;
     int atime, nodiratime; /* enum lsmfs_atime */
     char *memtable_size, *cache_size, *compaction, *sync, *compression, *max_open_tables;
-    char *writeback, *readdirplus;
+    char *writeback, *readdirplus, *opens;
 };
 
 enum {
@@ -55,6 +55,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("max_open_tables=%s", max_open_tables),
     OPT("writeback=%s", writeback),
     OPT("readdirplus=%s", readdirplus),
+    OPT("opens=%s", opens),
     FUSE_OPT_KEY("-f", KEY_FG),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -149,6 +150,12 @@ static void usage(const char *prog)
            "    -o readdirplus=S       listings also return attributes: auto (default: when\n"
            "                           the kernel sees entries looked up after a listing),\n"
            "                           on (always) or off (never; a bare listing is fastest)\n"
+           "    -o opens=daemon|kernel who opens regular files (default daemon).  kernel: the\n"
+           "                           kernel opens, reads cached pages and closes without\n"
+           "                           asking the daemon (fastest re-reads); every write is\n"
+           "                           then committed as it arrives, and reads served from\n"
+           "                           the page cache move no atime.  Not with writeback=on\n"
+           "                           or strictatime\n"
            "    -o nonempty            allow mounting over a non-empty directory\n"
            "    -o relatime|strictatime|noatime|nodiratime  when reads move atime (default\n"
            "                           relatime: the first read after a change, or daily)\n"
@@ -395,6 +402,7 @@ static void args_free(struct lsmfs_args *a, struct fuse_args *args)
     free(a->compression);
     free(a->max_open_tables);
     free(a->writeback);
+    free(a->opens);
     free(a->readdirplus);
 }
 
@@ -456,6 +464,20 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
             fprintf(stderr, "lsmfs: invalid writeback '%s' (on or off)\n", a.writeback);
             return 1;
         }
+    }
+    int kernel_opens = 0;
+    if (a.opens) {
+        if (strcmp(a.opens, "kernel") == 0)
+            kernel_opens = 1;
+        else if (strcmp(a.opens, "daemon") != 0) {
+            fprintf(stderr, "lsmfs: invalid opens '%s' (daemon or kernel)\n", a.opens);
+            return 1;
+        }
+    }
+    if (kernel_opens && (wb || a.atime == LSMFS_ATIME_STRICT)) {
+        fprintf(stderr, "lsmfs: opens=kernel cannot be combined with %s\n",
+                wb ? "writeback=on" : "strictatime");
+        return 1;
     }
     enum lsmfs_rdplus rdplus = LSMFS_RDPLUS_AUTO;
     if (a.readdirplus) {
@@ -532,8 +554,10 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         return 1;
     }
     lsmfs_ctx *ctx = lsmfs_ctx_new(fs, wb, rdplus);
-    if (ctx)
+    if (ctx) {
         lsmfs_ctx_set_atime(ctx, (enum lsmfs_atime)a.atime, a.nodiratime);
+        lsmfs_ctx_set_kernel_opens(ctx, kernel_opens);
+    }
     struct fuse_session *se =
         ctx ? fuse_session_new(args, &lsmfs_ll_ops, sizeof lsmfs_ll_ops, ctx) : NULL;
     if (!se) {

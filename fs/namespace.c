@@ -6,7 +6,9 @@
  * until the last close (open-unlinked files keep working).  A directory rename re-keys its whole
  * subtree (the ranges 'E' dir '\0' and 'E' dir '/') in the batch that moves the entry, so a
  * crash leaves the old tree or the new one.  Within a batch all deletes come before all puts,
- * because RENAME_EXCHANGE deletes and re-creates the same keys.
+ * because RENAME_EXCHANGE deletes and re-creates the same keys.  RENAME_WHITEOUT (overlayfs)
+ * leaves at the old name, in the same batch, a whiteout: a character device 0/0 with mode 0,
+ * as ext4 does.
  */
 #include "fscore_int.h"
 
@@ -20,6 +22,9 @@
 #endif
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
 #endif
 
 /* One name of node n is going away (the caller deletes the entry key).  Decrement the link
@@ -64,6 +69,20 @@ static int touch_parent(lsm_batch *b, const fs_node *p, const struct timespec *n
     return fs_batch_put_rec(b, p, &a, p->tail, p->tail_len);
 }
 
+/* *gone (if not NULL) = the attributes node n keeps once it has lost its last name: link count
+ * 0, ctime now (and an open file's buffered size and times).  Under the lock. */
+static void note_gone_locked(fscore *fs, const fs_node *n, const struct timespec *now,
+                             struct stat *gone)
+{
+    if (!gone)
+        return;
+    fs_attr a = n->a;
+    a.nlink = 0;
+    a.ctime = *now;
+    fs_attr_to_stat(&a, gone);
+    fs_open_overlay_locked(fs, gone);
+}
+
 static int rehome_orphan(fscore *fs, uint64_t ino)
 {
     fs_buf k;
@@ -75,8 +94,12 @@ static int rehome_orphan(fscore *fs, uint64_t ino)
     return r;
 }
 
-int fscore_unlink(fscore *fs, const char *path)
+int fscore_unlink(fscore *fs, const char *path) { return fscore_unlink_gone(fs, path, NULL); }
+
+int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone)
 {
+    if (gone)
+        gone->st_ino = 0;
     fs_node n, p;
     fs_node_init(&n);
     fs_node_init(&p);
@@ -102,6 +125,8 @@ int fscore_unlink(fscore *fs, const char *path)
         r = fs_write_locked(fs, b);
     if (r == 0 && orphaned)
         r = rehome_orphan(fs, n.a.ino);
+    if (r == 0 && (!n.linked || n.a.nlink <= 1))
+        note_gone_locked(fs, &n, &now, gone);
     pthread_rwlock_unlock(&fs->lock);
     lsm_batch_free(b);
     fs_node_free(&n);
@@ -137,8 +162,12 @@ static int dir_is_empty(fscore *fs, const char *dir)
     return r;
 }
 
-int fscore_rmdir(fscore *fs, const char *path)
+int fscore_rmdir(fscore *fs, const char *path) { return fscore_rmdir_gone(fs, path, NULL); }
+
+int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone)
 {
+    if (gone)
+        gone->st_ino = 0;
     if (strcmp(path, "/") == 0)
         return -EBUSY;
     fs_node n, p;
@@ -167,6 +196,8 @@ int fscore_rmdir(fscore *fs, const char *path)
         r = touch_parent(b, &p, &now, -1);
     if (r == 0)
         r = fs_write_locked(fs, b);
+    if (r == 0)
+        note_gone_locked(fs, &n, &now, gone);
     pthread_rwlock_unlock(&fs->lock);
     lsm_batch_free(b);
     fs_node_free(&n);
@@ -329,11 +360,36 @@ static char *parent_of(const char *path)
     return strndup(path, n ? n : 1);
 }
 
+/* Put a whiteout (character device 0/0, mode 0, owned by who) at entry key key in directory
+ * parent, into b. */
+static int put_whiteout_locked(fscore *fs, lsm_batch *b, const fs_attr *parent,
+                               const fs_buf *key, const fs_cred *who, const struct timespec *now)
+{
+    fs_attr a;
+    int r = fs_attr_new_locked(fs, parent, S_IFCHR, 0, who, now, &a);
+    fs_node w;
+    fs_node_init(&w);
+    if (r == 0)
+        r = fs_buf_add(&w.hkey, key->data, key->len);
+    if (r == 0)
+        r = fs_batch_put_rec(b, &w, &a, NULL, 0);
+    fs_node_free(&w);
+    return r;
+}
+
 int fscore_rename(fscore *fs, const char *from, const char *to, unsigned int flags)
 {
-    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+    return fscore_rename_as(fs, from, to, flags, NULL, NULL);
+}
+
+int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int flags,
+                     const fs_cred *who, struct stat *gone)
+{
+    if (gone)
+        gone->st_ino = 0;
+    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
         return -EINVAL;
-    if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+    if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
         return -EINVAL;
     int r = fs_path_check(from);
     if (r == 0)
@@ -435,6 +491,8 @@ int fscore_rename(fscore *fs, const char *from, const char *to, unsigned int fla
         if (r == 0 && dstdir)
             r = move_subtree(fs, b, to, from, 1);
     }
+    if (r == 0 && (flags & RENAME_WHITEOUT))
+        r = put_whiteout_locked(fs, b, &pf.a, &src.ekey, who, &now);
     if (r)
         goto unlock;
     /* parents: times, and link counts when directories change parent or disappear */
@@ -459,6 +517,8 @@ int fscore_rename(fscore *fs, const char *from, const char *to, unsigned int fla
         r = fs_open_rename_locked(fs, from, to, exchange);
     if (r == 0 && orphaned)
         r = rehome_orphan(fs, dst.a.ino);
+    if (r == 0 && have_dst && !exchange && (dstdir || !dst.linked || dst.a.nlink <= 1))
+        note_gone_locked(fs, &dst, &now, gone);
 unlock:
     pthread_rwlock_unlock(&fs->lock);
 out:

@@ -32,6 +32,7 @@ struct nent {
     uint64_t nlookup;
     uint64_t kids; /* names (of other entries) whose parent this entry is */
     struct nname *names;
+    void *held; /* fs_nodes_hold */
 };
 
 struct fs_nodes {
@@ -207,10 +208,14 @@ int fs_nodes_new(fs_nodes **out)
     return 0;
 }
 
-void fs_nodes_free(fs_nodes *t)
+void fs_nodes_free(fs_nodes *t, void (*release)(void *held))
 {
     if (!t)
         return;
+    for (size_t i = 0; release && i < t->id_buckets; i++)
+        for (struct nent *e = t->ids[i]; e; e = e->hnext)
+            if (e->held)
+                release(e->held);
     for (size_t i = 0; i < t->name_buckets; i++)
         for (struct nname *n = t->names[i], *next; n; n = next) {
             next = n->hnext;
@@ -271,15 +276,32 @@ int fs_nodes_ref(fs_nodes *t, uint64_t id, uint64_t parent, const char *name, in
     return r;
 }
 
-void fs_nodes_forget(fs_nodes *t, uint64_t id, uint64_t n)
+void *fs_nodes_forget(fs_nodes *t, uint64_t id, uint64_t n)
 {
+    void *held = NULL;
     pthread_mutex_lock(&t->mu);
     struct nent *e = ent_find(t, id);
     if (e && e != t->root) {
         e->nlookup = n < e->nlookup ? e->nlookup - n : 0;
+        if (e->nlookup == 0) {
+            held = e->held;
+            e->held = NULL;
+        }
         ent_maybe_free(t, e);
     }
     pthread_mutex_unlock(&t->mu);
+    return held;
+}
+
+int fs_nodes_hold(fs_nodes *t, uint64_t id, void *obj)
+{
+    pthread_mutex_lock(&t->mu);
+    struct nent *e = ent_find(t, id);
+    int r = !e ? -ESTALE : e->held ? -EBUSY : 0;
+    if (r == 0)
+        e->held = obj;
+    pthread_mutex_unlock(&t->mu);
+    return r;
 }
 
 /* Path of e through its name first into the end of buf; *start is where it begins.  The walk

@@ -29,8 +29,9 @@ typedef struct fs_nodes fs_nodes; /* opaque */
 
 /* A new table holding only the root.  Returns 0 or -ENOMEM. */
 int fs_nodes_new(fs_nodes **out);
-/* Free the table and every entry. */
-void fs_nodes_free(fs_nodes *t);
+/* Free the table and every entry; release (if not NULL) is called with each held object (see
+ * fs_nodes_hold). */
+void fs_nodes_free(fs_nodes *t, void (*release)(void *held));
 
 /* The kernel learned node id under name in directory parent (which must be in the table):
  * add one lookup.  multi != 0 for a hard-linked file (the name is added to those known);
@@ -38,8 +39,15 @@ void fs_nodes_free(fs_nodes *t);
  * unknown, or -ENOMEM (then no lookup was added). */
 int fs_nodes_ref(fs_nodes *t, uint64_t id, uint64_t parent, const char *name, int multi);
 
-/* The kernel forgot n lookups of id (FORGET).  Unknown ids are ignored. */
-void fs_nodes_forget(fs_nodes *t, uint64_t id, uint64_t n);
+/* The kernel forgot n lookups of id (FORGET).  Unknown ids are ignored.  Returns the object
+ * held for id (fs_nodes_hold) when this was its last lookup, for the caller to release; else
+ * NULL. */
+void *fs_nodes_forget(fs_nodes *t, uint64_t id, uint64_t n);
+
+/* Keep obj with entry id until the kernel forgets id (returned by the last fs_nodes_forget) or
+ * the table is freed: how an object lives exactly as long as the kernel's inode.  Returns 0,
+ * -ESTALE if id is not in the table, -EBUSY if id already holds an object (obj is not kept). */
+int fs_nodes_hold(fs_nodes *t, uint64_t id, void *obj);
 
 /* Write the absolute path of id into buf (size bytes), NUL-terminated.  Returns 0, -ESTALE if
  * id is not in the table, -ENOENT if it (or a directory above it) has no name any more, or

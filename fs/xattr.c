@@ -4,6 +4,8 @@
  * Keyed by inode number, so every name of a hard-linked file sees the same attributes and a
  * rename moves nothing.  Setting or removing an attribute updates the inode's ctime in the same
  * batch.  Linux limits apply: names up to 255 bytes (ERANGE), values up to 64 KiB (E2BIG).
+ * The FUSE daemon names a node by path, or by inode number alone when the node has no name it
+ * knows (fgetxattr and friends on a file unlinked while open): see fs_resolve_node_locked.
  */
 #include "fscore_int.h"
 
@@ -22,16 +24,22 @@ static int name_check(const char *name)
     return n > 255 ? -ERANGE : 0;
 }
 
-/* Write the inode record of n back with ctime now, into b. */
-static int touch_ctime(lsm_batch *b, const fs_node *n)
+/* Write the inode record of n back with ctime now, into b.  An open file that buffers its
+ * times gets the new ctime too, or its next commit would put the old one back. */
+static int touch_ctime(fscore *fs, lsm_batch *b, const fs_node *n)
 {
     fs_attr a = n->a;
     fs_now(&a.ctime);
+    fs_file *f = fs_open_find_locked(fs, a.ino);
+    if (f && f->times_dirty) {
+        a.mtime = f->mtime;
+        f->ctime = a.ctime;
+    }
     return fs_batch_put_rec(b, n, &a, n->tail, n->tail_len);
 }
 
-int fscore_setxattr(fscore *fs, const char *path, const char *name, const void *value,
-                    size_t size, int flags)
+int fscore_setxattr_node(fscore *fs, const char *path, uint64_t ino, const char *name,
+                         const void *value, size_t size, int flags)
 {
     int r = name_check(name);
     if (r)
@@ -46,7 +54,7 @@ int fscore_setxattr(fscore *fs, const char *path, const char *name, const void *
     if (!b)
         return -ENOMEM;
     pthread_rwlock_wrlock(&fs->lock);
-    r = fs_resolve_locked(fs, path, &n);
+    r = fs_resolve_node_locked(fs, path, ino, &n);
     if (r == 0)
         r = fs_key_xattr(&k, n.a.ino, name);
     if (r == 0 && (flags & (XATTR_CREATE | XATTR_REPLACE))) {
@@ -67,7 +75,7 @@ int fscore_setxattr(fscore *fs, const char *path, const char *name, const void *
     if (r == 0)
         r = lsm_batch_put(b, k.data, k.len, value, size);
     if (r == 0)
-        r = touch_ctime(b, &n);
+        r = touch_ctime(fs, b, &n);
     if (r == 0)
         r = fs_write_locked(fs, b);
     pthread_rwlock_unlock(&fs->lock);
@@ -77,7 +85,8 @@ int fscore_setxattr(fscore *fs, const char *path, const char *name, const void *
     return r;
 }
 
-int fscore_getxattr(fscore *fs, const char *path, const char *name, void *value, size_t size)
+int fscore_getxattr_node(fscore *fs, const char *path, uint64_t ino, const char *name,
+                         void *value, size_t size)
 {
     int r = name_check(name);
     if (r)
@@ -87,7 +96,7 @@ int fscore_getxattr(fscore *fs, const char *path, const char *name, void *value,
     fs_buf k;
     fs_buf_init(&k);
     pthread_rwlock_rdlock(&fs->lock);
-    r = fs_resolve_locked(fs, path, &n);
+    r = fs_resolve_node_locked(fs, path, ino, &n);
     if (r == 0)
         r = fs_key_xattr(&k, n.a.ino, name);
     void *v = NULL;
@@ -114,7 +123,7 @@ int fscore_getxattr(fscore *fs, const char *path, const char *name, void *value,
     return r;
 }
 
-int fscore_listxattr(fscore *fs, const char *path, char *list, size_t size)
+int fscore_listxattr_node(fscore *fs, const char *path, uint64_t ino, char *list, size_t size)
 {
     fs_node n;
     fs_node_init(&n);
@@ -123,7 +132,7 @@ int fscore_listxattr(fscore *fs, const char *path, char *list, size_t size)
     fs_buf_init(&hi);
     size_t total = 0;
     pthread_rwlock_rdlock(&fs->lock);
-    int r = fs_resolve_locked(fs, path, &n);
+    int r = fs_resolve_node_locked(fs, path, ino, &n);
     if (r == 0)
         r = fs_key_xattr(&lo, n.a.ino, NULL);
     if (r == 0)
@@ -162,7 +171,7 @@ int fscore_listxattr(fscore *fs, const char *path, char *list, size_t size)
     return r ? r : (int)total;
 }
 
-int fscore_removexattr(fscore *fs, const char *path, const char *name)
+int fscore_removexattr_node(fscore *fs, const char *path, uint64_t ino, const char *name)
 {
     int r = name_check(name);
     if (r)
@@ -175,7 +184,7 @@ int fscore_removexattr(fscore *fs, const char *path, const char *name)
     if (!b)
         return -ENOMEM;
     pthread_rwlock_wrlock(&fs->lock);
-    r = fs_resolve_locked(fs, path, &n);
+    r = fs_resolve_node_locked(fs, path, ino, &n);
     if (r == 0)
         r = fs_key_xattr(&k, n.a.ino, name);
     void *v = NULL;
@@ -189,7 +198,7 @@ int fscore_removexattr(fscore *fs, const char *path, const char *name)
     if (r == 0)
         r = lsm_batch_delete(b, k.data, k.len);
     if (r == 0)
-        r = touch_ctime(b, &n);
+        r = touch_ctime(fs, b, &n);
     if (r == 0)
         r = fs_write_locked(fs, b);
     pthread_rwlock_unlock(&fs->lock);
@@ -197,4 +206,25 @@ int fscore_removexattr(fscore *fs, const char *path, const char *name)
     fs_buf_free(&k);
     fs_node_free(&n);
     return r;
+}
+
+int fscore_setxattr(fscore *fs, const char *path, const char *name, const void *value,
+                    size_t size, int flags)
+{
+    return path ? fscore_setxattr_node(fs, path, 0, name, value, size, flags) : -EINVAL;
+}
+
+int fscore_getxattr(fscore *fs, const char *path, const char *name, void *value, size_t size)
+{
+    return path ? fscore_getxattr_node(fs, path, 0, name, value, size) : -EINVAL;
+}
+
+int fscore_listxattr(fscore *fs, const char *path, char *list, size_t size)
+{
+    return path ? fscore_listxattr_node(fs, path, 0, list, size) : -EINVAL;
+}
+
+int fscore_removexattr(fscore *fs, const char *path, const char *name)
+{
+    return path ? fscore_removexattr_node(fs, path, 0, name) : -EINVAL;
 }

@@ -3,7 +3,11 @@
 # on libfuse's high-level passthrough example, and on an lsmfs mount, in one run, with the
 # ratios lsmfs/passthrough and lsmfs/native.
 #
-# usage: tests/bench/fs_bench.sh [BUILD_DIR] [--targets native,passthrough,lsmfs] [--repeat K]
+# Target lsmfs_ko is lsmfs mounted with -o opens=kernel (the kernel opens files itself), with
+# its own ratio columns ko/pt and ko/native.
+#
+# usage: tests/bench/fs_bench.sh [BUILD_DIR] [--targets native,passthrough,lsmfs[,lsmfs_ko]]
+#                                [--repeat K]
 #                                [--lsmfs-opts OPTS] [fs_bench options: --files N --dirs D
 #                                 --flat M --big-mib S --renames R]
 #
@@ -27,7 +31,7 @@ while [ $# -gt 0 ]; do
         --targets) TARGETS=$2; shift 2 ;;
         --repeat) REPEAT=$2; shift 2 ;;
         --lsmfs-opts) LSMFS_OPTS=$2; shift 2 ;;
-        --help|-h) sed -n '2,16p' "$0"; exit 0 ;;
+        --help|-h) sed -n '2,20p' "$0"; exit 0 ;;
         *) ARGS+=("$1" "$2"); shift 2 ;;
     esac
 done
@@ -103,6 +107,24 @@ run_target() { # label dir [daemon pid]
     fi
 }
 
+run_lsmfs() { # label extra-options
+    local label=$1 opts=auto_unmount m=$ROOT/mnt_$1.$rep s=$ROOT/store_$1.$rep pid
+    [ -x "$LSMFS" ] || die "$LSMFS not built (make)"
+    mkdir -p "$m"
+    [ -n "$LSMFS_OPTS" ] && opts="$opts,$LSMFS_OPTS"
+    [ -n "$2" ] && opts="$opts,$2"
+    "$LSMFS" -f -o "$opts" "$s" "$m" 2>"$ROOT/$label.log" &
+    pid=$!; PIDS+=("$pid"); MOUNTS+=("$m")
+    if wait_mounted "$m" "$pid"; then
+        run_target "$label" "$m" "$pid"
+        unmount "$m" "$pid"
+    else
+        echo "fs_bench.sh: $label did not mount:" >&2; cat "$ROOT/$label.log" >&2
+        failed=1
+    fi
+    rm -rf "$s"
+}
+
 for rep in $(seq "$REPEAT"); do
     for t in ${TARGETS//,/ }; do
         case $t in
@@ -123,21 +145,8 @@ for rep in $(seq "$REPEAT"); do
                 failed=1
             fi
             rm -rf "$d" ;;
-        lsmfs)
-            [ -x "$LSMFS" ] || die "$LSMFS not built (make)"
-            m=$ROOT/mnt_lsm.$rep; s=$ROOT/store.$rep; mkdir -p "$m"
-            opts=auto_unmount
-            [ -n "$LSMFS_OPTS" ] && opts="$opts,$LSMFS_OPTS"
-            "$LSMFS" -f -o "$opts" "$s" "$m" 2>"$ROOT/lsmfs.log" &
-            pid=$!; PIDS+=("$pid"); MOUNTS+=("$m")
-            if wait_mounted "$m" "$pid"; then
-                run_target lsmfs "$m" "$pid"
-                unmount "$m" "$pid"
-            else
-                echo "fs_bench.sh: lsmfs did not mount:" >&2; cat "$ROOT/lsmfs.log" >&2
-                failed=1
-            fi
-            rm -rf "$s" ;;
+        lsmfs) run_lsmfs lsmfs "" ;;
+        lsmfs_ko) run_lsmfs lsmfs_ko opens=kernel ;;
         *) die "unknown target $t" ;;
         esac
     done
@@ -167,7 +176,9 @@ awk -F'\t' -v targets="$TARGETS" '
         nt = split(targets, T, ",")
         printf "%-12s", "phase"
         for (i = 1; i <= nt; i++) printf " %14s", T[i] " ops/s"
-        printf " %10s %10s %s\n", "lsm/pt", "lsm/native", "  (MB/s for bigwrite/bigread)"
+        printf " %10s %10s", "lsm/pt", "lsm/native"
+        for (i = 1; i <= nt; i++) if (T[i] == "lsmfs_ko") printf " %10s %10s", "ko/pt", "ko/native"
+        printf "%s\n", "  (MB/s for bigwrite/bigread)"
         for (p = 1; p <= np; p++) {
             ph = order[p]; big = (ph == "bigwrite" || ph == "bigread")
             printf "%-12s", ph
@@ -176,10 +187,14 @@ awk -F'\t' -v targets="$TARGETS" '
                 if (n[k]) { v[i] = big ? median(mb, k, n[k]) : median(ops, k, n[k]); printf " %14.1f", v[i] }
                 else { v[i] = -1; printf " %14s", "-" }
             }
-            l = -1; pt = -1; nat = -1
-            for (i = 1; i <= nt; i++) { if (T[i] == "lsmfs") l = v[i]; if (T[i] == "passthrough") pt = v[i]; if (T[i] == "native") nat = v[i] }
+            l = -1; ko = -1; pt = -1; nat = -1
+            for (i = 1; i <= nt; i++) { if (T[i] == "lsmfs") l = v[i]; if (T[i] == "lsmfs_ko") ko = v[i]; if (T[i] == "passthrough") pt = v[i]; if (T[i] == "native") nat = v[i] }
             if (l > 0 && pt > 0) printf " %9.2fx", l / pt; else printf " %10s", "-"
             if (l > 0 && nat > 0) printf " %9.2fx", l / nat; else printf " %10s", "-"
+            if (ko != -1) {
+                if (ko > 0 && pt > 0) printf " %9.2fx", ko / pt; else printf " %10s", "-"
+                if (ko > 0 && nat > 0) printf " %9.2fx", ko / nat; else printf " %10s", "-"
+            }
             printf "%s\n", big ? "  MB/s" : ""
         }
         for (t in fds) printf "%s daemon open descriptors after create: %s\n", t, fds[t]

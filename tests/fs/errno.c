@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -970,10 +971,92 @@ static void t_setgid(struct ctx *c)
     check(c, s.st_gid == 4321 && (s.st_mode & 02000), "subdir inherits gid and S_ISGID (%o, %u)", s.st_mode, s.st_gid);
 }
 
-/* Runs fn in a child with uid/gid nobody; returns the child's exit status (0 = all ok). */
+/* Run fn(c, arg) in a child process as uid:gid without supplementary groups; the child's check
+ * lines are copied to our output and counted in c, and one more check says whether it ran at
+ * least min_checks of them and exited as its lines say. */
+static void as_user(struct ctx *c, uid_t uid, gid_t gid, void (*fn)(struct ctx *c, void *arg),
+                    void *arg, int min_checks)
+{
+    fflush(stdout);
+    int pipefd[2];
+    if (pipe(pipefd) != 0) { check(c, 0, "pipe"); return; }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pipefd[0]);
+        dup2(pipefd[1], 1);
+        struct ctx cc = {.base = c->base};
+        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) { printf("FAIL setuid %u\n", (unsigned)uid); _exit(1); }
+        fn(&cc, arg);
+        fflush(stdout);
+        _exit(cc.fails ? 1 : 0);
+    }
+    close(pipefd[1]);
+    char line[512];
+    FILE *in = fdopen(pipefd[0], "r");
+    int child_checks = 0, child_fails = 0;
+    while (fgets(line, sizeof line, in)) {
+        fputs(line, stdout);
+        child_checks++;
+        if (!strncmp(line, "FAIL", 4)) child_fails++;
+    }
+    fclose(in);
+    int st;
+    waitpid(pid, &st, 0);
+    c->checks += child_checks;
+    c->fails += child_fails;
+    check(c, WIFEXITED(st) && (WEXITSTATUS(st) == 0) == (child_fails == 0) && child_checks >= min_checks,
+          "child as uid %u ran all its checks (%d checks, exit %d)", (unsigned)uid, child_checks, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+/* The paths t_perms prepares as root for its uid-nobody child. */
+struct perm_paths {
+    char f[PATH_MAX], pf[PATH_MAX], pd[PATH_MAX];
+};
+
+static void perms_as_nobody(struct ctx *c, void *arg)
+{
+    const struct perm_paths *pp = arg;
+    const char *f = pp->f, *pf = pp->pf, *pd = pp->pd;
+    char q[PATH_MAX];
+    struct stat st;
+    char buf[16];
+    EXPECT_OK(c, stat(f, &st), "nobody: stat a 0644 file in a 0755 dir");
+    check(c, content_is(f, "secret"), "nobody: read a 0644 file");
+    EXPECT_ERR(c, open(f, O_WRONLY), EACCES, "nobody: open 0644 root file for writing");
+    EXPECT_ERR(c, access(f, W_OK), EACCES, "nobody: access(W_OK) on 0644 root file");
+    EXPECT_OK(c, access(f, R_OK), "nobody: access(R_OK) on 0644 root file");
+    EXPECT_ERR(c, open(pf, O_RDONLY), EACCES, "nobody: open 0600 root file");
+    EXPECT_ERR(c, open(P(c, q, "perm/new"), O_CREAT | O_WRONLY, 0644), EACCES, "nobody: create in 0755 root dir");
+    EXPECT_ERR(c, mkdir(P(c, q, "perm/newdir"), 0755), EACCES, "nobody: mkdir in 0755 root dir");
+    EXPECT_ERR(c, unlink(f), EACCES, "nobody: unlink in 0755 root dir");
+    EXPECT_ERR(c, stat(P(c, q, "perm/privdir/inner"), &st), EACCES, "nobody: stat inside a 0700 dir");
+    EXPECT_ERR(c, opendir(pd) ? 0 : -1, EACCES, "nobody: opendir a 0700 dir");
+    EXPECT_ERR(c, chmod(f, 0777), EPERM, "nobody: chmod a root file");
+    EXPECT_ERR(c, chown(f, 65534, 65534), EPERM, "nobody: chown a root file");
+    struct timespec ts[2] = {{1, 0}, {1, 0}};
+    EXPECT_ERR(c, utimensat(AT_FDCWD, f, ts, 0), EPERM, "nobody: set explicit times on a root file");
+    EXPECT_ERR(c, utimensat(AT_FDCWD, f, NULL, 0), EACCES, "nobody: utimensat(NULL) without write access");
+    EXPECT_OK(c, utimensat(AT_FDCWD, P(c, q, "perm/sticky/rootowned"), NULL, 0), "nobody: utimensat(NULL) on a 0666 file");
+    EXPECT_ERR(c, unlink(q), EPERM, "nobody: unlink root's file in a sticky dir");
+    EXPECT_ERR(c, setxattr(f, "user.n", "v", 1, 0), EACCES, "nobody: setxattr on a 0644 root file");
+    EXPECT_ERR(c, getxattr(pf, "user.n", buf, sizeof buf), EACCES, "nobody: getxattr on a 0600 root file");
+    int fd = open(P(c, q, "perm/open/mine"), O_CREAT | O_WRONLY, 0640);
+    check(c, fd >= 0, "nobody: create in a 0777 dir");
+    if (fd >= 0) close(fd);
+    int sr = stat(q, &st);
+    check(c, sr == 0 && st.st_uid == 65534 && st.st_gid == 65534, "nobody: new file owned by nobody:nogroup (%u:%u)", st.st_uid, st.st_gid);
+    EXPECT_OK(c, chmod(q, 0600), "nobody: chmod own file");
+    EXPECT_ERR(c, chown(q, 0, 0), EPERM, "nobody: give own file to root");
+    EXPECT_OK(c, mkdir(P(c, q, "perm/open/mydir"), 0700), "nobody: mkdir in 0777 dir");
+    char q2[PATH_MAX];
+    EXPECT_OK(c, rename(q, P(c, q2, "perm/open/mydir2")), "nobody: rename own dir");
+}
+
 static void t_perms(struct ctx *c)
 {
-    char d[PATH_MAX], f[PATH_MAX], pf[PATH_MAX], pd[PATH_MAX], sd[PATH_MAX], q[PATH_MAX];
+    struct perm_paths pp;
+    char d[PATH_MAX], sd[PATH_MAX], q[PATH_MAX];
+    char *f = pp.f, *pf = pp.pf, *pd = pp.pd;
     printf("== permissions as uid nobody (default_permissions)\n");
     if (geteuid() != 0) { check(c, 0, "permission tests need root"); return; }
     P(c, d, "perm");
@@ -997,66 +1080,7 @@ static void t_perms(struct ctx *c)
     P(c, open_dir, "perm/open");
     mkdir(open_dir, 0777);
     chmod(open_dir, 0777);
-    fflush(stdout);
-    int pipefd[2];
-    if (pipe(pipefd) != 0) { check(c, 0, "pipe"); return; }
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(pipefd[0]);
-        dup2(pipefd[1], 1);
-        struct ctx cc = {.base = c->base};
-        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) { printf("FAIL setuid nobody\n"); _exit(1); }
-        struct stat st;
-        char buf[16];
-        EXPECT_OK(&cc, stat(f, &st), "nobody: stat a 0644 file in a 0755 dir");
-        check(&cc, content_is(f, "secret"), "nobody: read a 0644 file");
-        EXPECT_ERR(&cc, open(f, O_WRONLY), EACCES, "nobody: open 0644 root file for writing");
-        EXPECT_ERR(&cc, access(f, W_OK), EACCES, "nobody: access(W_OK) on 0644 root file");
-        EXPECT_OK(&cc, access(f, R_OK), "nobody: access(R_OK) on 0644 root file");
-        EXPECT_ERR(&cc, open(pf, O_RDONLY), EACCES, "nobody: open 0600 root file");
-        EXPECT_ERR(&cc, open(P(&cc, q, "perm/new"), O_CREAT | O_WRONLY, 0644), EACCES, "nobody: create in 0755 root dir");
-        EXPECT_ERR(&cc, mkdir(P(&cc, q, "perm/newdir"), 0755), EACCES, "nobody: mkdir in 0755 root dir");
-        EXPECT_ERR(&cc, unlink(f), EACCES, "nobody: unlink in 0755 root dir");
-        EXPECT_ERR(&cc, stat(P(&cc, q, "perm/privdir/inner"), &st), EACCES, "nobody: stat inside a 0700 dir");
-        EXPECT_ERR(&cc, opendir(pd) ? 0 : -1, EACCES, "nobody: opendir a 0700 dir");
-        EXPECT_ERR(&cc, chmod(f, 0777), EPERM, "nobody: chmod a root file");
-        EXPECT_ERR(&cc, chown(f, 65534, 65534), EPERM, "nobody: chown a root file");
-        struct timespec ts[2] = {{1, 0}, {1, 0}};
-        EXPECT_ERR(&cc, utimensat(AT_FDCWD, f, ts, 0), EPERM, "nobody: set explicit times on a root file");
-        EXPECT_ERR(&cc, utimensat(AT_FDCWD, f, NULL, 0), EACCES, "nobody: utimensat(NULL) without write access");
-        EXPECT_OK(&cc, utimensat(AT_FDCWD, P(&cc, q, "perm/sticky/rootowned"), NULL, 0), "nobody: utimensat(NULL) on a 0666 file");
-        EXPECT_ERR(&cc, unlink(q), EPERM, "nobody: unlink root's file in a sticky dir");
-        EXPECT_ERR(&cc, setxattr(f, "user.n", "v", 1, 0), EACCES, "nobody: setxattr on a 0644 root file");
-        EXPECT_ERR(&cc, getxattr(pf, "user.n", buf, sizeof buf), EACCES, "nobody: getxattr on a 0600 root file");
-        int fd = open(P(&cc, q, "perm/open/mine"), O_CREAT | O_WRONLY, 0640);
-        check(&cc, fd >= 0, "nobody: create in a 0777 dir");
-        if (fd >= 0) close(fd);
-        int sr = stat(q, &st);
-        check(&cc, sr == 0 && st.st_uid == 65534 && st.st_gid == 65534, "nobody: new file owned by nobody:nogroup (%u:%u)", st.st_uid, st.st_gid);
-        EXPECT_OK(&cc, chmod(q, 0600), "nobody: chmod own file");
-        EXPECT_ERR(&cc, chown(q, 0, 0), EPERM, "nobody: give own file to root");
-        EXPECT_OK(&cc, mkdir(P(&cc, q, "perm/open/mydir"), 0700), "nobody: mkdir in 0777 dir");
-        char q2[PATH_MAX];
-        EXPECT_OK(&cc, rename(q, P(&cc, q2, "perm/open/mydir2")), "nobody: rename own dir");
-        fflush(stdout);
-        _exit(cc.fails ? 1 : 0);
-    }
-    close(pipefd[1]);
-    char line[512];
-    FILE *in = fdopen(pipefd[0], "r");
-    int child_checks = 0, child_fails = 0;
-    while (fgets(line, sizeof line, in)) {
-        fputs(line, stdout);
-        child_checks++;
-        if (!strncmp(line, "FAIL", 4)) child_fails++;
-    }
-    fclose(in);
-    int st;
-    waitpid(pid, &st, 0);
-    c->checks += child_checks;
-    c->fails += child_fails;
-    check(c, WIFEXITED(st) && (WEXITSTATUS(st) == 0) == (child_fails == 0) && child_checks >= 20,
-          "permission child ran all its checks (%d checks, exit %d)", child_checks, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    as_user(c, 65534, 65534, perms_as_nobody, &pp, 20);
 }
 
 static void t_fallocate_sparse(struct ctx *c)
@@ -1095,6 +1119,600 @@ static void t_fallocate_sparse(struct ctx *c)
     close(fd);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Differences from ext4 found by differential runs, and the rules around them. */
+
+/* 1 if value of xattr name of the open file fd is want (NUL-terminated). */
+static int fxattr_is(int fd, const char *name, const char *want)
+{
+    char buf[64];
+    ssize_t n = fgetxattr(fd, name, buf, sizeof buf);
+    return n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0;
+}
+
+static void t_xattr_unlinked(struct ctx *c)
+{
+    char f[PATH_MAX], buf[64];
+    printf("== xattrs of an open file whose last name is gone\n");
+    P(c, f, "xu");
+    int fd = open(f, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    check(c, fd >= 0 && write(fd, "data", 4) == 4, "create and write");
+    EXPECT_OK(c, fsetxattr(fd, "user.before", "B", 1, 0), "fsetxattr while named");
+    EXPECT_OK(c, unlink(f), "unlink while open");
+    check(c, fxattr_is(fd, "user.before", "B"), "fgetxattr after unlink reads the value set before");
+    EXPECT_OK(c, fsetxattr(fd, "user.after", "AA", 2, 0), "fsetxattr after unlink");
+    check(c, fxattr_is(fd, "user.after", "AA"), "fgetxattr reads it back");
+    EXPECT_ERR(c, fsetxattr(fd, "user.after", "x", 1, XATTR_CREATE), EEXIST, "XATTR_CREATE on an existing name after unlink");
+    ssize_t n = flistxattr(fd, buf, sizeof buf);
+    const char want[] = "user.after\0user.before\0";
+    int seen = 0;
+    for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1)
+        seen += !strcmp(buf + i, "user.after") || !strcmp(buf + i, "user.before");
+    check(c, n == (ssize_t)sizeof want - 1 && seen == 2, "flistxattr after unlink lists both names (%zd bytes)", n);
+    struct stat a, b;
+    fstat(fd, &a);
+    nap();
+    EXPECT_OK(c, fremovexattr(fd, "user.before"), "fremovexattr after unlink");
+    fstat(fd, &b);
+    check(c, ts_cmp(b.st_ctim, a.st_ctim) > 0, "fremovexattr after unlink moves ctime");
+    EXPECT_ERR(c, fgetxattr(fd, "user.before", buf, sizeof buf), ENODATA, "removed name is gone");
+    EXPECT_ERR(c, fremovexattr(fd, "user.before"), ENODATA, "fremovexattr of a missing name after unlink");
+    close(fd);
+}
+
+/* Whether c->base is on a FUSE file system (some kernel answers differ there by design). */
+static int on_fuse(const struct ctx *c)
+{
+    struct statfs sf;
+    return statfs(c->base, &sf) == 0 && sf.f_type == 0x65735546; /* FUSE_SUPER_MAGIC */
+}
+
+static void xattr_ns_as_nobody(struct ctx *c, void *arg)
+{
+    const char *f = arg;
+    char buf[1024];
+    ssize_t n = listxattr(f, buf, sizeof buf), sz = listxattr(f, NULL, 0);
+    int t = 0, u = 0;
+    for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
+        t += !strncmp(buf + i, "trusted.", 8);
+        u += !strcmp(buf + i, "user.u");
+    }
+    check(c, n > 0 && t == 0 && u == 1, "nobody: listxattr hides trusted.* names, shows user.u");
+    check(c, sz == n, "nobody: listxattr size query agrees with the list (%zd, %zd)", sz, n);
+    EXPECT_ERR(c, getxattr(f, "trusted.t", buf, sizeof buf), ENODATA, "nobody: getxattr trusted.t");
+    EXPECT_ERR(c, setxattr(f, "trusted.n", "1", 1, 0), EPERM, "nobody: setxattr trusted.*");
+    EXPECT_ERR(c, setxattr(f, "security.n", "1", 1, 0), EPERM, "nobody: setxattr security.*");
+}
+
+static void t_xattr_namespaces(struct ctx *c)
+{
+    char f[PATH_MAX], s[PATH_MAX], q[PATH_MAX], buf[256];
+    printf("== xattr namespaces and limits\n");
+    P(c, f, "xn");
+    write_file(f, "x", 1);
+    EXPECT_ERR(c, setxattr(f, "foo.bar", "1", 1, 0), EOPNOTSUPP, "setxattr in an unknown namespace");
+    EXPECT_ERR(c, getxattr(f, "foo.bar", buf, sizeof buf), EOPNOTSUPP, "getxattr in an unknown namespace");
+    EXPECT_ERR(c, removexattr(f, "foo.bar"), EOPNOTSUPP, "removexattr in an unknown namespace");
+    EXPECT_ERR(c, setxattr(f, "system.foo", "1", 1, 0), EOPNOTSUPP, "setxattr system.foo");
+    EXPECT_ERR(c, getxattr(f, "system.foo", buf, sizeof buf), EOPNOTSUPP, "getxattr system.foo");
+    EXPECT_ERR(c, setxattr(f, "user.", "1", 1, 0), EINVAL, "setxattr of a bare \"user.\"");
+    EXPECT_ERR(c, getxattr(f, "user.", buf, sizeof buf), EINVAL, "getxattr of a bare \"user.\"");
+    EXPECT_ERR(c, removexattr(f, "trusted."), EINVAL, "removexattr of a bare \"trusted.\"");
+    EXPECT_OK(c, setxattr(f, "trusted.t", "T", 1, 0), "root: setxattr trusted.t");
+    EXPECT_OK(c, setxattr(f, "security.s", "S", 1, 0), "root: setxattr security.s");
+    EXPECT_OK(c, setxattr(f, "user.u", "U", 1, 0), "root: setxattr user.u");
+    ssize_t n = listxattr(f, buf, sizeof buf);
+    int t = 0, sec = 0, u = 0;
+    for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
+        t += !strcmp(buf + i, "trusted.t");
+        sec += !strcmp(buf + i, "security.s");
+        u += !strcmp(buf + i, "user.u");
+    }
+    check(c, t == 1 && sec == 1 && u == 1, "root: listxattr shows trusted.t, security.s and user.u");
+    chmod(f, 0644);
+    /* user.* only on regular files and directories */
+    P(c, s, "xn.sym");
+    symlink("xn", s);
+    EXPECT_ERR(c, lsetxattr(s, "user.x", "1", 1, 0), EPERM, "lsetxattr user.* on a symlink");
+    EXPECT_ERR(c, lgetxattr(s, "user.x", buf, sizeof buf), ENODATA, "lgetxattr user.* on a symlink");
+    EXPECT_OK(c, lsetxattr(s, "trusted.x", "1", 1, 0), "root: lsetxattr trusted.* on a symlink");
+    check(c, lgetxattr(s, "trusted.x", buf, sizeof buf) == 1 && getxattr(s, "trusted.x", buf, sizeof buf) < 0,
+          "the symlink's own trusted.x, not its target's");
+    P(c, q, "xn.fifo");
+    mkfifo(q, 0666);
+    EXPECT_ERR(c, setxattr(q, "user.x", "1", 1, 0), EPERM, "setxattr user.* on a FIFO");
+    /* limits: names of 255 bytes, values of 64 KiB (a bigger value is E2BIG before any store) */
+    char name[300];
+    memcpy(name, "user.", 5);
+    memset(name + 5, 'n', 250);
+    name[255] = 0;
+    EXPECT_OK(c, setxattr(f, name, "v", 1, 0), "255-byte name");
+    check(c, getxattr(f, name, buf, sizeof buf) == 1, "255-byte name read back");
+    name[255] = 'n';
+    name[256] = 0;
+    EXPECT_ERR(c, setxattr(f, name, "v", 1, 0), ERANGE, "256-byte name");
+    EXPECT_ERR(c, getxattr(f, name, buf, sizeof buf), ERANGE, "getxattr of a 256-byte name");
+    char *big = calloc(1, 65537);
+    EXPECT_ERR(c, setxattr(f, "user.big", big, 65537, 0), E2BIG, "value of 64 KiB + 1");
+    free(big);
+    as_user(c, 65534, 65534, xattr_ns_as_nobody, f, 5);
+}
+
+static mode_t mode_of(const char *p) { return st_of(p).st_mode & 07777; }
+
+/* The paths t_suid prepares for its unprivileged children. */
+struct suid_paths {
+    char wr[PATH_MAX], tr[PATH_MAX], other[PATH_MAX], sg[PATH_MAX], otr[PATH_MAX], otr_other[PATH_MAX];
+};
+
+/* open(path, O_WRONLY | O_TRUNC) as who, then check that its mode bits are want. */
+static void otrunc_then_mode(struct ctx *c, const char *path, const char *who, mode_t want)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    check(c, fd >= 0, "%s: O_TRUNC open of a %o file", who, mode_of(path));
+    if (fd >= 0) close(fd);
+    check(c, mode_of(path) == want && st_of(path).st_size == 0, "%s: after O_TRUNC the mode is %o (%o)", who, want, mode_of(path));
+}
+
+/* Append a byte to path as who, then check that its mode bits are want. */
+static void append_then_mode(struct ctx *c, const char *path, const char *who, mode_t want)
+{
+    int fd = open(path, O_WRONLY | O_APPEND);
+    check(c, fd >= 0 && write(fd, "x", 1) == 1, "%s: append to a %o file", who, mode_of(path));
+    if (fd >= 0) close(fd);
+    check(c, mode_of(path) == want, "%s: after the write the mode is %o (%o)", who, want, mode_of(path));
+}
+
+static void suid_as_nobody(struct ctx *c, void *arg)
+{
+    const struct suid_paths *sp = arg;
+    append_then_mode(c, sp->wr, "nobody (owner)", 0775);
+    otrunc_then_mode(c, sp->otr, "nobody (owner)", 0775);
+    EXPECT_OK(c, truncate(sp->tr, 0), "nobody: truncate own 06777 file");
+    check(c, mode_of(sp->tr) == 0777, "nobody: the truncate cleared S_ISUID and S_ISGID (%o)", mode_of(sp->tr));
+    EXPECT_OK(c, chmod(sp->sg, 02755), "nobody: chmod g+s of own file of a group it is not in");
+    check(c, mode_of(sp->sg) == 0755, "nobody: S_ISGID silently dropped (%o)", mode_of(sp->sg));
+}
+
+static void suid_as_other(struct ctx *c, void *arg)
+{
+    const struct suid_paths *sp = arg;
+    append_then_mode(c, sp->other, "uid 1000 (not the owner)", 0777);
+    otrunc_then_mode(c, sp->otr_other, "uid 1000 (not the owner)", 0777);
+}
+
+/* Set-id bits: cleared by writes and truncates of callers without CAP_FSETID, by chown. */
+static void t_suid(struct ctx *c)
+{
+    struct suid_paths sp;
+    char f[PATH_MAX], d[PATH_MAX];
+    printf("== set-user-ID and set-group-ID bits\n");
+    P(c, d, "sid");
+    mkdir(d, 0777);
+    chmod(d, 0777);
+    P(c, f, "sid/root");
+    write_file(f, "", 0);
+    chmod(f, 06775);
+    append_then_mode(c, f, "root (CAP_FSETID)", 06775);
+    otrunc_then_mode(c, f, "root (CAP_FSETID)", 06775);
+    EXPECT_OK(c, chown(f, 65534, -1), "root: chown a 06775 file");
+    check(c, mode_of(f) == 0775, "chown cleared S_ISUID and S_ISGID (%o)", mode_of(f));
+    chmod(f, 06755);
+    EXPECT_OK(c, chown(f, -1, 65534), "root: chgrp a 06755 file");
+    check(c, !(mode_of(f) & S_ISUID), "chgrp cleared S_ISUID (%o)", mode_of(f));
+    P(c, d, "sid/dir");
+    mkdir(d, 02775);
+    chmod(d, 06775);
+    EXPECT_OK(c, chown(d, 65534, -1), "root: chown a 06775 directory");
+    check(c, mode_of(d) == 06775, "chown keeps the bits of a directory (%o)", mode_of(d));
+    P(c, sp.wr, "sid/nobody-w");
+    P(c, sp.tr, "sid/nobody-t");
+    P(c, sp.sg, "sid/nobody-sg");
+    P(c, sp.other, "sid/other");
+    P(c, sp.otr, "sid/nobody-otrunc");
+    P(c, sp.otr_other, "sid/other-otrunc");
+    const char *own[] = {sp.wr, sp.tr, sp.sg, sp.otr};
+    for (int i = 0; i < 4; i++) {
+        write_file(own[i], "y", 1);
+        chown(own[i], 65534, 65534);
+    }
+    chown(sp.sg, 65534, 4444);
+    chmod(sp.wr, 06775);
+    chmod(sp.tr, 06777);
+    chmod(sp.sg, 0755);
+    chmod(sp.otr, 06775);
+    write_file(sp.other, "z", 1);
+    chmod(sp.other, 06777);
+    write_file(sp.otr_other, "z", 1);
+    chmod(sp.otr_other, 06777);
+    as_user(c, 65534, 65534, suid_as_nobody, &sp, 8);
+    as_user(c, 1000, 1000, suid_as_other, &sp, 4);
+}
+
+static void t_attr_ctime(struct ctx *c)
+{
+    char f[PATH_MAX];
+    printf("== attribute calls that change nothing still move ctime\n");
+    P(c, f, "ac");
+    write_file(f, "x", 1);
+    struct stat a = st_of(f);
+    nap();
+    EXPECT_OK(c, chown(f, -1, -1), "chown(f, -1, -1)");
+    struct stat b = st_of(f);
+    check(c, ts_cmp(b.st_ctim, a.st_ctim) > 0 && ts_cmp(b.st_mtim, a.st_mtim) == 0, "chown(-1, -1) moves ctime only");
+    nap();
+    EXPECT_OK(c, chmod(f, a.st_mode & 07777), "chmod to the same mode");
+    struct stat d = st_of(f);
+    check(c, ts_cmp(d.st_ctim, b.st_ctim) > 0, "chmod to the same mode moves ctime");
+    nap();
+    struct timespec omit[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    EXPECT_OK(c, utimensat(AT_FDCWD, f, omit, 0), "utimensat(UTIME_OMIT, UTIME_OMIT)");
+    struct stat e = st_of(f);
+    check(c, ts_cmp(e.st_ctim, d.st_ctim) == 0, "UTIME_OMIT for both changes nothing, not even ctime");
+}
+
+static void t_rename_dots(struct ctx *c)
+{
+    char a[PATH_MAX], q[PATH_MAX], r[PATH_MAX];
+    printf("== rename and rmdir of \".\" and \"..\", directory link counts across moves\n");
+    P(c, a, "rd2/a/b");
+    mkdir(P(c, q, "rd2"), 0755);
+    mkdir(P(c, q, "rd2/a"), 0755);
+    mkdir(a, 0755);
+    EXPECT_ERR(c, rename(P(c, q, "rd2/a/."), P(c, r, "rd2/z")), EBUSY, "rename dir/. elsewhere");
+    EXPECT_ERR(c, rename(P(c, q, "rd2/a/.."), P(c, r, "rd2/z")), EBUSY, "rename dir/.. elsewhere");
+    EXPECT_ERR(c, rename(P(c, q, "rd2/a/b"), P(c, r, "rd2/a/.")), EBUSY, "rename onto dir/.");
+    EXPECT_ERR(c, rmdir(P(c, q, "rd2/a/b/..")), ENOTEMPTY, "rmdir dir/..");
+    EXPECT_ERR(c, rename(P(c, q, "rd2/a"), P(c, r, "rd2/a/b/c")), EINVAL, "rename dir into its own subtree");
+    /* moving a directory to another parent moves one link from the old parent to the new */
+    mkdir(P(c, q, "rd2/p1"), 0755);
+    mkdir(P(c, q, "rd2/p2"), 0755);
+    mkdir(P(c, q, "rd2/p1/m"), 0755);
+    struct stat m0 = st_of(q);
+    nap();
+    EXPECT_OK(c, rename(q, P(c, r, "rd2/p2/m")), "move a directory to another parent");
+    struct stat m1 = st_of(r);
+    check(c, st_of(P(c, q, "rd2/p1")).st_nlink == 2 && st_of(P(c, q, "rd2/p2")).st_nlink == 3,
+          "old parent nlink 2, new parent nlink 3 (%lu, %lu)", (unsigned long)st_of(P(c, q, "rd2/p1")).st_nlink,
+          (unsigned long)st_of(P(c, r, "rd2/p2")).st_nlink);
+    check(c, ts_cmp(m1.st_ctim, m0.st_ctim) > 0, "the moved directory's ctime moves");
+    struct stat dd, p2;
+    check(c, stat(P(c, q, "rd2/p2/m/.."), &dd) == 0 && stat(P(c, r, "rd2/p2"), &p2) == 0 && dd.st_ino == p2.st_ino,
+          "\"..\" of the moved directory is its new parent");
+    /* replacing an empty directory drops the replaced one's link from its parent */
+    mkdir(P(c, q, "rd2/p1/e"), 0755);
+    EXPECT_OK(c, rename(P(c, q, "rd2/p2/m"), P(c, r, "rd2/p1/e")), "move a directory over an empty one");
+    check(c, st_of(P(c, q, "rd2/p1")).st_nlink == 3 && st_of(P(c, r, "rd2/p2")).st_nlink == 2,
+          "link counts after replacing: 3 and 2 (%lu, %lu)", (unsigned long)st_of(P(c, q, "rd2/p1")).st_nlink,
+          (unsigned long)st_of(P(c, r, "rd2/p2")).st_nlink);
+    check(c, st_of(P(c, q, "rd2")).st_nlink == 5, "grandparent nlink unchanged at 5 (%lu)", (unsigned long)st_of(q).st_nlink);
+}
+
+static void t_open_flags2(struct ctx *c)
+{
+    char f[PATH_MAX], s[PATH_MAX], d[PATH_MAX], q[PATH_MAX], buf[16];
+    struct stat st;
+    printf("== O_NOFOLLOW, O_DIRECTORY, O_PATH, O_TMPFILE, O_CREAT through symlinks, O_APPEND pwrite\n");
+    P(c, f, "of2");
+    write_file(f, "hello", 5);
+    P(c, s, "of2.sl");
+    symlink("of2", s);
+    P(c, d, "of2.d");
+    mkdir(d, 0755);
+    P(c, q, "of2.sld");
+    symlink("of2.d", q);
+    EXPECT_ERR(c, open(s, O_NOFOLLOW | O_CREAT | O_WRONLY, 0644), ELOOP, "O_NOFOLLOW|O_CREAT on a symlink");
+    EXPECT_ERR(c, open(q, O_DIRECTORY | O_NOFOLLOW | O_RDONLY), ENOTDIR, "O_DIRECTORY|O_NOFOLLOW on a symlink to a dir");
+    int fd = open(q, O_DIRECTORY | O_RDONLY);
+    check(c, fd >= 0, "O_DIRECTORY through a symlink to a dir");
+    if (fd >= 0) close(fd);
+    EXPECT_ERR(c, open(P(c, q, "of2.new"), O_CREAT | O_DIRECTORY | O_RDWR, 0644), EINVAL, "O_CREAT|O_DIRECTORY");
+    fd = open(s, O_PATH | O_NOFOLLOW);
+    check(c, fd >= 0 && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode), "O_PATH|O_NOFOLLOW opens the symlink itself");
+    if (fd >= 0) close(fd);
+    fd = open(f, O_PATH);
+    check(c, fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 5, "O_PATH: fstat works");
+    EXPECT_ERR(c, read(fd, buf, 1), EBADF, "O_PATH: read is EBADF");
+    if (fd >= 0) close(fd);
+    P(c, q, "of2.dang");
+    symlink("of2.target", q);
+    fd = open(q, O_CREAT | O_WRONLY, 0644);
+    check(c, fd >= 0 && stat(P(c, d, "of2.target"), &st) == 0 && S_ISREG(st.st_mode), "O_CREAT through a dangling symlink creates its target");
+    if (fd >= 0) close(fd);
+    P(c, q, "of2.dang2");
+    symlink("of2.target2", q);
+    EXPECT_ERR(c, open(q, O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST, "O_CREAT|O_EXCL on a dangling symlink");
+    fd = open(f, O_WRONLY | O_APPEND);
+    check(c, fd >= 0 && pwrite(fd, "XY", 2, 0) == 2, "pwrite at 0 on an O_APPEND fd");
+    if (fd >= 0) close(fd);
+    check(c, content_is(f, "helloXY"), "pwrite on an O_APPEND fd appends (Linux)");
+    P(c, d, "of2.d");
+    fd = open(d, O_TMPFILE | O_RDWR, 0600);
+    if (fd < 0 && errno == EOPNOTSUPP && on_fuse(c)) {
+        check(c, 1, "O_TMPFILE: EOPNOTSUPP (no FUSE operation for it in libfuse 3.14)");
+    } else {
+        check(c, fd >= 0 && write(fd, "tmp", 3) == 3 && fstat(fd, &st) == 0 && st.st_nlink == 0, "O_TMPFILE: a nameless file");
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        check(c, fd >= 0 && linkat(AT_FDCWD, proc, AT_FDCWD, P(c, q, "of2.d/linked"), AT_SYMLINK_FOLLOW) == 0 && content_is(q, "tmp"),
+              "O_TMPFILE file linked into the tree");
+        if (fd >= 0) close(fd);
+    }
+}
+
+static void t_readlink_sizes(struct ctx *c)
+{
+    char s[PATH_MAX], buf[16];
+    printf("== readlink buffer sizes, symlink target limits\n");
+    P(c, s, "rls");
+    symlink("abcdefgh", s);
+    memset(buf, '#', sizeof buf);
+    EXPECT_ERR(c, readlink(s, buf, 0), EINVAL, "readlink with bufsiz 0");
+    check(c, readlink(s, buf, 1) == 1 && buf[0] == 'a' && buf[1] == '#', "bufsiz 1: one byte, no NUL");
+    check(c, readlink(s, buf, 3) == 3 && !memcmp(buf, "abc", 3) && buf[3] == '#', "bufsiz 3: truncated to 3 bytes");
+    check(c, readlink(s, buf, 8) == 8 && !memcmp(buf, "abcdefgh", 8), "bufsiz 8: the whole target");
+    check(c, readlink(s, buf, sizeof buf) == 8, "bigger buffer: length 8");
+    char *t = malloc(4097);
+    memset(t, 'x', 4096);
+    t[4095] = 0;
+    char q[PATH_MAX];
+    EXPECT_OK(c, symlink(t, P(c, q, "rls.4095")), "symlink with a 4095-byte target");
+    char *back = malloc(5000);
+    check(c, readlink(q, back, 5000) == 4095 && !memcmp(back, t, 4095), "4095-byte target read back");
+    t[4095] = 'x';
+    t[4096] = 0;
+    EXPECT_ERR(c, symlink(t, P(c, q, "rls.4096")), ENAMETOOLONG, "symlink with a 4096-byte target");
+    EXPECT_ERR(c, symlink("", P(c, q, "rls.empty")), ENOENT, "symlink with an empty target");
+    free(t);
+    free(back);
+}
+
+static void t_nametoolong2(struct ctx *c)
+{
+    char name[300], p[PATH_MAX + 300], f[PATH_MAX];
+    printf("== ENAMETOOLONG for link, rename, mknod and xattr-less calls\n");
+    P(c, f, "ntl2");
+    write_file(f, "x", 1);
+    memset(name, 'm', 256);
+    name[256] = 0;
+    snprintf(p, sizeof p, "%s/%s", c->base, name);
+    EXPECT_ERR(c, link(f, p), ENAMETOOLONG, "link to a 256-byte name");
+    EXPECT_ERR(c, rename(f, p), ENAMETOOLONG, "rename to a 256-byte name");
+    EXPECT_ERR(c, mknod(p, S_IFIFO | 0644, 0), ENAMETOOLONG, "mknod a 256-byte name");
+    EXPECT_ERR(c, unlink(p), ENAMETOOLONG, "unlink a 256-byte name");
+    EXPECT_ERR(c, rmdir(p), ENAMETOOLONG, "rmdir a 256-byte name");
+    name[255] = 0;
+    snprintf(p, sizeof p, "%s/%s", c->base, name);
+    EXPECT_OK(c, link(f, p), "link to a 255-byte name");
+    EXPECT_OK(c, rename(p, f), "rename the 255-byte name back onto its other name (no-op)");
+    EXPECT_OK(c, unlink(p), "unlink the 255-byte name");
+}
+
+static void t_mknod_dev(struct ctx *c)
+{
+    char q[PATH_MAX];
+    printf("== device nodes (root), chmod of a symlink\n");
+    EXPECT_OK(c, mknod(P(c, q, "dev.c"), S_IFCHR | 0640, makedev(1, 3)), "mknod a character device 1,3");
+    struct stat s = st_of(q);
+    check(c, S_ISCHR(s.st_mode) && (s.st_mode & 07777) == 0640 && major(s.st_rdev) == 1 && minor(s.st_rdev) == 3 && s.st_size == 0,
+          "char device: type, mode 0640, rdev 1,3 (%o, %u,%u)", s.st_mode, major(s.st_rdev), minor(s.st_rdev));
+    EXPECT_OK(c, mknod(P(c, q, "dev.b"), S_IFBLK | 0600, makedev(259, 70000)), "mknod a block device 259,70000");
+    s = st_of(q);
+    check(c, S_ISBLK(s.st_mode) && major(s.st_rdev) == 259 && minor(s.st_rdev) == 70000, "block device rdev 259,70000 (%u,%u)", major(s.st_rdev), minor(s.st_rdev));
+    EXPECT_OK(c, mknod(P(c, q, "dev.s"), S_IFSOCK | 0644, 0), "mknod a socket");
+    check(c, S_ISSOCK(st_of(q).st_mode), "it is a socket");
+    EXPECT_ERR(c, mknod(P(c, q, "dev.x"), 0170000 | 0644, 0), EINVAL, "mknod with an invalid type");
+    char f[PATH_MAX];
+    write_file(P(c, f, "chs.target"), "t", 1);
+    chmod(f, 0644);
+    symlink("chs.target", P(c, q, "chs.link"));
+    EXPECT_OK(c, chmod(q, 0600), "chmod through a symlink");
+    check(c, mode_of(f) == 0600 && (st_of(q).st_mode & 07777) == 0777, "the target changed, the link stays 0777");
+    EXPECT_ERR(c, fchmodat(AT_FDCWD, q, 0600, AT_SYMLINK_NOFOLLOW), EOPNOTSUPP, "fchmodat(AT_SYMLINK_NOFOLLOW) on a symlink");
+    EXPECT_OK(c, lchown(q, 1234, 5678), "lchown a symlink");
+    s = st_of(q);
+    check(c, s.st_uid == 1234 && s.st_gid == 5678 && st_of(f).st_uid == 0, "lchown changed the link, not its target");
+}
+
+static void t_copy_range(struct ctx *c)
+{
+    char a[PATH_MAX], b[PATH_MAX];
+    printf("== copy_file_range\n");
+    enum { N = 300000 };
+    unsigned char *pat = malloc(N), *got = malloc(N);
+    for (int i = 0; i < N; i++) pat[i] = (unsigned char)(i * 13 + 7);
+    P(c, a, "cfr.src");
+    P(c, b, "cfr.dst");
+    int fd = open(a, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    check(c, fd >= 0 && write(fd, pat, N) == N, "write the source");
+    int out = open(b, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    loff_t in_off = 1000, out_off = 70000;
+    ssize_t done = 0;
+    while (done < 200000) {
+        ssize_t r = copy_file_range(fd, &in_off, out, &out_off, 200000 - done, 0);
+        if (r <= 0) break;
+        done += r;
+    }
+    check(c, done == 200000 && in_off == 201000 && out_off == 270000, "copied 200000 bytes, offsets advanced (%zd)", done);
+    struct stat s;
+    fstat(out, &s);
+    check(c, s.st_size == 270000, "destination size 270000 (%lld)", (long long)s.st_size);
+    ssize_t r = pread(out, got, N, 0);
+    int ok = r == 270000 && !memcmp(got + 70000, pat + 1000, 200000);
+    for (int i = 0; ok && i < 70000; i++) ok = got[i] == 0;
+    check(c, ok, "destination: zeros then the copied range (read %zd)", r);
+    loff_t o1 = 0, o2 = 100;
+    EXPECT_ERR(c, copy_file_range(fd, &o1, fd, &o2, 1000, 0), EINVAL, "overlapping ranges of one file");
+    o1 = N + 10;
+    o2 = 0;
+    check(c, copy_file_range(fd, &o1, out, &o2, 100, 0) == 0, "copy from past the end copies nothing");
+    int ro = open(a, O_RDONLY);
+    o1 = 0;
+    EXPECT_ERR(c, copy_file_range(fd, &o1, ro, NULL, 10, 0), EBADF, "destination not open for writing");
+    close(ro);
+    close(fd);
+    close(out);
+    free(pat);
+    free(got);
+}
+
+static void t_blocks(struct ctx *c)
+{
+    char f[PATH_MAX];
+    printf("== st_blocks and st_blksize\n");
+    P(c, f, "blk");
+    write_file(f, "", 0);
+    struct stat s = st_of(f);
+    check(c, s.st_blocks == 0, "empty file: 0 blocks (%lld)", (long long)s.st_blocks);
+    check(c, s.st_blksize >= 512 && (s.st_blksize & (s.st_blksize - 1)) == 0, "st_blksize a power of two >= 512 (%ld)", (long)s.st_blksize);
+    static char data[100000];
+    memset(data, 'd', sizeof data);
+    write_file(f, data, sizeof data);
+    s = st_of(f);
+    check(c, s.st_blocks * 512 >= (blkcnt_t)sizeof data && s.st_blocks * 512 < (blkcnt_t)sizeof data + (1 << 20),
+          "dense 100000-byte file: blocks cover it, not much more (%lld)", (long long)s.st_blocks);
+    int fd = open(f, O_RDWR | O_TRUNC);
+    EXPECT_OK(c, fallocate(fd, 0, 0, 1 << 20), "fallocate mode 0 of 1 MiB");
+    fstat(fd, &s);
+    check(c, s.st_size == 1 << 20, "size 1 MiB after fallocate (%lld)", (long long)s.st_size);
+    char buf[4096], zero[4096] = {0};
+    check(c, pread(fd, buf, sizeof buf, 500000) == 4096 && !memcmp(buf, zero, sizeof buf), "fallocated range reads zeros");
+    close(fd);
+}
+
+/* 1 if path is a whiteout: a character device 0/0 with no permission bits. */
+static int is_whiteout(const char *path)
+{
+    struct stat s = st_of(path);
+    return s.st_ino && S_ISCHR(s.st_mode) && (s.st_mode & 07777) == 0 && s.st_rdev == makedev(0, 0);
+}
+
+static void whiteout_as_nobody(struct ctx *c, void *arg)
+{
+    const char *d = arg;
+    char a[PATH_MAX], b[PATH_MAX];
+    snprintf(a, sizeof a, "%s/nobody-a", d);
+    snprintf(b, sizeof b, "%s/nobody-b", d);
+    write_file(a, "n", 1);
+    EXPECT_OK(c, renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_WHITEOUT), "nobody: RENAME_WHITEOUT (unprivileged since Linux 5.8)");
+    struct stat s = st_of(a);
+    check(c, is_whiteout(a) && s.st_uid == 65534 && s.st_gid == 65534, "nobody: the whiteout is nobody's (%u:%u)", s.st_uid, s.st_gid);
+}
+
+static void t_whiteout(struct ctx *c)
+{
+    char d[PATH_MAX], a[PATH_MAX], b[PATH_MAX], q[PATH_MAX];
+    printf("== RENAME_WHITEOUT (overlayfs)\n");
+    P(c, d, "wo");
+    mkdir(d, 0777);
+    chmod(d, 0777);
+    P(c, a, "wo/a");
+    P(c, b, "wo/b");
+    write_file(a, "A", 1);
+    EXPECT_OK(c, renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_WHITEOUT), "RENAME_WHITEOUT to a new name");
+    check(c, content_is(b, "A"), "the file is at the new name");
+    check(c, is_whiteout(a), "the old name is a whiteout (char 0/0, mode 0: %o)", st_of(a).st_mode);
+    check(c, st_of(a).st_ino != st_of(b).st_ino, "the whiteout is an inode of its own");
+    write_file(P(c, q, "wo/c"), "C", 1);
+    EXPECT_OK(c, renameat2(AT_FDCWD, q, AT_FDCWD, b, RENAME_WHITEOUT), "RENAME_WHITEOUT over an existing file");
+    check(c, content_is(b, "C") && is_whiteout(q), "target replaced, old name a whiteout");
+    EXPECT_ERR(c, renameat2(AT_FDCWD, b, AT_FDCWD, a, RENAME_WHITEOUT | RENAME_EXCHANGE), EINVAL, "RENAME_WHITEOUT|RENAME_EXCHANGE");
+    mkdir(P(c, q, "wo/sub"), 0755);
+    write_file(P(c, a, "wo/sub/in"), "in", 2);
+    mkdir(P(c, b, "wo/other"), 0755);
+    nlink_t before = st_of(d).st_nlink;
+    EXPECT_OK(c, renameat2(AT_FDCWD, q, AT_FDCWD, P(c, b, "wo/other/sub"), RENAME_WHITEOUT), "RENAME_WHITEOUT of a directory");
+    check(c, is_whiteout(q) && content_is(P(c, a, "wo/other/sub/in"), "in"), "directory moved with its content, whiteout left");
+    check(c, st_of(d).st_nlink == before - 1, "parent lost the directory's link (%lu -> %lu)", (unsigned long)before, (unsigned long)st_of(d).st_nlink);
+    EXPECT_OK(c, unlink(q), "a whiteout can be unlinked");
+    as_user(c, 65534, 65534, whiteout_as_nobody, d, 2);
+}
+
+static void t_seek(struct ctx *c)
+{
+    char f[PATH_MAX];
+    printf("== lseek SEEK_DATA / SEEK_HOLE\n");
+    P(c, f, "seek");
+    int fd = open(f, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    static char blk[65536];
+    memset(blk, 's', sizeof blk);
+    check(c, pwrite(fd, blk, sizeof blk, 1 << 20) == (ssize_t)sizeof blk, "write 64 KiB at 1 MiB");
+    EXPECT_OK(c, ftruncate(fd, 4 << 20), "size 4 MiB");
+    off_t o = lseek(fd, 0, SEEK_DATA);
+    check(c, o >= 0 && o <= (1 << 20), "SEEK_DATA from 0: at or before the data (%lld)", (long long)o);
+    o = lseek(fd, (1 << 20) + 100, SEEK_DATA);
+    check(c, o == (1 << 20) + 100, "SEEK_DATA inside data: the offset itself (%lld)", (long long)o);
+    o = lseek(fd, (1 << 20) + 100, SEEK_HOLE);
+    check(c, o >= (1 << 20) + 65536 && o <= (4 << 20), "SEEK_HOLE inside data: at or after its end, at most the size (%lld)", (long long)o);
+    EXPECT_ERR(c, lseek(fd, 4 << 20, SEEK_DATA), ENXIO, "SEEK_DATA at the end of file");
+    EXPECT_ERR(c, lseek(fd, 4 << 20, SEEK_HOLE), ENXIO, "SEEK_HOLE at the end of file");
+    EXPECT_ERR(c, lseek(fd, 5 << 20, SEEK_DATA), ENXIO, "SEEK_DATA past the end of file");
+    EXPECT_ERR(c, lseek(fd, -1, SEEK_DATA), ENXIO, "SEEK_DATA at a negative offset");
+    /* POSIX lets a file system treat a file as having no holes.  lsmfs leaves SEEK_HOLE to
+     * the kernel's generic answer (see fs/fuse_ops.c: no lseek operation). */
+    o = lseek(fd, (4 << 20) - 1, SEEK_HOLE);
+    check(c, o == (4 << 20) - 1 || o == (4 << 20), "SEEK_HOLE in the trailing hole: the offset itself, or the size (%lld)", (long long)o);
+    close(fd);
+}
+
+static void t_nameless(struct ctx *c)
+{
+    char d[PATH_MAX], q[PATH_MAX], r[PATH_MAX];
+    struct stat s;
+    printf("== nodes held after their last name went (removed cwd, open FIFO, O_PATH)\n");
+    P(c, d, "nl.dir");
+    mkdir(d, 0755);
+    int fd = open(d, O_RDONLY | O_DIRECTORY);
+    EXPECT_OK(c, rmdir(d), "rmdir a directory that is open");
+    check(c, fstat(fd, &s) == 0 && S_ISDIR(s.st_mode) && s.st_nlink == 0, "fstat of the removed directory: a directory, nlink 0 (%lu)", (unsigned long)s.st_nlink);
+    EXPECT_OK(c, fchmod(fd, 0700), "fchmod of the removed directory");
+    check(c, fstat(fd, &s) == 0 && (s.st_mode & 07777) == 0700, "the mode change shows (%o)", s.st_mode & 07777);
+    EXPECT_ERR(c, openat(fd, "x", O_CREAT | O_WRONLY, 0644), ENOENT, "create in the removed directory");
+    DIR *dp = fdopendir(fd);
+    int n = 0;
+    struct dirent *de;
+    while (dp && (de = readdir(dp)))
+        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    check(c, dp && n == 0, "listing the removed directory gives no entries");
+    if (dp) closedir(dp);
+    else close(fd);
+    /* a process whose working directory is removed */
+    P(c, d, "nl.cwd");
+    mkdir(d, 0755);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct stat cs;
+        _exit(chdir(d) == 0 && rmdir(d) == 0 && stat(".", &cs) == 0 && cs.st_nlink == 0 ? 0 : 1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    check(c, WIFEXITED(status) && WEXITSTATUS(status) == 0, "stat(\".\") in a removed working directory: nlink 0");
+    /* an open FIFO, unlinked, and one replaced by rename */
+    P(c, q, "nl.fifo");
+    mkfifo(q, 0644);
+    int rd = open(q, O_RDONLY | O_NONBLOCK), wr = open(q, O_WRONLY | O_NONBLOCK);
+    EXPECT_OK(c, unlink(q), "unlink an open FIFO");
+    check(c, fstat(rd, &s) == 0 && S_ISFIFO(s.st_mode) && s.st_nlink == 0, "fstat of the unlinked FIFO: nlink 0");
+    char buf[4];
+    check(c, write(wr, "ok", 2) == 2 && read(rd, buf, sizeof buf) == 2, "the unlinked FIFO still carries data");
+    close(rd);
+    close(wr);
+    mkfifo(q, 0644);
+    rd = open(q, O_RDONLY | O_NONBLOCK);
+    write_file(P(c, r, "nl.new"), "n", 1);
+    EXPECT_OK(c, rename(r, q), "rename a file over an open FIFO");
+    check(c, fstat(rd, &s) == 0 && S_ISFIFO(s.st_mode) && s.st_nlink == 0, "fstat of the replaced FIFO: nlink 0");
+    close(rd);
+    /* an O_PATH descriptor of an unlinked symlink */
+    P(c, q, "nl.sym");
+    symlink("somewhere", q);
+    fd = open(q, O_PATH | O_NOFOLLOW);
+    EXPECT_OK(c, unlink(q), "unlink a symlink held by O_PATH");
+    check(c, fstat(fd, &s) == 0 && S_ISLNK(s.st_mode) && s.st_nlink == 0, "fstat through O_PATH: the symlink, nlink 0");
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -1128,6 +1746,20 @@ int main(int argc, char **argv)
     t_setgid(&c);
     t_fallocate_sparse(&c);
     t_perms(&c);
+    t_xattr_unlinked(&c);
+    t_xattr_namespaces(&c);
+    t_suid(&c);
+    t_attr_ctime(&c);
+    t_rename_dots(&c);
+    t_open_flags2(&c);
+    t_readlink_sizes(&c);
+    t_nametoolong2(&c);
+    t_mknod_dev(&c);
+    t_copy_range(&c);
+    t_blocks(&c);
+    t_whiteout(&c);
+    t_seek(&c);
+    t_nameless(&c);
     printf("errno: %d checks, %d failed\n", c.checks, c.fails);
     return c.fails ? 1 : 0;
 }

@@ -14,6 +14,7 @@
  */
 #include "../../fs/nodes.c"
 
+#include <errno.h>
 #include <stdio.h>
 
 #define MAXE 400
@@ -29,6 +30,7 @@ struct ment {
 static struct ment tree[MAXE];
 static int ntree;
 static uint64_t nlookup[MAXID];
+static int held[MAXID]; /* fs_nodes_hold'd, token &held[id] */
 static uint64_t next_id = 2;
 static unsigned long long rng;
 static long step;
@@ -313,13 +315,28 @@ static void op_forget(fs_nodes *t)
     uint64_t id = 2 + rnd((unsigned)(next_id - 2 + 1));
     if (id >= next_id || !nlookup[id])
         return;
+    /* Now and then hold a token for the entry, as the daemon holds a file without names. */
+    if (!held[id] && rnd(4) == 0) {
+        if (fs_nodes_hold(t, id, &held[id]) != 0)
+            die("fs_nodes_hold of a known entry failed", NULL);
+        held[id] = 1;
+        if (fs_nodes_hold(t, id, &held[id]) != -EBUSY)
+            die("a second fs_nodes_hold did not fail with EBUSY", NULL);
+    }
     uint64_t n = 1 + rnd((unsigned)nlookup[id]);
     nlookup[id] -= n;
     if (trace_from >= 0 && step >= trace_from)
         fprintf(stderr, "%ld: forget %llu x%llu\n", step, (unsigned long long)id,
                 (unsigned long long)n);
-    fs_nodes_forget(t, id, n);
+    void *got = fs_nodes_forget(t, id, n);
+    void *want = nlookup[id] == 0 && held[id] ? &held[id] : NULL;
+    if (got != want)
+        die("fs_nodes_forget returned the wrong held object", NULL);
+    if (got)
+        held[id] = 0;
 }
+
+static void release_held(void *obj) { *(int *)obj = 0; }
 
 int main(int argc, char **argv)
 {
@@ -350,21 +367,24 @@ int main(int argc, char **argv)
             check(t);
         if (next_id >= MAXID - 8) { /* start over with the same table: all forgotten */
             for (uint64_t id = 2; id < next_id; id++)
-                if (nlookup[id])
-                    fs_nodes_forget(t, id, nlookup[id]);
+                if (nlookup[id] && fs_nodes_forget(t, id, nlookup[id]) != (held[id] ? &held[id] : NULL))
+                    die("fs_nodes_forget returned the wrong held object", NULL);
             if (fs_nodes_count(t) != 1)
                 die("entries left after forgetting everything", NULL);
             memset(nlookup, 0, sizeof nlookup);
+            memset(held, 0, sizeof held);
             ntree = 0;
             next_id = 2;
         }
     }
+    int kept = 0;
     for (uint64_t id = 2; id < next_id; id++)
-        if (nlookup[id])
-            fs_nodes_forget(t, id, nlookup[id]);
-    if (fs_nodes_count(t) != 1)
-        die("entries left after forgetting everything", NULL);
-    fs_nodes_free(t);
-    printf("nodes_model: %d steps, seed %lu: ok\n", STEPS, seed);
+        kept += held[id];
+    fs_nodes_free(t, release_held); /* must release every object still held */
+    for (uint64_t id = 2; id < next_id; id++)
+        if (held[id])
+            die("fs_nodes_free did not release a held object", NULL);
+    printf("nodes_model: %d steps, seed %lu, %d objects released by free: ok\n", STEPS, seed,
+           kept);
     return 0;
 }
