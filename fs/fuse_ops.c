@@ -35,7 +35,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "fuse_readahead.h"
 #include "ghosts.h"
 #include "nodes.h"
 #include "schema.h" /* fs_buf */
@@ -323,11 +322,8 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (c->rdplus == LSMFS_RDPLUS_AUTO && (conn->capable & FUSE_CAP_READDIRPLUS_AUTO))
         conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
-    /* WRITEs of up to 1 MiB (libfuse asks the kernel for max_pages to match).  The kernel
-     * reads ahead by the smaller of this and its window for the mount, which main widened
-     * (fuse_readahead.h): this must not undo that. */
     conn->max_write = 1u << 20;
-    conn->max_readahead = LSMFS_READAHEAD_KIB * 1024u;
+    conn->max_readahead = 1u << 20;
 }
 
 /* The kernel forgot n lookups of ino; a file kept for it (hold_orphan) goes with the last. */

@@ -27,7 +27,6 @@
 #include "control.h"
 #include "fscore.h"
 #include "fuse_ops.h"
-#include "fuse_readahead.h"
 
 #define LSMFS_VERSION "0.1.0"
 
@@ -577,7 +576,6 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         verdict(vfd, err);
         return 1;
     }
-    lsmfs_readahead_set(mnt_abs, LSMFS_READAHEAD_KIB); /* best effort: needs root */
     if (fuse_set_signal_handlers(se) != 0) {
         fuse_session_unmount(se);
         fuse_session_destroy(se);

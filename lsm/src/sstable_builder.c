@@ -4,7 +4,9 @@
  * Entries stream into a data block; when it reaches block_size it is compressed (LZ4, kept only
  * if that saves at least 1/8; a big block is tried on a sample first), framed with a type byte
  * and masked CRC, and appended to an output buffer that is written out in 64 KiB pieces (a
- * block of 64 KiB or more is written from where it is).  The index entry for a block is added
+ * block of 64 KiB or more is written from where it is).  A value of 64 KiB or more arriving at
+ * an empty block that would not be compressed (a file chunk of random or compressed data) is
+ * not even copied into the block: its block is written around it, from the caller's buffer.  The index entry for a block is added
  * when the NEXT key arrives, so that it can be a short separator between the two blocks (as
  * LevelDB's FindShortestSeparator) instead of a full key.  The bloom filter is built at the end
  * from one 32-bit hash per distinct user key.  Bytes go to PATH.tmp; finish fsyncs it, renames
@@ -110,13 +112,17 @@ static int write_direct(sst_builder *b, const uint8_t *p, size_t n)
  * already compressed data then costs no full LZ4 pass. */
 #define SAMPLE 4096
 #define SAMPLE_MIN (4 * SAMPLE)
+static int sample_shrinks(sst_builder *b, const uint8_t *sample)
+{
+    if (buf_reserve(&b->cbuf, (size_t)LZ4_compressBound(SAMPLE))) return 1;
+    int c = LZ4_compress_default((const char *)sample, (char *)b->cbuf.data, SAMPLE,
+                                 LZ4_compressBound(SAMPLE));
+    return c > 0 && (size_t)c < SAMPLE - SAMPLE / 8;
+}
+
 static int sample_compresses(sst_builder *b, const uint8_t *contents, size_t n)
 {
-    if (n < SAMPLE_MIN) return 1;
-    if (buf_reserve(&b->cbuf, (size_t)LZ4_compressBound(SAMPLE))) return 1;
-    int c = LZ4_compress_default((const char *)contents + n / 2 - SAMPLE / 2,
-                                 (char *)b->cbuf.data, SAMPLE, LZ4_compressBound(SAMPLE));
-    return c > 0 && (size_t)c < SAMPLE - SAMPLE / 8;
+    return n < SAMPLE_MIN || sample_shrinks(b, contents + n / 2 - SAMPLE / 2);
 }
 
 /* Frame contents as a block (compressing when allowed and worth it), queue it for writing,
@@ -156,6 +162,52 @@ static int write_block(sst_builder *b, const uint8_t *contents, size_t n, int ma
     h->offset = b->offset;
     h->size = plen;
     b->offset += plen + SST_BLOCK_TRAILER;
+    return b->out.len >= OUT_FLUSH ? flush_out(b) : 0;
+}
+
+/* Whether write_block would try to compress a block holding only this entry: the same test on
+ * the same sample bytes (the block's middle lies in the value). */
+static int will_compress(sst_builder *b, size_t ikey_len, const uint8_t *value, size_t vlen)
+{
+    size_t hlen = 1 + (size_t)varint_length(ikey_len) + (size_t)varint_length(vlen) + ikey_len;
+    size_t n = hlen + vlen + 8; /* header, value, one restart and the restart count */
+    if (b->opt.compression != LSM_COMPRESSION_LZ4 || n > LZ4_MAX_INPUT_SIZE) return 0;
+    if (n < SAMPLE_MIN || n / 2 - SAMPLE / 2 < hlen) return 1; /* (callers pass big values) */
+    return sample_shrinks(b, value + (n / 2 - SAMPLE / 2 - hlen));
+}
+
+/* Write a data block holding exactly one entry (ikey, value), as block_builder would lay it
+ * out, without copying the value: header and restart array around it, the CRC over the three
+ * pieces.  Then its index entry waits for the next key, as after flush_data_block. */
+static int write_single_entry_block(sst_builder *b, const uint8_t *ikey, size_t klen,
+                                    const uint8_t *value, size_t vlen)
+{
+    uint8_t head[20 + 3], tail[8];
+    uint8_t *p = head;
+    p += put_varint32(p, 0); /* shared */
+    p += put_varint32(p, (uint32_t)klen);
+    p += put_varint32(p, (uint32_t)vlen);
+    size_t hlen = (size_t)(p - head);
+    put_fixed32(tail, 0); /* the one restart, at offset 0 */
+    put_fixed32(tail + 4, 1);
+    uint8_t trailer[SST_BLOCK_TRAILER];
+    trailer[0] = SST_BLOCK_RAW;
+    uint32_t crc = crc32c_extend(crc32c_value(head, hlen), ikey, klen);
+    crc = crc32c_extend(crc32c_extend(crc, value, vlen), tail, sizeof tail);
+    put_fixed32(trailer + 1, crc32c_mask(crc32c_extend(crc, trailer, 1)));
+    int rc = buf_append(&b->out, head, hlen);
+    if (!rc) rc = buf_append(&b->out, ikey, klen);
+    if (rc) return fail(b, rc, "out of memory");
+    if ((rc = flush_out(b)) || (rc = write_direct(b, value, vlen))) return rc;
+    if ((rc = buf_append(&b->out, tail, sizeof tail)) ||
+        (rc = buf_append(&b->out, trailer, sizeof trailer)))
+        return fail(b, rc, "out of memory");
+    size_t n = hlen + klen + vlen + sizeof tail;
+    b->pending.offset = b->offset;
+    b->pending.size = n;
+    b->offset += n + SST_BLOCK_TRAILER;
+    b->pending_index = 1;
+    b->data_blocks++;
     return b->out.len >= OUT_FLUSH ? flush_out(b) : 0;
 }
 
@@ -277,7 +329,11 @@ int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t ikey_len, const 
         rc = buf_append(&b->hashes, &h, sizeof h);
     }
     if (!rc && first) rc = buf_append(&b->smallest, ikey, ikey_len);
-    if (!rc) rc = block_builder_add(&b->data, ikey, ikey_len, value, value_len);
+    /* A value that fills a block by itself, in an empty block, that will not be compressed
+     * (a file chunk of random or compressed data) goes to the file from the caller's buffer. */
+    int direct = block_builder_empty(&b->data) && value_len >= b->opt.block_size &&
+                 value_len >= OUT_FLUSH && !will_compress(b, ikey_len, value, value_len);
+    if (!rc && !direct) rc = block_builder_add(&b->data, ikey, ikey_len, value, value_len);
     if (!rc) {
         b->last_key.len = 0;
         rc = buf_append(&b->last_key, ikey, ikey_len);
@@ -287,6 +343,7 @@ int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t ikey_len, const 
     if (ikey_kind(ikey, ikey_len) == IKEY_TYPE_DELETE) b->deletions++;
     b->raw_key_bytes += u.len;
     b->raw_value_bytes += value_len;
+    if (direct) return write_single_entry_block(b, ikey, ikey_len, value, value_len);
     if (block_builder_size(&b->data) >= b->opt.block_size) return flush_data_block(b);
     return 0;
 }
@@ -446,7 +503,7 @@ int sst_table_publish(lsm_env *env, const char *path)
     memcpy(tmp, path, n);
     memcpy(tmp + n, ".tmp", 5);
     int rc = 0;
-    int fd = env->open(env, tmp, O_RDONLY, 0);
+    int fd = env->open(env, tmp, O_WRONLY, 0); /* (for writing: an env may track syncs by writer) */
     if (fd < 0) rc = lsm_error(fd, "%s: open: %s", tmp, strerror(-fd));
     if (!rc && (rc = env->fsync(env, fd))) rc = lsm_error(rc, "%s: fsync: %s", tmp, strerror(-rc));
     if (fd >= 0) {

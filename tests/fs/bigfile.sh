@@ -1,6 +1,5 @@
 #!/bin/bash
 # bigfile.sh — the big-file write path (whole chunks streamed into ingested tables, fs/file.c):
-#  0. the mount's readahead window is the daemon's (as root), for big sequential reads;
 #  1. fsx with big files and big operations (writes of up to 3 MiB past the end take the
 #     ingest path, mixed with overwrites, truncates, mmap and hole punching), every read checked
 #     against fsx's in-memory model, and the file again after a remount;
@@ -22,13 +21,6 @@ note "seed $T_SEED"
 
 t_fs || fail "mount failed"
 mnt=$T_MNT
-# The daemon widens the kernel's readahead window for its mount (fs/fuse_readahead.h), which
-# only root may do: big sequential reads then come as 1 MiB READs instead of 128 KiB ones.
-if [ "$T_NATIVE" = 0 ] && [ "$(id -u)" = 0 ]; then
-    ra=$(cat "/sys/class/bdi/$(mountpoint -d "$mnt")/read_ahead_kb" 2>/dev/null)
-    [ "$ra" = 2048 ] || fail "the mount's readahead window is '${ra}' KiB, not 2048"
-    note "readahead window: $ra KiB"
-fi
 nice "$fsx" -q -n "${BIGFILE_FSX_OPS:-1500}" -s "$T_SEED" -l $((24 << 20)) -o $((3 << 20)) \
     -d "$T_TMP/model.big" "$mnt/fsx.big" || fail "fsx (24 MiB file, 3 MiB operations) failed, seed $T_SEED"
 t_umount "$mnt" || fail "unmount"

@@ -8,10 +8,13 @@
  *  - size-tiered: an ingested run never lands above older writes still in a memtable;
  *  - a big ingest in a leveled store rolls over to several tables, unsynced until commit, which
  *    adds all of them at once (or, when a newer table overlaps, falls back for all of them);
+ *    a commit failing at any one of its file operations, then a power cut, leaves all of the
+ *    ingest or none of it (all if commit succeeded) and no temporary file;
  *  - a random model: puts, deletes, ingests over random (often overlapping) ranges, flushes,
  *    compactions and reopens, every key checked against an array after each step. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fault_env.h"
 #include "lsm.h"
 #include "testutil.h"
 
@@ -405,15 +409,19 @@ Test(ingest, tiered_ingest_after_older_unflushed_writes)
     free(dir);
 }
 
-static lsm_db *open_small_tables(const char *dir)
+static lsm_db *open_small_tables_env(const char *dir, lsm_env *env)
 {
     lsm_options o;
     lsm_options_init(&o);
+    o.env = env;
     o.target_file_size = 4096; /* an ingest rolls over every 32 x 4 KiB */
+    o.disable_background = 1;  /* the same operations in every run */
     lsm_db *db;
     cr_assert_eq(lsm_open(dir, &o, &db), 0, "open: %s", lsm_last_error());
     return db;
 }
+
+static lsm_db *open_small_tables(const char *dir) { return open_small_tables_env(dir, NULL); }
 
 static int total_files(lsm_db *db)
 {
@@ -487,4 +495,63 @@ Test(ingest, a_rolled_ingest_falls_back_whole)
     cr_assert_eq(count_files(dir, ".sst"), before, "the ingest's files are gone");
     free(v);
     expect_filled_and_finish(db, dir, 40);
+}
+
+/* Fill a fresh store at dir through env with a rolled ingest of 12 keys and commit it, the nth
+ * file operation of the commit failing (n = 0: none).  Returns commit's result. */
+static int commit_failing_at(const char *dir, lsm_env *env, uint64_t n, int err)
+{
+    lsm_db *db = open_small_tables_env(dir, env);
+    lsm_ingest *in = begin_filled(db, 12);
+    fault_env_reset_counts(env);
+    if (n) fault_env_fail(env, FAULT_OPS_ALL, n, err, (int)(n % 2));
+    int rc = lsm_ingest_commit(in);
+    fault_env_clear(env);
+    lsm_close(db); /* may report the failure again */
+    return rc;
+}
+
+Test(ingest, a_rolled_commit_failing_anywhere_is_all_or_nothing, .timeout = 300)
+{
+    char *dir = tu_tmpdir("ingest_roll_fault");
+    char *store = tu_path(dir, "s");
+    lsm_env *env = fault_env_new();
+    cr_assert_eq(commit_failing_at(store, env, 0, 0), 0, "%s", lsm_last_error());
+    uint64_t total = fault_env_count(env);
+    cr_assert_gt(total, 12, "the commit publishes several tables");
+    tu_rmrf(store);
+    for (uint64_t n = 1; n <= total; n++) {
+        int err = n % 3 ? -EIO : -ENOSPC;
+        int rc = commit_failing_at(store, env, n, err);
+        cr_assert_eq(fault_env_drop_unsynced(env), 0);
+        lsm_db *db = open_small_tables(store);
+        int present = 0;
+        char k[16];
+        for (int i = 0; i < 12; i++) {
+            void *v;
+            size_t vl;
+            key_of(i, k);
+            int r = lsm_get(db, NULL, k, strlen(k), &v, &vl);
+            cr_assert(r == 0 || r == LSM_ENOTFOUND, "op %llu: %s", (unsigned long long)n,
+                      lsm_last_error());
+            if (r == 0) {
+                present++;
+                lsm_free(v);
+            }
+        }
+        cr_assert(present == 0 || present == 12, "op %llu: %d of 12 keys after the power cut",
+                  (unsigned long long)n, present);
+        cr_assert(rc != 0 || present == 12, "op %llu: commit succeeded but keys are gone",
+                  (unsigned long long)n);
+        if (present) for (int i = 0; i < 12; i++) expect(db, i, 1, VAL);
+        cr_assert_eq(count_files(store, ".tmp"), 0, "op %llu", (unsigned long long)n);
+        cr_assert_eq(lsm_close(db), 0);
+        tu_rmrf(store);
+    }
+    fprintf(stderr, "ingest: a rolled commit failed at each of its %llu file operations\n",
+            (unsigned long long)total);
+    fault_env_free(env);
+    tu_rmrf(dir);
+    free(store);
+    free(dir);
 }
