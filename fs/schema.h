@@ -23,7 +23,12 @@
 #include <time.h>
 
 #define FS_CHUNK_SIZE 65536u      /* bytes per chunk of a large file */
-#define FS_INLINE_MAX 4096u       /* files up to this size keep their contents in the record */
+/* Files up to FS_INLINE_MAX bytes keep their contents in their entry's record: `echo x > f` is
+ * one put.  Small, because a listing reads every record of the directory: with 4 KiB inline, a
+ * cold listing of 100 directories of 1,000 files of 1 KiB ran at 404k entries/s, with 512 bytes
+ * at 880k (the 1 KiB contents went to a chunk key, outside the directory's range).  A record
+ * written inline under a larger limit stays valid: the inline flag, not the size, decides. */
+#define FS_INLINE_MAX 512u
 #define FS_NAME_MAX 255u          /* longest name component */
 #define FS_FORMAT_VERSION 1u
 #define FS_REC_VERSION 1u
