@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "cache.h"
+#include "testutil.h"
 
 typedef struct val {
     uint64_t file, offset;
@@ -102,19 +103,4 @@ Test(concurrent_cache, hammer)
     cr_assert_eq(run_hammer(why, sizeof why), 0, "%s", why);
 }
 
-#ifdef __SANITIZE_THREAD__
-/* Criterion's runner cannot start under ThreadSanitizer (its shared-memory arena collides with
- * TSan's address-space layout: Snaipe/Criterion issue #274), so the TSan build of this file
- * supplies its own main, which takes precedence over libcriterion's, and runs the same check
- * directly.  Arguments meant for criterion are ignored. */
-int main(void)
-{
-    char why[256] = "";
-    if (run_hammer(why, sizeof why)) {
-        fprintf(stderr, "concurrent_cache::hammer FAILED: %s\n", why);
-        return 1;
-    }
-    printf("concurrent_cache::hammer passed\n");
-    return 0;
-}
-#endif
+TU_TSAN_MAIN(run_hammer, "concurrent_cache::hammer")

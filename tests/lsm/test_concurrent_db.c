@@ -1,7 +1,7 @@
 /* test_concurrent_db.c — writers, readers, iterators and snapshots on one store while flushes
  * and compactions run in the background (tiny memtable and tables), then lsm_verify and a
  * reopen that must hold exactly the last value of every key.  Also built under TSan
- * (make SAN=tsan check-concurrent), where it has its own main (see test_concurrent_cache.c).
+ * (make SAN=tsan check-concurrent), where it has its own main (TU_TSAN_MAIN in support/testutil.h).
  *
  * Each writer owns its keys and writes increasing counters into them; every value is
  * "<key>=<counter>".  A reader that saw counter c for a key must later never see less than c,
@@ -273,16 +273,4 @@ Test(concurrent_db, writers_readers_scanners, .timeout = 600)
     cr_assert_eq(run(why, sizeof why), 0, "%s", why);
 }
 
-#ifdef __SANITIZE_THREAD__
-/* Criterion's runner cannot start under ThreadSanitizer (see test_concurrent_cache.c). */
-int main(void)
-{
-    char why[600] = "";
-    if (run(why, sizeof why)) {
-        fprintf(stderr, "concurrent_db FAILED: %s\n", why);
-        return 1;
-    }
-    printf("concurrent_db passed\n");
-    return 0;
-}
-#endif
+TU_TSAN_MAIN(run, "concurrent_db")

@@ -283,17 +283,4 @@ Test(concurrent_memtable, one_writer_three_readers, .timeout = 300)
     cr_assert_eq(run_all(why, sizeof why), 0, "%s", why);
 }
 
-#ifdef __SANITIZE_THREAD__
-/* Criterion's runner cannot start under ThreadSanitizer (see test_concurrent_cache.c), so the
- * TSan build supplies its own main running the same check; criterion's arguments are ignored. */
-int main(void)
-{
-    char why[256] = "";
-    if (run_all(why, sizeof why)) {
-        fprintf(stderr, "concurrent_memtable::one_writer_three_readers FAILED: %s\n", why);
-        return 1;
-    }
-    printf("concurrent_memtable::one_writer_three_readers passed\n");
-    return 0;
-}
-#endif
+TU_TSAN_MAIN(run_all, "concurrent_memtable::one_writer_three_readers")

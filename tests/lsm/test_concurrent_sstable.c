@@ -165,17 +165,4 @@ Test(concurrent_sstable, shared_reader_and_cache, .timeout = 300)
     cr_assert_eq(run_all(why, sizeof why), 0, "%s", why);
 }
 
-#ifdef __SANITIZE_THREAD__
-/* Criterion's runner cannot start under ThreadSanitizer (see test_concurrent_cache.c), so the
- * TSan build supplies its own main running the same check; criterion's arguments are ignored. */
-int main(void)
-{
-    char why[512] = "";
-    if (run_all(why, sizeof why)) {
-        fprintf(stderr, "concurrent_sstable::shared_reader_and_cache FAILED: %s\n", why);
-        return 1;
-    }
-    printf("concurrent_sstable::shared_reader_and_cache passed\n");
-    return 0;
-}
-#endif
+TU_TSAN_MAIN(run_all, "concurrent_sstable::shared_reader_and_cache")

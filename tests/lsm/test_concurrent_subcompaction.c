@@ -5,7 +5,7 @@
  * lsm_compact_range both hold exactly the model's contents, the snapshot still reads its
  * versions in both, the parallel store really split compactions (its stats say so), and both
  * pass lsm_verify and read the same after a reopen.  Also built under TSan
- * (make SAN=tsan check-concurrent) with its own main (see test_concurrent_cache.c). */
+ * (make SAN=tsan check-concurrent) with its own main (TU_TSAN_MAIN in support/testutil.h). */
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -175,16 +175,4 @@ Test(subcompaction, parallel_spans_equal_single_thread, .timeout = 600)
     cr_assert_eq(run(why, sizeof why), 0, "%s", why);
 }
 
-#ifdef __SANITIZE_THREAD__
-/* Criterion's runner cannot start under ThreadSanitizer (see test_concurrent_cache.c). */
-int main(void)
-{
-    char why[300] = "";
-    if (run(why, sizeof why)) {
-        fprintf(stderr, "subcompaction FAILED: %s\n", why);
-        return 1;
-    }
-    printf("subcompaction passed\n");
-    return 0;
-}
-#endif
+TU_TSAN_MAIN(run, "subcompaction")

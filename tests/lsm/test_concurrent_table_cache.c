@@ -3,7 +3,7 @@
  * threads get keys and iterators pin tables across those evictions (tc_release drops pins
  * without the cache lock).  Every get must return the key's value, every scan must be complete
  * and ordered, and the open count must come back to at most the capacity.  Also built under
- * TSan (make SAN=tsan check-concurrent) with its own main (see test_concurrent_cache.c). */
+ * TSan (make SAN=tsan check-concurrent) with its own main (TU_TSAN_MAIN in support/testutil.h). */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -155,16 +155,4 @@ Test(concurrent_table_cache, gets_and_scans_across_evictions, .timeout = 300)
     cr_assert_eq(run(why, sizeof why), 0, "%s", why);
 }
 
-#ifdef __SANITIZE_THREAD__
-/* Criterion's runner cannot start under ThreadSanitizer (see test_concurrent_cache.c). */
-int main(void)
-{
-    char why[300] = "";
-    if (run(why, sizeof why)) {
-        fprintf(stderr, "concurrent_table_cache FAILED: %s\n", why);
-        return 1;
-    }
-    printf("concurrent_table_cache passed\n");
-    return 0;
-}
-#endif
+TU_TSAN_MAIN(run, "concurrent_table_cache")
