@@ -246,25 +246,61 @@ static int memtables_overlap(lsm_db *db, slice lo, slice hi, buf *scratch)
     return 0;
 }
 
+/* Whether table f holds an entry whose user key lies in [lo, hi].  Its range may span
+ * [lo, hi] with no key inside: lsmfs's chunk keys of a new big file sort between the chunks
+ * of older files, so every table of small files spans them.  1, 0 or a negative error. */
+static int table_holds(table_cache *tc, const file_meta *f, slice lo, slice hi, buf *scratch)
+{
+    iter *it = tc_iter(tc, f->number, 0);
+    if (!it) return lsm_error(LSM_ENOMEM, "ingest: out of memory");
+    int rc = buf_reserve(scratch, lo.len + IKEY_TRAILER);
+    if (!rc) {
+        size_t n = ikey_build(scratch->data, lo.data, lo.len, IKEY_MAX_SEQ, IKEY_TYPE_SEEK);
+        iter_seek(it, scratch->data, n);
+        if (iter_valid(it)) {
+            slice k = iter_key(it);
+            slice u = ikey_user(k.data, k.len);
+            rc = ukey_compare(u.data, u.len, hi.data, hi.len) <= 0;
+        } else {
+            rc = iter_status(it);
+        }
+    }
+    iter_destroy(it);
+    return rc;
+}
+
 /* The level for a table of range [lo, hi] whose entries have sequence seq in version v, or
  * -1 if a table there may hold a newer version of one of its keys.  Size-tiered stores keep
- * every run in level 0.  0 or LSM_ENOMEM in *rc. */
-static int pick_level(const version *v, slice lo, slice hi, uint64_t seq, int tiered, int *rc)
+ * every run in level 0.  A leveled store puts it at the deepest level l >= 1 that no table
+ * overlaps (levels above 0 hold disjoint ranges) and above every table holding one of its
+ * keys; tables that merely span the range do not hold it up, so a big file written after
+ * many small ones still lands below level 0 instead of stalling writers there.  Reads tables
+ * (I/O): REQUIRES work_mu, so v cannot change.  0 or a negative error in *rc. */
+static int pick_level(lsm_db *db, const version *v, slice lo, slice hi, uint64_t seq,
+                      int tiered, buf *scratch, int *rc)
 {
-    int first = LSM_NUM_LEVELS; /* the shallowest level with an overlapping table */
+    int deepest_free = 0; /* the deepest level >= 1 no table overlaps, above any holder */
+    int below_holder = 0; /* a shallower level holds a key: deeper levels are not candidates */
     *rc = 0;
+    /* Every level is read: a newer version may sit below an older key's level (keys written
+     * during the ingest and compacted down), and the ingest must not shadow it. */
     for (int l = 0; l < LSM_NUM_LEVELS; l++) {
         file_meta **fs = NULL;
         size_t n = 0;
         if ((*rc = version_overlapping(v, l, &lo, &hi, &fs, &n))) return -1;
-        int newer = 0;
-        for (size_t i = 0; i < n; i++) newer |= fs[i]->largest_seq >= seq;
+        int held = 0, newer = 0;
+        for (size_t i = 0; i < n && !*rc && !newer; i++) {
+            int h = tiered ? 1 : table_holds(db->tc, fs[i], lo, hi, scratch);
+            if (h < 0) *rc = h;
+            held |= h > 0;
+            newer |= h > 0 && fs[i]->largest_seq >= seq;
+        }
         free(fs);
-        if (newer) return -1;
-        if (n && l < first) first = l;
+        if (*rc || newer) return -1;
+        below_holder |= held;
+        if (l > 0 && n == 0 && !below_holder) deepest_free = l;
     }
-    if (first == 0 || tiered) return 0;
-    return first - 1;
+    return tiered ? 0 : deepest_free;
 }
 
 /* Whether any memtable holds an entry.  REQUIRES: mu. */
@@ -300,14 +336,14 @@ static int install(lsm_db *db, const ingest_table *t, file_meta **f, size_t n, u
         /* (tiered: after the first flush, entries in the memtables are all newer) */
         int busy = memtables_overlap(db, lo, hi, &scratch) ||
                    (tiered && attempt == 0 && memtables_hold_entries(db));
+        pthread_mutex_unlock(&db->mu);
         int placed = !busy;
         for (size_t i = 0; placed && !rc && i < n; i++) {
             slice a = ikey_user(t[i].meta.smallest, t[i].meta.smallest_len);
             slice z = ikey_user(t[i].meta.largest, t[i].meta.largest_len);
-            level[i] = pick_level(db->vs.current, a, z, seq, tiered, &rc);
+            level[i] = pick_level(db, db->vs.current, a, z, seq, tiered, &scratch, &rc);
             placed = level[i] >= 0;
         }
-        pthread_mutex_unlock(&db->mu);
         if (placed && !rc) {
             version_edit e;
             edit_init(&e);

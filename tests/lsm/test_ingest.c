@@ -224,6 +224,56 @@ Test(ingest, a_newer_table_in_the_range_takes_the_fallback)
     free(dir);
 }
 
+/* Two keys around the range, "a" and "z", flushed into one table that spans it. */
+static void put_spanning_table(lsm_db *db, int version)
+{
+    char v[100];
+    value_of(0, version, v, 100);
+    cr_assert_eq(lsm_put(db, NULL, "a", 1, v, 100), 0);
+    cr_assert_eq(lsm_put(db, NULL, "z", 1, v, 100), 0);
+    cr_assert_eq(lsm_flush(db), 0, "%s", lsm_last_error());
+}
+
+/* lsmfs's case: a big file's chunk keys sort between the keys of older tables without any of
+ * them holding one.  A table that only spans the range, older or newer than the ingest, must
+ * neither pull the ingest up to level 0 (where a big file's tables stall every writer) nor
+ * send it down the fallback path. */
+Test(ingest, a_table_spanning_the_range_without_its_keys_does_not_hold_it_up)
+{
+    char *dir = tu_tmpdir("ingest_span");
+    lsm_db *db = open_db(dir, 0);
+    put_spanning_table(db, 0);
+    ingest_range(db, 0, 10, 1, 100);
+    cr_assert_eq(files_at(db, 6), 1, "the ingest goes to the bottom, under the spanning table");
+    lsm_ingest *in;
+    cr_assert_eq(lsm_ingest_begin(db, &in), 0);
+    char k[16], v[100];
+    for (int i = 20; i < 30; i++) {
+        key_of(i, k);
+        value_of(i, 1, v, 100);
+        cr_assert_eq(lsm_ingest_put(in, k, strlen(k), v, 100), 0);
+    }
+    put_spanning_table(db, 1); /* newer than the ingest, spanning it */
+    int before = count_files(dir, ".sst");
+    cr_assert_eq(lsm_ingest_commit(in), 0, "%s", lsm_last_error());
+    cr_assert_eq(count_files(dir, ".sst"), before + 1, "placed, not written through batches");
+    cr_assert_eq(files_at(db, 6), 2);
+    for (int i = 0; i < 30; i++) expect(db, i, i < 10 || i >= 20 ? 1 : -1, 100);
+    void *got;
+    size_t gl;
+    cr_assert_eq(lsm_get(db, NULL, "z", 1, &got, &gl), 0);
+    value_of(0, 1, v, 100);
+    cr_assert(gl == 100 && memcmp(got, v, 100) == 0, "the newer spanning write wins");
+    lsm_free(got);
+    cr_assert_eq(lsm_close(db), 0);
+    cr_assert_eq(lsm_verify(dir, NULL, NULL, NULL), 0, "%s", lsm_last_error());
+    db = open_db(dir, 0);
+    for (int i = 0; i < 30; i++) expect(db, i, i < 10 || i >= 20 ? 1 : -1, 100);
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 Test(ingest, abandon_and_bad_order)
 {
     char *dir = tu_tmpdir("ingest_abandon");
