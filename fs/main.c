@@ -15,20 +15,25 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "control.h"
 #include "fscore.h"
+#include "fuse_loop.h"
 #include "fuse_ops.h"
 
 #define LSMFS_VERSION "0.1.0"
+#define LOOP_THREADS 10 /* request threads: libfuse's default maximum */
 
 struct lsmfs_args {
     char *store;
@@ -421,6 +426,10 @@ int main(int argc, char *argv[])
     struct lsmfs_args a;
     memset(&a, 0, sizeof a);
     int rc;
+    /* One malloc arena for all threads: which thread serves a request changes over time, and
+     * memory freed in one thread's arena (the node table after the kernel forgets a directory
+     * of inodes) would otherwise stay there while another thread's arena grows. */
+    mallopt(M_ARENA_MAX, 1);
     if (fuse_opt_parse(&args, &a, opt_spec, opt_proc) != 0) {
         fprintf(stderr, "lsmfs: invalid options (see lsmfs --help)\n");
         rc = 1;
@@ -546,6 +555,17 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         setsid();
     }
 
+    /* The signals that end the loop stay blocked in every thread the daemon starts (liblsm's,
+     * the control socket's, the loop's): lsmfs_loop takes them with sigwaitinfo.  Only the
+     * mount (whose fusermount3 child inherits the mask) and a single-threaded loop (which
+     * needs libfuse's handlers to interrupt its read) see them unblocked. */
+    sigset_t ends, old_mask;
+    sigemptyset(&ends);
+    sigaddset(&ends, SIGTERM);
+    sigaddset(&ends, SIGINT);
+    sigaddset(&ends, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ends, &old_mask);
+
     fscore *fs = NULL;
     int r = open_store(store_abs, &lopt, &fs);
     if (r) {
@@ -567,7 +587,10 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         return 1;
     }
     lsmfs_ctx_set_session(ctx, se);
-    if (fuse_session_mount(se, mnt_abs) != 0) {
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    int mounted = fuse_session_mount(se, mnt_abs) == 0;
+    pthread_sigmask(SIG_BLOCK, &ends, NULL);
+    if (!mounted) {
         fuse_session_destroy(se);
         lsmfs_ctx_free(ctx);
         fscore_close(fs);
@@ -613,10 +636,10 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
     verdict(vfd, NULL);
 
     if (a.single) {
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         r = fuse_session_loop(se);
     } else {
-        struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
-        r = fuse_session_loop_mt(se, &cfg);
+        r = lsmfs_loop(se, LOOP_THREADS);
     }
     if (r > 0)
         r = 0; /* ended by SIGTERM/SIGINT/SIGHUP: a clean unmount */

@@ -1,0 +1,332 @@
+/*
+ * fuse_loop.c — the daemon's request loop (fuse_loop.h).
+ *
+ * Roles.  Of the pool's threads, the one holding the reader role reads /dev/fuse and answers
+ * the request itself; one other thread is the watcher; the rest wait on the condition
+ * variable.  The reader gives the role up before a request that may keep it long (handoff():
+ * the next thread starts reading at once) and loses it when the watcher finds it busy with one
+ * request for WATCH_MS (take-over: the watcher becomes the reader, the old reader rejoins the
+ * pool when it is done).  Role changes bump role_gen, so a thread learns whether it still holds
+ * the role after a request without any message.
+ *
+ * The watcher sleeps WATCH_MS at a time while requests flow, and parks (an untimed wait) after
+ * IDLE_ROUNDS quiet periods; the first request after that wakes it.  So an idle daemon does
+ * not wake up, and a busy one pays one futex wake per quiet spell, not one per request.
+ *
+ * Stopping.  Every thread but the caller's blocks SIGTERM, SIGINT and SIGHUP; the caller waits
+ * for them with sigwaitinfo.  A reader that sees the unmount tells the caller with SIGUSR1.
+ * The caller then sets stopping and interrupts the thread blocked in read(2) with SIGUSR1
+ * (a handler that does nothing, installed without SA_RESTART) until every thread has left.
+ */
+#include "fuse_loop.h"
+
+#include <errno.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WATCH_MS 4         /* a request busy this long gets a new reader beside it */
+#define IDLE_ROUNDS 16     /* quiet watch periods before the watcher parks */
+#define HANDOFF_BYTES 65536 /* reads and writes bigger than this run beside the reader */
+
+struct loop {
+    struct fuse_session *se;
+    pthread_t caller;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* pool threads and the parked watcher wait here */
+    pthread_cond_t gone_cv; /* the caller waits here for the threads to leave */
+    int have_reader;        /* some thread holds the reader role */
+    unsigned long role_gen; /* bumped at every change of reader */
+    int in_read;            /* the reader is in read(2): reader_tid may be interrupted */
+    pthread_t reader_tid;
+    int busy;               /* the reader is answering a request itself */
+    unsigned long busy_seq; /* requests the reader has started answering itself */
+    int watching;           /* a thread is the watcher */
+    int parked;             /* the watcher waits without a timeout */
+    int stopping;
+    int unmounted;
+    int alive;              /* threads not yet finished */
+};
+
+static void on_wake(int sig) { (void)sig; }
+
+/* Whether the request in buf may keep its thread long: big data transfers and requests that
+ * wait for the disk or for other processes.  A request spliced into a pipe is a big write. */
+static int heavy(const struct fuse_buf *buf)
+{
+    if (buf->flags & FUSE_BUF_IS_FD)
+        return 1;
+    const struct fuse_in_header *h = buf->mem;
+    if (buf->size < sizeof *h)
+        return 0;
+    switch (h->opcode) {
+    case FUSE_READ:
+        return buf->size >= sizeof *h + sizeof(struct fuse_read_in) &&
+               ((const struct fuse_read_in *)(h + 1))->size > HANDOFF_BYTES;
+    case FUSE_WRITE:
+        return h->len > sizeof *h + sizeof(struct fuse_write_in) + HANDOFF_BYTES;
+    case FUSE_FSYNC:
+    case FUSE_FSYNCDIR:
+    case FUSE_FALLOCATE:
+    case FUSE_COPY_FILE_RANGE:
+    case FUSE_SETLKW:
+    case FUSE_IOCTL:
+    case FUSE_POLL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void deadline_in(struct timespec *t, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_nsec += ms * 1000000L;
+    t->tv_sec += t->tv_nsec / 1000000000L;
+    t->tv_nsec %= 1000000000L;
+}
+
+/* Give up the reader role if this thread (generation gen) still holds it.  REQUIRES: mu. */
+static void drop_role(struct loop *l, unsigned long gen)
+{
+    if (l->have_reader && l->role_gen == gen) {
+        l->have_reader = 0;
+        pthread_cond_signal(&l->cv);
+    }
+}
+
+/* The session ended (unmounted, or exited by a request): stop the pool and tell the caller.
+ * REQUIRES: mu. */
+static void ended(struct loop *l)
+{
+    if (!l->unmounted) {
+        l->unmounted = 1;
+        l->stopping = 1;
+        pthread_cond_broadcast(&l->cv);
+        pthread_kill(l->caller, SIGUSR1);
+    }
+}
+
+/* The reader's loop: read a request, answer it, again, until the role passes on or the loop
+ * stops.  Enters and returns with mu held; gen is this thread's role generation. */
+static void serve(struct loop *l, struct fuse_buf *buf, unsigned long gen)
+{
+    for (;;) {
+        l->in_read = 1;
+        l->reader_tid = pthread_self();
+        pthread_mutex_unlock(&l->mu);
+        int res = fuse_session_receive_buf(l->se, buf);
+        pthread_mutex_lock(&l->mu);
+        l->in_read = 0;
+        if (res == -EINTR || res == -EAGAIN) {
+            if (l->stopping)
+                break;
+            continue;
+        }
+        if (res <= 0 || fuse_session_exited(l->se)) {
+            ended(l);
+            break;
+        }
+        if (l->parked) { /* the first request after a quiet spell: the watcher resumes */
+            l->parked = 0;
+            pthread_cond_broadcast(&l->cv);
+        }
+        if (heavy(buf)) {
+            drop_role(l, gen);
+            pthread_mutex_unlock(&l->mu);
+            fuse_session_process_buf(l->se, buf);
+            pthread_mutex_lock(&l->mu);
+            return;
+        }
+        l->busy = 1;
+        l->busy_seq++;
+        pthread_mutex_unlock(&l->mu);
+        fuse_session_process_buf(l->se, buf);
+        pthread_mutex_lock(&l->mu);
+        if (l->role_gen != gen)
+            return; /* the watcher took over while this request ran */
+        l->busy = 0;
+        if (l->stopping)
+            break;
+        if (fuse_session_exited(l->se)) {
+            ended(l);
+            break;
+        }
+    }
+    drop_role(l, gen);
+}
+
+/* The watcher's loop: returns (mu held) when the reader role is free, or after taking it over
+ * from a reader busy with one request for WATCH_MS (then *gen is the new role generation and
+ * the return value 1), or when the loop stops. */
+static int watch(struct loop *l, unsigned long *gen)
+{
+    int quiet = 0;
+    while (!l->stopping && l->have_reader) {
+        unsigned long seq = l->busy_seq;
+        int was_busy = l->busy;
+        if (quiet >= IDLE_ROUNDS) {
+            l->parked = 1;
+            while (l->parked && !l->stopping && l->have_reader)
+                pthread_cond_wait(&l->cv, &l->mu);
+            l->parked = 0;
+            quiet = 0;
+            continue;
+        }
+        struct timespec t;
+        deadline_in(&t, WATCH_MS);
+        pthread_cond_timedwait(&l->cv, &l->mu, &t);
+        if (l->stopping || !l->have_reader)
+            break;
+        if (was_busy && l->busy && l->busy_seq == seq) {
+            l->busy = 0; /* that request is the old reader's alone now */
+            *gen = ++l->role_gen;
+            return 1;
+        }
+        quiet = l->busy_seq == seq && !l->busy ? quiet + 1 : 0;
+    }
+    return 0;
+}
+
+static void *worker(void *arg)
+{
+    struct loop *l = arg;
+    struct fuse_buf buf;
+    memset(&buf, 0, sizeof buf);
+    sigset_t wake;
+    sigemptyset(&wake);
+    sigaddset(&wake, SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+    pthread_mutex_lock(&l->mu);
+    while (!l->stopping) {
+        unsigned long gen;
+        if (!l->have_reader) {
+            l->have_reader = 1;
+            gen = ++l->role_gen;
+            serve(l, &buf, gen);
+        } else if (!l->watching) {
+            l->watching = 1;
+            int took = watch(l, &gen);
+            l->watching = 0;
+            pthread_cond_broadcast(&l->cv); /* someone else may watch now */
+            if (took)
+                serve(l, &buf, gen);
+        } else {
+            pthread_cond_wait(&l->cv, &l->mu);
+        }
+    }
+    l->alive--;
+    pthread_cond_broadcast(&l->gone_cv);
+    pthread_mutex_unlock(&l->mu);
+    free(buf.mem);
+    return NULL;
+}
+
+/* Wait for SIGTERM/SIGINT/SIGHUP (returns its number) or a thread's report of the unmount
+ * (returns 0). */
+static int wait_for_end(struct loop *l, const sigset_t *set)
+{
+    for (;;) {
+        int sig = sigwaitinfo(set, NULL);
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+            return sig;
+        pthread_mutex_lock(&l->mu);
+        int done = l->unmounted;
+        pthread_mutex_unlock(&l->mu);
+        if (sig == SIGUSR1 && done)
+            return 0;
+    }
+}
+
+/* Stop the pool: wake every waiting thread and interrupt the reader's read(2) until all have
+ * left. */
+static void stop_all(struct loop *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->stopping = 1;
+    pthread_cond_broadcast(&l->cv);
+    while (l->alive > 0) {
+        if (l->in_read)
+            pthread_kill(l->reader_tid, SIGUSR1);
+        struct timespec t;
+        deadline_in(&t, 10);
+        pthread_cond_timedwait(&l->gone_cv, &l->mu, &t);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int loop_init(struct loop *l, struct fuse_session *se)
+{
+    memset(l, 0, sizeof *l);
+    l->se = se;
+    l->caller = pthread_self();
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return -ENOMEM;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int r = pthread_mutex_init(&l->mu, NULL);
+    if (r == 0 && (r = pthread_cond_init(&l->cv, &ca)) != 0)
+        pthread_mutex_destroy(&l->mu);
+    if (r == 0 && (r = pthread_cond_init(&l->gone_cv, &ca)) != 0) {
+        pthread_cond_destroy(&l->cv);
+        pthread_mutex_destroy(&l->mu);
+    }
+    pthread_condattr_destroy(&ca);
+    return -r;
+}
+
+static void loop_destroy(struct loop *l)
+{
+    pthread_cond_destroy(&l->gone_cv);
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+}
+
+int lsmfs_loop(struct fuse_session *se, int nthreads)
+{
+    struct loop l;
+    int r = loop_init(&l, se);
+    if (r)
+        return r;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_wake; /* no SA_RESTART: the signal must end a read(2) */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, &old); /* the threads inherit it */
+    pthread_t *t = calloc((size_t)nthreads, sizeof *t);
+    int started = 0;
+    if (!t)
+        r = -ENOMEM;
+    for (; r == 0 && started < nthreads; started++) {
+        pthread_mutex_lock(&l.mu);
+        l.alive++;
+        pthread_mutex_unlock(&l.mu);
+        int e = pthread_create(&t[started], NULL, worker, &l);
+        if (e != 0) {
+            pthread_mutex_lock(&l.mu);
+            l.alive--;
+            pthread_mutex_unlock(&l.mu);
+            r = -e;
+            break;
+        }
+    }
+    if (r == 0)
+        r = wait_for_end(&l, &set);
+    stop_all(&l);
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    loop_destroy(&l);
+    return r;
+}

@@ -1,0 +1,27 @@
+/*
+ * fuse_loop.h — the daemon's request loop: a pool of threads in which the thread that
+ * answered a request reads the next one.
+ *
+ * libfuse's multi-threaded loop keeps every idle worker blocked in read(2) on /dev/fuse, and the
+ * kernel wakes the one that has waited longest: consecutive requests of one process alternate
+ * between threads, and usually between CPUs, so each round trip pays a cross-CPU wakeup and a
+ * cold thread.  Here one thread at a time holds the reader role and answers what it reads
+ * itself, as a single-threaded loop would, and passes the role on only when it would stop
+ * reading for long: before data transfers bigger than 64 KiB, fsyncs and the other requests
+ * that may block, and, through a watcher thread, when any request has kept it busy for more
+ * than a few milliseconds.  So a lone process's requests stay on one warm thread while big
+ * reads and writes of several processes, and slow requests, still run in parallel.
+ */
+#ifndef FS_FUSE_LOOP_H
+#define FS_FUSE_LOOP_H
+
+#include "fuse_ops.h"
+
+/* Serve se's requests with nthreads (>= 2) threads until the filesystem is unmounted or the
+ * process gets SIGTERM, SIGINT or SIGHUP.  REQUIRES: those three signals blocked in every
+ * thread of the process, the caller's included (the caller takes them with sigwaitinfo).
+ * Installs a handler for SIGUSR1, which it uses to wake its threads.  Returns 0 after an
+ * unmount, the signal's number after a signal, or a negative errno if no thread started. */
+int lsmfs_loop(struct fuse_session *se, int nthreads);
+
+#endif
