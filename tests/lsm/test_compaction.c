@@ -153,12 +153,18 @@ static void idle_settles(int style, const char *name)
     uint64_t l0 = prop_u64(db, "lsm.num-files-at-level0");
     uint64_t before = prop_u64(db, "lsm.total-sst-bytes");
     if (style == LSM_COMPACTION_LEVELED) cr_assert_gt(l0, 1, "nothing left for idle work");
-    /* Properties are neither reads nor writes: polling them leaves the store idle. */
-    int waited_ms = 0;
-    while ((prop_u64(db, "lsm.num-files-at-level0") > (style == LSM_COMPACTION_TIERED)) &&
-           waited_ms < 120000) {
+    /* Properties are neither reads nor writes: polling them leaves the store idle.  Level 0
+     * empties first, then idle steps push levels down: wait until the table bytes have not
+     * changed for 3 s (six idle timers), so a slow, loaded machine is not caught mid-way. */
+    int waited_ms = 0, still_ms = 0;
+    uint64_t last = 0;
+    while (waited_ms < 120000 && still_ms < 3000) {
         sleep_ms(100);
         waited_ms += 100;
+        uint64_t now = prop_u64(db, "lsm.total-sst-bytes");
+        int l0_left = prop_u64(db, "lsm.num-files-at-level0") > (style == LSM_COMPACTION_TIERED);
+        still_ms = (now == last && !l0_left) ? still_ms + 100 : 0;
+        last = now;
     }
     uint64_t idle = prop_u64(db, "lsm.total-sst-bytes"), idle_work = 0;
     if (style == LSM_COMPACTION_LEVELED) idle_work = stat_field(db, "idle_compactions");
