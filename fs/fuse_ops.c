@@ -971,6 +971,8 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     if (r == 0)
         r = fscore_setxattr_node(c->fs, p, ino, name, value, size, flags);
     pthread_rwlock_unlock(&c->ns);
+    if (r == -ENOENT && !p) /* a removed directory held open keeps taking attributes (ext4) */
+        r = fs_ghosts_setxattr(c->ghosts, ino, name, value, size, flags);
     reply_status(req, r);
 }
 
@@ -1011,6 +1013,15 @@ static int list_visible(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, char **out
             buf = nb;
         r = n > 0 ? fscore_listxattr_node(c->fs, p, ino, buf, (size_t)n) : n;
         pthread_rwlock_unlock(&c->ns);
+        if (r == -ENOENT && !p) { /* a removed directory still held: its ghost's names */
+            n = fs_ghosts_listxattr(c->ghosts, ino, NULL, 0);
+            nb = n > 0 ? realloc(buf, (size_t)n) : buf;
+            if (n > 0 && !nb)
+                n = -ENOMEM;
+            else
+                buf = nb;
+            r = n > 0 ? fs_ghosts_listxattr(c->ghosts, ino, buf, (size_t)n) : n;
+        }
         if (r != -ERANGE) /* ERANGE: a name was added between the two calls */
             break;
     }
@@ -1053,6 +1064,8 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         if (r == 0)
             r = fscore_getxattr_node(c->fs, p, ino, name, buf, size);
         pthread_rwlock_unlock(&c->ns);
+        if (r == -ENOENT && !p)
+            r = fs_ghosts_getxattr(c->ghosts, ino, name, buf, size);
     }
     if (r < 0)
         reply_status(req, r);
@@ -1075,6 +1088,8 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
         if (r == 0)
             r = fscore_removexattr_node(c->fs, p, ino, name);
         pthread_rwlock_unlock(&c->ns);
+        if (r == -ENOENT && !p)
+            r = fs_ghosts_removexattr(c->ghosts, ino, name);
     }
     reply_status(req, r);
 }

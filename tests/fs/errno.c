@@ -1719,6 +1719,19 @@ static void t_nameless(struct ctx *c)
     check(c, fstat(fd, &s) == 0 && S_ISDIR(s.st_mode) && s.st_nlink == 0, "fstat of the removed directory: a directory, nlink 0 (%lu)", (unsigned long)s.st_nlink);
     EXPECT_OK(c, fchmod(fd, 0700), "fchmod of the removed directory");
     check(c, fstat(fd, &s) == 0 && (s.st_mode & 07777) == 0700, "the mode change shows (%o)", s.st_mode & 07777);
+    /* ext4 keeps the inode, xattrs included, until the last reference goes */
+    struct stat before = s;
+    nap();
+    EXPECT_OK(c, fsetxattr(fd, "user.gone", "G", 1, 0), "fsetxattr on the removed directory");
+    check(c, fxattr_is(fd, "user.gone", "G"), "fgetxattr reads it back");
+    check(c, fstat(fd, &s) == 0 && ts_cmp(s.st_ctim, before.st_ctim) > 0, "fsetxattr moves its ctime");
+    EXPECT_ERR(c, fsetxattr(fd, "user.gone", "H", 1, XATTR_CREATE), EEXIST, "XATTR_CREATE on an existing name of the removed directory");
+    char names[32];
+    ssize_t ln = flistxattr(fd, names, sizeof names);
+    check(c, ln == (ssize_t)sizeof "user.gone" && !strcmp(names, "user.gone"), "flistxattr lists it (%zd bytes)", ln);
+    EXPECT_OK(c, fremovexattr(fd, "user.gone"), "fremovexattr on the removed directory");
+    EXPECT_ERR(c, fgetxattr(fd, "user.gone", names, sizeof names), ENODATA, "the removed name is gone");
+    EXPECT_ERR(c, fremovexattr(fd, "user.gone"), ENODATA, "fremovexattr of a missing name");
     EXPECT_ERR(c, openat(fd, "x", O_CREAT | O_WRONLY, 0644), ENOENT, "create in the removed directory");
     DIR *dp = fdopendir(fd);
     int n = 0;
