@@ -62,8 +62,7 @@ void fs_open_overlay_locked(fscore *fs, struct stat *st)
     uint64_t added = f->ing_chunks;
     for (size_t i = 0; i < f->nchunks; i++)
         added += f->chunks[i].stored == 0;
-    uint64_t est = f->size <= FS_INLINE_MAX ? (f->size + 511) / 512
-                                            : (f->stored_chunks + added) * (FS_CHUNK_SIZE / 512);
+    uint64_t est = fs_file_blocks(f->size, f->stored_chunks + added, f->size <= FS_INLINE_MAX);
     if ((uint64_t)st->st_blocks < est)
         st->st_blocks = (blkcnt_t)est;
 }

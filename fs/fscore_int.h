@@ -173,6 +173,9 @@ long fs_batch_delete_chunks(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t lo,
 /* Allocate a fresh inode number (persists a new range when needed). */
 int fs_alloc_ino_locked(fscore *fs, uint64_t *ino);
 
+/* st_blocks of a regular file of size bytes with chunks chunk keys, or its contents inline. */
+uint64_t fs_file_blocks(uint64_t size, uint64_t chunks, int inline_);
+
 void fs_now(struct timespec *t);
 void fs_attr_to_stat(const fs_attr *a, struct stat *st);
 

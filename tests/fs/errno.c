@@ -1669,6 +1669,14 @@ static void t_blocks(struct ctx *c)
     check(c, s.st_blksize >= 512 && (s.st_blksize & (s.st_blksize - 1)) == 0, "st_blksize a power of two >= 512 (%ld)", (long)s.st_blksize);
     static char data[100000];
     memset(data, 'd', sizeof data);
+    /* what du shows on ext4 (4 KiB blocks): each file its size rounded up to a block */
+    const size_t sizes[] = {5, 3000, 10000, 70000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        write_file(f, data, sizes[i]);
+        s = st_of(f);
+        long long want = (long long)(sizes[i] + 4095) / 4096 * 8;
+        check(c, s.st_blocks == want, "a %zu-byte file: %lld blocks, as ext4 (%lld)", sizes[i], want, (long long)s.st_blocks);
+    }
     write_file(f, data, sizeof data);
     s = st_of(f);
     check(c, s.st_blocks * 512 >= (blkcnt_t)sizeof data && s.st_blocks * 512 < (blkcnt_t)sizeof data + (1 << 20),
