@@ -13,6 +13,7 @@
  *      line per record, and --repair does what the mount does.
  *   4. 'X': each xattr belongs to a live inode.   5. 'O': no open-unlinked leftovers.
  *   6. 'M' "ino": the inode counter is above every inode number in use.
+ *   7. 'M' "inodes" and "unwritten" (statfs): the number of full records and of empty chunks.
  * Repairs go into one batch written at the end: orphans are deleted, counts corrected.
  */
 #include "fscore_int.h"
@@ -34,6 +35,7 @@ struct ino_info {
     uint8_t has_full; /* a full record (entry or 'I') was seen */
     uint8_t in_inode; /* the full record is an 'I' record */
     uint8_t pending;  /* a 'P' record names chunks from pending_from on as uncommitted */
+    uint8_t orphan;   /* its full record is an 'O' record */
     uint64_t pending_from;
     uint64_t pending_chunks; /* chunks it covers */
 };
@@ -103,6 +105,9 @@ struct checker {
     lsm_batch *fix;
     struct ino_map inos;
     uint64_t max_ino;
+    uint64_t dropped;   /* inodes the repair deletes (crash leftovers) */
+    uint64_t unwritten; /* empty (allocated, unwritten) chunks that stay */
+    uint64_t orphan_unwritten; /* of those, the ones of 'O' files (a repair drops them) */
     fs_buf tmp;
     struct dir_state ds;
 };
@@ -337,7 +342,7 @@ static int check_links(struct checker *c)
                         (unsigned long long)in->ino);
                 if (c->repair) {
                     lsm_batch_delete(c->fix, k.data, k.len);
-                    r = fs_batch_delete_data(c->fs, c->fix, in->ino);
+                    r = fs_batch_delete_data(c->fs, c->fix, in->ino, &(fs_delta){0});
                 }
                 in->has_full = 0; /* its chunks and xattrs are orphans now */
                 continue;
@@ -399,6 +404,9 @@ static int check_chunk(struct checker *c, const char *k, size_t kl, const char *
                 (unsigned long long)idx, (unsigned long long)ino, vl,
                 (unsigned long long)in->size);
         fix_delete(c, k, kl);
+    } else if (vl == 0) {
+        c->unwritten++;
+        c->orphan_unwritten += in->orphan;
     }
     return 0;
 }
@@ -464,8 +472,28 @@ static int check_orphan(struct checker *c, const char *k, size_t kl, const char 
     if (c->repair) {
         lsm_batch_delete(c->fix, k, kl);
         if (ino)
-            fs_batch_delete_data(c->fs, c->fix, ino);
+            fs_batch_delete_data(c->fs, c->fix, ino, &(fs_delta){0});
+        c->dropped++;
     }
+    return 0;
+}
+
+/* Check 7: the stored counts against the full records and empty chunks seen. */
+static int check_counts(struct checker *c)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < c->inos.cap; i++)
+        n += c->inos.slots[i].ino && c->inos.slots[i].has_full;
+    if (n != c->fs->inodes)
+        problem(c, "inode count %llu (statfs) is not the %llu inodes in use",
+                (unsigned long long)c->fs->inodes, (unsigned long long)n);
+    if (c->unwritten != c->fs->unwritten)
+        problem(c, "unwritten chunk count %llu (statfs) is not the %llu empty chunks",
+                (unsigned long long)c->fs->unwritten, (unsigned long long)c->unwritten);
+    int off = n != c->fs->inodes || c->unwritten != c->fs->unwritten;
+    if (c->repair && (off || c->dropped))
+        return fs_counts_set(c->fs, c->fix, n - c->dropped,
+                             c->unwritten - (c->dropped ? c->orphan_unwritten : 0));
     return 0;
 }
 
@@ -478,6 +506,7 @@ static int orphans_pending(struct checker *c, const char *k, size_t kl, const ch
         if (!in)
             return -ENOMEM;
         in->has_full = 1;
+        in->orphan = 1;
         in->mode = a.mode;
         in->size = a.size;
         in->inline_ = (a.flags & FS_FLAG_INLINE) != 0;
@@ -532,6 +561,8 @@ int fscore_check(fscore *fs, void (*report)(void *arg, const char *line), void *
         if (!any_open)
             r = scan(&c, FS_KEY_ORPHAN, check_orphan);
     }
+    if (r == 0)
+        r = check_counts(&c);
     if (r == 0 && c.max_ino >= fs->ino_limit) {
         problem(&c, "inode counter %llu is not above the largest inode number %llu",
                 (unsigned long long)fs->ino_limit, (unsigned long long)c.max_ino);

@@ -7,7 +7,9 @@
  * dirty chunks, the new size and times in one batch, so a crash never leaves a size that
  * disagrees with the chunks.  Files up to FS_INLINE_MAX bytes keep their contents in their
  * record instead of a chunk: `echo x > f` costs one put.  Truncation, hole punching and
- * zeroing commit at once, deleting whole chunks in the same batch as the new size.
+ * zeroing commit at once, deleting whole chunks in the same batch as the new size.  fallocate
+ * gives the chunks it allocates an empty value (allocated, unwritten: see fs/SCHEMA.md), and
+ * SEEK_DATA/SEEK_HOLE read the chunk keys: both at chunk granularity.
  *
  * The record holding the attributes ("home") is the entry key, the 'I' key of a hard-linked
  * file, or the 'O' key of a file unlinked while open; namespace.c tells us when it moves.
@@ -33,6 +35,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static unsigned bucket(uint64_t ino) { return (unsigned)(ino % FS_OPEN_BUCKETS); }
 
@@ -54,9 +57,12 @@ void fs_open_overlay_locked(fscore *fs, struct stat *st)
         st->st_mtim = f->mtime;
         st->st_ctim = f->ctime;
     }
-    uint64_t est = f->size <= FS_INLINE_MAX ? (f->size + 511) / 512
-                                            : (f->stored_chunks + f->nchunks + f->ing_chunks) *
-                                                  (FS_CHUNK_SIZE / 512);
+    /* buffered chunks count when they are known to add a chunk key: an overwrite (or a write
+     * into space fallocate allocated) adds no block, as on ext4 */
+    uint64_t added = f->ing_chunks;
+    for (size_t i = 0; i < f->nchunks; i++)
+        added += f->chunks[i].stored == 0;
+    uint64_t est = fs_file_blocks(f->size, f->stored_chunks + added, f->size <= FS_INLINE_MAX);
     if ((uint64_t)st->st_blocks < est)
         st->st_blocks = (blkcnt_t)est;
 }
@@ -131,7 +137,8 @@ static void drop_all_chunks(fs_file *f)
     f->nchunks = 0;
 }
 
-/* The stored contents of chunk idx into dst (FS_CHUNK_SIZE bytes, zero-filled); sets *exists. */
+/* The stored contents of chunk idx into dst (FS_CHUNK_SIZE bytes, zero-filled); sets *exists to
+ * 0 (a hole), 1 (stored) or FS_CHUNK_UNWRITTEN (stored empty: allocated, never written). */
 static int load_stored_chunk(fs_file *f, uint64_t idx, char *dst, int *exists)
 {
     memset(dst, 0, FS_CHUNK_SIZE);
@@ -155,7 +162,7 @@ static int load_stored_chunk(fs_file *f, uint64_t idx, char *dst, int *exists)
         return 0; /* a hole */
     if (r)
         return r;
-    *exists = 1;
+    *exists = vl ? 1 : FS_CHUNK_UNWRITTEN;
     memcpy(dst, v, vl < FS_CHUNK_SIZE ? vl : FS_CHUNK_SIZE);
     lsm_free(v);
     return 0;
@@ -332,25 +339,16 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
     r = fs_load_locked(fs, f->home.data, f->home.len, &n);
     fs_attr a = n.a;
     long deleted = 0;
+    fs_delta d = {0}; /* unwritten chunks this batch fills or deletes */
     if (r == 0 && f->pending) {
         r = fs_key_inode(&k, FS_KEY_PENDING, f->ino);
         if (r == 0)
             r = lsm_batch_delete(b, k.data, k.len);
     }
     if (r == 0 && del_lo < del_hi && !f->stored_inline) {
-        fs_buf hi;
-        fs_buf_init(&hi);
-        r = fs_key_chunk(&k, f->ino, del_lo);
-        if (r == 0)
-            r = fs_key_chunk(&hi, f->ino, del_hi);
-        if (r == 0) {
-            deleted = fs_batch_delete_range(fs, b, k.data, k.len, hi.data, hi.len);
-            if (deleted < 0)
-                r = (int)deleted;
-            else
-                fs_reclaim_note(fs, f->ino, deleted);
-        }
-        fs_buf_free(&hi);
+        deleted = fs_batch_delete_chunks(fs, b, f->ino, del_lo, del_hi, &d);
+        if (deleted < 0)
+            r = (int)deleted;
     }
     uint64_t chunks = f->stored_inline ? 0 : f->stored_chunks - (uint64_t)(deleted > 0 ? deleted : 0);
     size_t inl_len = 0;
@@ -365,14 +363,14 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
             memcpy(inl, c0->data, inl_len);
         else if (r == 0 && !(del_lo == 0 && del_hi > 0))
             r = load_stored_chunk(f, 0, inl, &exists);
-        if (r == 0 && !f->stored_inline && chunks > 0) {
-            r = fs_key_chunk(&k, f->ino, 0);
-            if (r == 0)
-                r = lsm_batch_delete(b, k.data, k.len);
+        if (r == 0 && !f->stored_inline && chunks > 0 && !(del_lo == 0 && del_hi > 0)) {
+            long gone = fs_batch_delete_chunks(fs, b, f->ino, 0, 1, &d);
+            r = gone < 0 ? (int)gone : 0;
         }
         chunks = 0;
         a.flags |= FS_FLAG_INLINE;
     } else if (r == 0) {
+        uint64_t had = chunks;
         for (size_t i = 0; r == 0 && i < f->nchunks; i++) {
             fs_chunk *c = &f->chunks[i];
             uint64_t start = c->idx * FS_CHUNK_SIZE;
@@ -388,15 +386,18 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
                     r = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
                 if (r == 0) {
                     lsm_free(v);
-                    c->stored = 1;
+                    c->stored = vl ? 1 : FS_CHUNK_UNWRITTEN;
                 } else if (r == -ENOENT) {
                     r = 0;
                     c->stored = 0;
                 }
             }
             /* a put adds a chunk unless one is stored there and survives this batch */
-            if (r == 0 && (!c->stored || (del_lo <= c->idx && c->idx < del_hi)))
+            int survives = c->stored && !(del_lo <= c->idx && c->idx < del_hi);
+            if (r == 0 && !survives)
                 chunks++;
+            if (survives && c->stored == FS_CHUNK_UNWRITTEN)
+                d.unwritten--; /* written at last */
             if (r == 0)
                 r = fs_key_chunk(&k, f->ino, c->idx);
             if (r == 0)
@@ -409,6 +410,11 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
             chunks++;
         }
         a.flags &= ~FS_FLAG_INLINE;
+        /* space fallocate promised is not for new chunks of anyone else (ext4: ENOSPC) */
+        uint64_t avail;
+        if (r == 0 && fs->unwritten && chunks > had && fs_space_avail_locked(fs, &avail) == 0 &&
+            (chunks - had) > avail / FS_CHUNK_SIZE)
+            r = -ENOSPC;
     }
     if (r == 0) {
         a.size = f->size;
@@ -420,7 +426,7 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
         r = fs_batch_put_rec(b, &n, &a, inl, inl_len);
     }
     if (r == 0)
-        r = fs_write_locked(fs, b);
+        r = fs_write_delta_locked(fs, b, &d);
     if (r == 0) {
         drop_all_chunks(f);
         free(f->inl);
@@ -877,6 +883,150 @@ int fs_file_truncate(fs_file *f, off_t size)
     return r;
 }
 
+/* The chunk keys of one file with index in [first, end), read in order without filling the
+ * block cache (a scan of chunk keys touches blocks nobody reads next). */
+typedef struct chunk_scan {
+    fs_buf lo, hi;
+    lsm_iter *it;
+} chunk_scan;
+
+static int chunk_scan_open(fs_file *f, uint64_t first, uint64_t end, chunk_scan *s)
+{
+    fs_buf_init(&s->lo);
+    fs_buf_init(&s->hi);
+    s->it = NULL;
+    int r = fs_key_chunk(&s->lo, f->ino, first);
+    if (r == 0)
+        r = fs_key_chunk(&s->hi, f->ino, end);
+    return r ? r : fs_iter_range(f->fs, &s->lo, &s->hi, 0, &s->it);
+}
+
+/* The index of the key at s's position (its value length in *vl), or UINT64_MAX at the end. */
+static uint64_t chunk_scan_at(const chunk_scan *s, size_t *vl)
+{
+    size_t kl;
+    while (lsm_iter_valid(s->it)) {
+        const char *k = lsm_iter_key(s->it, &kl);
+        lsm_iter_value(s->it, vl);
+        if (kl == s->lo.len)
+            return fs_get_be64(k + kl - 8);
+        lsm_iter_next(s->it); /* not a chunk key of this schema */
+    }
+    return UINT64_MAX;
+}
+
+/* Close s; returns the iterator's status (0, or the error that ended the scan early). */
+static int chunk_scan_close(chunk_scan *s)
+{
+    int r = s->it ? lsm_iter_status(s->it) : 0;
+    lsm_iter_free(s->it);
+    fs_buf_free(&s->lo);
+    fs_buf_free(&s->hi);
+    return r;
+}
+
+/* Call fn(f, idx, arg) for every chunk index in [first, end) that the store holds no key for;
+ * stops at the first non-zero return. */
+static int for_each_hole(fs_file *f, uint64_t first, uint64_t end,
+                         int (*fn)(fs_file *f, uint64_t idx, void *arg), void *arg)
+{
+    chunk_scan s;
+    int r = chunk_scan_open(f, first, end, &s);
+    uint64_t next = first;
+    size_t vl;
+    for (uint64_t at; r == 0 && (at = chunk_scan_at(&s, &vl)) != UINT64_MAX;
+         lsm_iter_next(s.it)) {
+        for (; r == 0 && next < at; next++)
+            r = fn(f, next, arg);
+        next = at + 1;
+    }
+    if (r == 0)
+        r = lsm_iter_status(s.it); /* an error ends the scan early: those are no holes */
+    for (; r == 0 && next < end; next++)
+        r = fn(f, next, arg);
+    int r2 = chunk_scan_close(&s);
+    return r ? r : r2;
+}
+
+static int count_hole(fs_file *f, uint64_t idx, void *arg)
+{
+    (*(uint64_t *)arg)++;
+    return 0;
+}
+
+/* Chunks allocated by alloc_range_locked go to the store in batches of this many. */
+#define FS_ALLOC_BATCH 4096
+
+struct alloc_state {
+    lsm_batch *b;
+    fs_buf k;
+    long n; /* empty chunks in b */
+};
+
+/* Write the allocations gathered in st->b, with the record's chunk count, as one batch. */
+static int alloc_flush(fs_file *f, struct alloc_state *st)
+{
+    if (st->n == 0)
+        return 0;
+    fs_node n;
+    fs_node_init(&n);
+    int r = fs_load_locked(f->fs, f->home.data, f->home.len, &n);
+    fs_attr a = n.a;
+    a.chunks = f->stored_chunks + (uint64_t)st->n;
+    if (r == 0)
+        r = fs_batch_put_rec(st->b, &n, &a, n.tail, n.tail_len);
+    if (r == 0)
+        r = fs_write_delta_locked(f->fs, st->b, &(fs_delta){.unwritten = st->n});
+    if (r == 0)
+        f->stored_chunks = a.chunks;
+    lsm_batch_clear(st->b);
+    st->n = 0;
+    fs_node_free(&n);
+    return r;
+}
+
+static int alloc_hole(fs_file *f, uint64_t idx, void *arg)
+{
+    struct alloc_state *st = arg;
+    int r = fs_key_chunk(&st->k, f->ino, idx);
+    if (r == 0)
+        r = lsm_batch_put(st->b, st->k.data, st->k.len, "", 0);
+    if (r == 0 && ++st->n == FS_ALLOC_BATCH)
+        r = alloc_flush(f, st);
+    return r;
+}
+
+/* Allocate the chunks of bytes [lo, hi) (hi <= size) that the store holds nothing for, as ext4
+ * allocates unwritten extents: each gets an empty value, which reads as zeros, counts in
+ * st_blocks and, as promised space, in statfs (fs->unwritten).  -ENOSPC, allocating nothing,
+ * if they do not fit in the free space.  Commits f first, so that no buffer covers them. */
+static int alloc_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
+{
+    int r = fs_file_commit_locked(f, 0, 0);
+    if (r || lo >= hi || f->stored_inline)
+        return r; /* contents inline: nothing to allocate (the record holds them) */
+    uint64_t first = lo / FS_CHUNK_SIZE, end = (hi + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE, need = 0;
+    uint64_t avail;
+    r = for_each_hole(f, first, end, count_hole, &need);
+    if (r == 0)
+        r = fs_space_avail_locked(f->fs, &avail);
+    if (r == 0 && need > avail / FS_CHUNK_SIZE)
+        r = -ENOSPC;
+    if (r || need == 0)
+        return r;
+    struct alloc_state st = {.b = lsm_batch_new()};
+    fs_buf_init(&st.k);
+    if (!st.b)
+        r = -ENOMEM;
+    if (r == 0)
+        r = for_each_hole(f, first, end, alloc_hole, &st);
+    if (r == 0)
+        r = alloc_flush(f, &st);
+    lsm_batch_free(st.b);
+    fs_buf_free(&st.k);
+    return r;
+}
+
 int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len)
 {
     if (off < 0 || len <= 0)
@@ -902,7 +1052,65 @@ int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len)
         touch(f);
         r = fs_file_commit_locked(f, 0, 0);
     }
+    /* chunks past the size are never allocated (truncation and big writes rely on there being
+     * none): FALLOC_FL_KEEP_SIZE allocates only up to the size */
+    if (r == 0 && !(mode & FALLOC_FL_PUNCH_HOLE))
+        r = alloc_range_locked(f, lo, hi < f->size ? hi : f->size);
     pthread_rwlock_unlock(&f->fs->lock);
+    return r;
+}
+
+/* The first chunk index >= idx that holds data (a chunk key with a non-empty value), or
+ * UINT64_MAX; with want_hole, the first index >= idx that does not.  One range scan over the
+ * file's chunk keys: no chunk is read beyond what the iterator has at hand. */
+static int scan_chunks(fs_file *f, uint64_t idx, int want_hole, uint64_t *out)
+{
+    chunk_scan s;
+    int r = chunk_scan_open(f, idx, UINT64_MAX, &s);
+    *out = want_hole ? idx : UINT64_MAX;
+    size_t vl;
+    for (uint64_t at; r == 0 && (at = chunk_scan_at(&s, &vl)) != UINT64_MAX;
+         lsm_iter_next(s.it)) {
+        if (vl == 0)
+            continue; /* an allocated, unwritten chunk reads as zeros: a hole */
+        if (!want_hole) {
+            *out = at;
+            break;
+        }
+        if (at != *out)
+            break;
+        (*out)++;
+    }
+    int r2 = chunk_scan_close(&s);
+    return r ? r : r2;
+}
+
+int fs_file_seek(fs_file *f, off_t off, int whence, off_t *out)
+{
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        return -EINVAL;
+    if (off < 0)
+        return -ENXIO;
+    pthread_rwlock_wrlock(&f->fs->lock);
+    /* buffered chunks and an unfinished ingest are data: put them where the scan sees them */
+    int r = f->fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
+    uint64_t pos = (uint64_t)off, size = f->size, found = 0, idx = 0;
+    uint64_t nidx = (size + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE; /* chunks below the size */
+    if (r == 0 && pos >= size)
+        r = -ENXIO;
+    if (r == 0 && (f->stored_inline || size <= FS_INLINE_MAX)) {
+        found = whence == SEEK_DATA ? pos : size; /* inline contents: all data */
+    } else if (r == 0) {
+        r = scan_chunks(f, pos / FS_CHUNK_SIZE, whence == SEEK_HOLE, &idx);
+        if (r == 0 && whence == SEEK_DATA && idx >= nidx)
+            r = -ENXIO; /* only holes up to the end */
+        found = idx >= nidx ? size : idx * FS_CHUNK_SIZE;
+        if (found < pos)
+            found = pos;
+    }
+    pthread_rwlock_unlock(&f->fs->lock);
+    if (r == 0)
+        *out = (off_t)found;
     return r;
 }
 
@@ -960,10 +1168,11 @@ static int file_put_locked(fs_file *f)
             /* the last close of a file without names: its data goes now */
             lsm_batch *b = lsm_batch_new();
             int r2 = b ? lsm_batch_delete(b, f->home.data, f->home.len) : -ENOMEM;
+            fs_delta d = {0};
             if (r2 == 0)
-                r2 = fs_batch_delete_data(fs, b, f->ino);
+                r2 = fs_batch_delete_data(fs, b, f->ino, &d);
             if (r2 == 0)
-                r2 = fs_write_locked(fs, b);
+                r2 = fs_write_delta_locked(fs, b, &d);
             lsm_batch_free(b);
             if (r == 0)
                 r = r2;
@@ -1078,70 +1287,33 @@ int fs_file_utimens(fs_file *f, const struct timespec tv[2])
     return file_update(f, 2, 0, 0, 0, t);
 }
 
-/* Call fn(fs, b, key, value) for every key of the one-byte kind prefix. */
-static int scan_kind(fscore *fs, char kind, lsm_batch *b,
-                     int (*fn)(fscore *fs, lsm_batch *b, const char *k, size_t kl,
-                               const char *v, size_t vl))
-{
-    fs_buf lo, hi;
-    fs_buf_init(&lo);
-    fs_buf_init(&hi);
-    lsm_iter *it = NULL;
-    int r = fs_buf_add(&lo, &kind, 1);
-    if (r == 0)
-        r = fs_prefix_end(&lo, &hi);
-    lsm_read_options ro;
-    lsm_read_options_init(&ro);
-    ro.upper_bound = hi.data;
-    ro.upper_bound_len = hi.len;
-    if (r == 0)
-        r = lsm_iter_new(fs->db, &ro, &it);
-    if (r == 0) {
-        for (lsm_iter_seek(it, lo.data, lo.len); r == 0 && lsm_iter_valid(it);
-             lsm_iter_next(it)) {
-            size_t kl, vl;
-            const char *k = lsm_iter_key(it, &kl);
-            const char *v = lsm_iter_value(it, &vl);
-            r = fn(fs, b, k, kl, v, vl);
-        }
-        if (r == 0)
-            r = lsm_iter_status(it);
-        lsm_iter_free(it);
-    }
-    fs_buf_free(&lo);
-    fs_buf_free(&hi);
-    return r;
-}
+/* What the mount's cleanup scans carry: the batch they fill and the counts it changes. */
+struct cleanup {
+    fscore *fs;
+    lsm_batch *b;
+    fs_delta d;
+};
 
 /* An 'O' record left by a crash: the file and its data go. */
-static int drop_orphan(fscore *fs, lsm_batch *b, const char *k, size_t kl, const char *v,
-                       size_t vl)
+static int drop_orphan(void *arg, const char *k, size_t kl, const char *v, size_t vl)
 {
+    struct cleanup *c = arg;
     if (kl != 9)
         return 0;
-    int r = lsm_batch_delete(b, k, kl);
-    return r ? r : fs_batch_delete_data(fs, b, fs_get_be64(k + 1));
+    int r = lsm_batch_delete(c->b, k, kl);
+    return r ? r : fs_batch_delete_data(c->fs, c->b, fs_get_be64(k + 1), &c->d);
 }
 
 /* A 'P' record left by a crash in a big write: the chunks it names were never committed. */
-static int drop_pending(fscore *fs, lsm_batch *b, const char *k, size_t kl, const char *v,
-                        size_t vl)
+static int drop_pending(void *arg, const char *k, size_t kl, const char *v, size_t vl)
 {
+    struct cleanup *c = arg;
     if (kl != 9 || vl != 8)
         return 0;
-    fs_buf lo, hi;
-    fs_buf_init(&lo);
-    fs_buf_init(&hi);
-    uint64_t ino = fs_get_be64(k + 1);
-    long r = fs_key_chunk(&lo, ino, fs_get_be64(v));
-    if (r == 0)
-        r = fs_key_chunk(&hi, ino, UINT64_MAX);
-    if (r == 0)
-        r = fs_batch_delete_range(fs, b, lo.data, lo.len, hi.data, hi.len);
+    long r = fs_batch_delete_chunks(c->fs, c->b, fs_get_be64(k + 1), fs_get_be64(v), UINT64_MAX,
+                                    &c->d);
     if (r >= 0)
-        r = lsm_batch_delete(b, k, kl);
-    fs_buf_free(&lo);
-    fs_buf_free(&hi);
+        r = lsm_batch_delete(c->b, k, kl);
     return (int)r;
 }
 
@@ -1150,11 +1322,12 @@ int fs_orphans_cleanup(fscore *fs)
     lsm_batch *b = lsm_batch_new();
     if (!b)
         return -ENOMEM;
-    int r = scan_kind(fs, FS_KEY_PENDING, b, drop_pending);
+    struct cleanup c = {.fs = fs, .b = b};
+    int r = fs_scan_kind(fs, FS_KEY_PENDING, drop_pending, &c);
     if (r == 0)
-        r = scan_kind(fs, FS_KEY_ORPHAN, b, drop_orphan);
+        r = fs_scan_kind(fs, FS_KEY_ORPHAN, drop_orphan, &c);
     if (r == 0)
-        r = fs_write_locked(fs, b);
+        r = fs_write_delta_locked(fs, b, &c.d);
     lsm_batch_free(b);
     return r;
 }

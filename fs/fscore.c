@@ -58,6 +58,14 @@ int fs_path_check(const char *path)
     return 0;
 }
 
+uint64_t fs_file_blocks(uint64_t size, uint64_t chunks, int inline_)
+{
+    /* ext4 with 4 KiB blocks: a dense file takes its size rounded up to a block.  A chunked
+     * file takes its chunks, but no more than that: a sparse file's blocks are its chunks. */
+    uint64_t dense = (size + 4095) / 4096 * 8, stored = chunks * (FS_CHUNK_SIZE / 512);
+    return inline_ || dense < stored ? dense : stored;
+}
+
 void fs_attr_to_stat(const fs_attr *a, struct stat *st)
 {
     memset(st, 0, sizeof *st);
@@ -73,8 +81,7 @@ void fs_attr_to_stat(const fs_attr *a, struct stat *st)
     st->st_ctim = a->ctime;
     st->st_blksize = FS_CHUNK_SIZE;
     if (S_ISREG(a->mode))
-        st->st_blocks = (a->flags & FS_FLAG_INLINE) ? (blkcnt_t)((a->size + 511) / 512)
-                                                    : (blkcnt_t)(a->chunks * (FS_CHUNK_SIZE / 512));
+        st->st_blocks = (blkcnt_t)fs_file_blocks(a->size, a->chunks, a->flags & FS_FLAG_INLINE);
     else if (S_ISLNK(a->mode))
         st->st_blocks = 0;
     else
@@ -240,8 +247,9 @@ int fs_batch_put_rec(lsm_batch *b, const fs_node *n, const fs_attr *a, const voi
     return r;
 }
 
-long fs_batch_delete_range(fscore *fs, lsm_batch *b, const char *lo, size_t lo_len,
-                           const char *hi, size_t hi_len)
+/* fs_batch_delete_range, also counting into *empties (if not NULL) the values that are empty. */
+static long delete_range(fscore *fs, lsm_batch *b, const char *lo, size_t lo_len,
+                         const char *hi, size_t hi_len, long *empties)
 {
     lsm_read_options ro;
     lsm_read_options_init(&ro);
@@ -254,17 +262,90 @@ long fs_batch_delete_range(fscore *fs, lsm_batch *b, const char *lo, size_t lo_l
         return r;
     long n = 0;
     for (lsm_iter_seek(it, lo, lo_len); lsm_iter_valid(it); lsm_iter_next(it)) {
-        size_t kl;
+        size_t kl, vl;
         const void *k = lsm_iter_key(it, &kl);
         r = lsm_batch_delete(b, k, kl);
         if (r)
             break;
         n++;
+        if (empties) {
+            lsm_iter_value(it, &vl);
+            *empties += vl == 0;
+        }
     }
     if (r == 0)
         r = lsm_iter_status(it);
     lsm_iter_free(it);
     return r ? r : n;
+}
+
+long fs_batch_delete_range(fscore *fs, lsm_batch *b, const char *lo, size_t lo_len,
+                           const char *hi, size_t hi_len)
+{
+    return delete_range(fs, b, lo, lo_len, hi, hi_len, NULL);
+}
+
+long fs_batch_delete_chunks(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t lo, uint64_t hi,
+                            fs_delta *d)
+{
+    fs_buf klo, khi;
+    fs_buf_init(&klo);
+    fs_buf_init(&khi);
+    long empties = 0;
+    long r = fs_key_chunk(&klo, ino, lo);
+    if (r == 0)
+        r = fs_key_chunk(&khi, ino, hi);
+    if (r == 0)
+        r = delete_range(fs, b, klo.data, klo.len, khi.data, khi.len, &empties);
+    if (r > 0)
+        fs_reclaim_note(fs, ino, r);
+    d->unwritten -= empties;
+    fs_buf_free(&klo);
+    fs_buf_free(&khi);
+    return r;
+}
+
+int fs_iter_range(fscore *fs, const fs_buf *lo, const fs_buf *hi, int fill_cache,
+                  lsm_iter **out)
+{
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    ro.upper_bound = hi->data;
+    ro.upper_bound_len = hi->len;
+    ro.fill_cache = fill_cache;
+    int r = lsm_iter_new(fs->db, &ro, out);
+    if (r == 0)
+        lsm_iter_seek(*out, lo->data, lo->len);
+    else
+        *out = NULL;
+    return r;
+}
+
+int fs_scan_kind(fscore *fs, char kind,
+                 int (*fn)(void *arg, const char *k, size_t kl, const char *v, size_t vl),
+                 void *arg)
+{
+    fs_buf lo, hi;
+    fs_buf_init(&lo);
+    fs_buf_init(&hi);
+    lsm_iter *it = NULL;
+    int r = fs_buf_add(&lo, &kind, 1);
+    if (r == 0)
+        r = fs_prefix_end(&lo, &hi);
+    if (r == 0)
+        r = fs_iter_range(fs, &lo, &hi, 0, &it);
+    for (; r == 0 && lsm_iter_valid(it); lsm_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = lsm_iter_key(it, &kl);
+        const char *v = lsm_iter_value(it, &vl);
+        r = fn(arg, k, kl, v, vl);
+    }
+    if (r == 0 && it)
+        r = lsm_iter_status(it);
+    lsm_iter_free(it);
+    fs_buf_free(&lo);
+    fs_buf_free(&hi);
+    return r;
 }
 
 /* Upper bound of all keys starting with prefix p: p with its last byte incremented (our
@@ -288,18 +369,13 @@ int fs_prefix_end(const fs_buf *p, fs_buf *end)
     return fs_buf_add(end, "\xff\xff\xff\xff", 4);
 }
 
-int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino)
+int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, fs_delta *d)
 {
     fs_buf lo, hi;
     fs_buf_init(&lo);
     fs_buf_init(&hi);
-    long r = fs_key_chunk(&lo, ino, 0);
-    if (r == 0)
-        r = fs_key_chunk(&hi, ino, UINT64_MAX);
-    if (r == 0)
-        r = fs_batch_delete_range(fs, b, lo.data, lo.len, hi.data, hi.len);
-    if (r > 0)
-        fs_reclaim_note(fs, ino, r);
+    d->inodes--;
+    long r = fs_batch_delete_chunks(fs, b, ino, 0, UINT64_MAX, d);
     if (r >= 0)
         r = fs_key_xattr(&lo, ino, NULL);
     if (r >= 0)
@@ -409,7 +485,7 @@ int fs_create_locked(fscore *fs, const char *path, mode_t mode, dev_t rdev, cons
     if (r == 0)
         r = fs_batch_put_rec(b, &parent, &pa, parent.tail, parent.tail_len);
     if (r == 0)
-        r = fs_write_locked(fs, b);
+        r = fs_write_delta_locked(fs, b, &(fs_delta){.inodes = 1});
     if (r == 0 && out) {
         fs_node_free(out);
         fs_node_init(out);
@@ -556,6 +632,8 @@ int fscore_open(const char *store_dir, const lsm_options *opt, int read_only, fs
     }
     if (r == 0)
         r = load_ino_counter(fs);
+    if (r == 0)
+        r = fs_counts_load(fs);
     if (r == 0 && !read_only)
         r = fs_orphans_cleanup(fs);
     if (r == 0 && !read_only)
@@ -1090,6 +1168,17 @@ int fscore_write_file(fscore *fs, const char *path, const void *data, size_t n, 
 
 /* ---- store-wide ---- */
 
+int fs_space_avail_locked(fscore *fs, uint64_t *bytes)
+{
+    struct statvfs under;
+    if (statvfs(fs->dir, &under) != 0)
+        return -errno;
+    uint64_t avail = (uint64_t)under.f_bavail * (uint64_t)under.f_frsize;
+    uint64_t promised = fs->unwritten * FS_CHUNK_SIZE;
+    *bytes = avail > promised ? avail - promised : 0;
+    return 0;
+}
+
 int fscore_statfs(fscore *fs, struct statvfs *sv)
 {
     struct statvfs under;
@@ -1106,8 +1195,12 @@ int fscore_statfs(fscore *fs, struct statvfs *sv)
     sv->f_bfree = (fsblkcnt_t)((double)under.f_bfree * scale);
     sv->f_bavail = (fsblkcnt_t)((double)under.f_bavail * scale);
     pthread_rwlock_rdlock(&fs->lock);
-    uint64_t used_inodes = fs->next_ino > 1 ? fs->next_ino - 1 : 0;
+    uint64_t used_inodes = fs->inodes;
+    /* chunks that fallocate promised are used space, as on ext4, though not yet on disk */
+    uint64_t promised = fs->unwritten * (FS_CHUNK_SIZE / bs);
     pthread_rwlock_unlock(&fs->lock);
+    sv->f_bfree = sv->f_bfree > promised ? sv->f_bfree - promised : 0;
+    sv->f_bavail = sv->f_bavail > promised ? sv->f_bavail - promised : 0;
     uint64_t free_inodes = under.f_ffree > 0 ? (uint64_t)under.f_ffree * 16 : (1u << 20);
     sv->f_files = (fsfilcnt_t)(used_inodes + free_inodes);
     sv->f_ffree = (fsfilcnt_t)free_inodes;

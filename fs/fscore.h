@@ -214,8 +214,15 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off);
 ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off);
 int fs_file_truncate(fs_file *f, off_t size);
 /* fallocate(2) modes 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE,
- * FALLOC_FL_ZERO_RANGE (|KEEP_SIZE); other modes -EOPNOTSUPP. */
+ * FALLOC_FL_ZERO_RANGE (|KEEP_SIZE); other modes -EOPNOTSUPP.  Mode 0, KEEP_SIZE and ZERO_RANGE
+ * allocate the chunks of the range below the size (fs/SCHEMA.md: they count in st_blocks and
+ * in statfs), -ENOSPC if they do not fit; PUNCH_HOLE frees them. */
 int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len);
+/* lseek(2) SEEK_DATA / SEEK_HOLE (whence) from off into *out, at chunk granularity: a hole is
+ * an absent chunk or one allocated but never written (fallocate), the end of file is a hole,
+ * contents kept inline are all data.  Commits the file's buffered writes first.  -ENXIO if off
+ * is negative or at or past the end, or SEEK_DATA finds only holes; -EINVAL for another whence. */
+int fs_file_seek(fs_file *f, off_t off, int whence, off_t *out);
 /* Attributes as the file is now (buffered size included). */
 int fs_file_stat(fs_file *f, struct stat *st);
 /* Attributes of the open file with inode number ino (also after its last name is gone);

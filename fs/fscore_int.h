@@ -38,6 +38,8 @@ struct fscore {
     int read_only;
     pthread_rwlock_t lock;
     uint64_t next_ino, ino_limit; /* [next_ino, ino_limit) reserved in 'M' "ino" */
+    uint64_t inodes;              /* inodes in use, as in 'M' "inodes" (counts.c) */
+    uint64_t unwritten;           /* chunks allocated, never written, as in 'M' "unwritten" */
     fs_file *open[FS_OPEN_BUCKETS]; /* open files by inode number */
     lsm_write_options wo;
     int kernel_times; /* writes leave mtime/ctime to the caller (FUSE writeback cache) */
@@ -51,11 +53,22 @@ struct fscore {
     int rn, rstop, rrunning;
 };
 
+/* What one batch changes in the store-wide counts (counts.c): inodes brought into use
+ * (negative: freed), unwritten chunks allocated (negative: written or deleted). */
+typedef struct fs_delta {
+    long inodes;
+    long unwritten;
+} fs_delta;
+
+#define FS_CHUNK_UNWRITTEN 2 /* fs_chunk.stored: stored with an empty value (fallocate) */
+
 /* A chunk buffered by an open file: always FS_CHUNK_SIZE bytes, zeros past what was written. */
 typedef struct fs_chunk {
     uint64_t idx;
     char *data;
-    int stored; /* the store holds a chunk key for idx: 1 yes, 0 no, -1 not known yet */
+    /* the store holds a chunk key for idx: 1 yes, FS_CHUNK_UNWRITTEN yes and it was allocated
+     * but never written, 0 no, -1 not known yet */
+    int stored;
 } fs_chunk;
 
 struct fs_file {
@@ -134,17 +147,41 @@ int fs_batch_put_rec(lsm_batch *b, const fs_node *n, const fs_attr *a, const voi
 long fs_batch_delete_range(fscore *fs, lsm_batch *b, const char *lo, size_t lo_len,
                            const char *hi, size_t hi_len);
 
+/* A new iterator over the keys in [lo, hi), positioned at lo (hi must outlive it); fill_cache
+ * as in lsm_read_options. */
+int fs_iter_range(fscore *fs, const fs_buf *lo, const fs_buf *hi, int fill_cache,
+                  lsm_iter **out);
+
+/* Call fn(arg, key, value) for every key of the one-byte prefix kind, in order, until it
+ * returns non-zero (that is returned). */
+int fs_scan_kind(fscore *fs, char kind,
+                 int (*fn)(void *arg, const char *k, size_t kl, const char *v, size_t vl),
+                 void *arg);
+
 /* end = the smallest key greater than every key starting with prefix p. */
 int fs_prefix_end(const fs_buf *p, fs_buf *end);
 
-/* Delete every chunk and xattr of ino into batch b. */
-int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino);
+/* Delete every chunk and xattr of ino into batch b: the inode is freed (d->inodes - 1), and
+ * the unwritten chunks among them are subtracted from d->unwritten. */
+int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, fs_delta *d);
+
+/* Delete the chunks of ino with index in [lo, hi) into b; returns the count deleted or -errno,
+ * and subtracts the unwritten (empty) ones from d->unwritten. */
+long fs_batch_delete_chunks(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t lo, uint64_t hi,
+                            fs_delta *d);
 
 /* Allocate a fresh inode number (persists a new range when needed). */
 int fs_alloc_ino_locked(fscore *fs, uint64_t *ino);
 
+/* st_blocks of a regular file of size bytes with chunks chunk keys, or its contents inline. */
+uint64_t fs_file_blocks(uint64_t size, uint64_t chunks, int inline_);
+
 void fs_now(struct timespec *t);
 void fs_attr_to_stat(const fs_attr *a, struct stat *st);
+
+/* Bytes the store may still grow by: the free space of the filesystem under it (for users)
+ * minus the chunks fallocate promised (fs->unwritten). */
+int fs_space_avail_locked(fscore *fs, uint64_t *bytes);
 
 /* Apply batch b with the store's write options. */
 int fs_write_locked(fscore *fs, lsm_batch *b);
@@ -152,6 +189,16 @@ int fs_write_locked(fscore *fs, lsm_batch *b);
 /* A store error as the caller should see it: after a fatal write error (ENOSPC, EIO) liblsm
  * answers every later write with ESHUTDOWN; writers keep getting the original error instead. */
 int fs_store_error(fscore *fs, int r);
+
+/* ---- store-wide counts (counts.c) ---- */
+/* Read the counts into fs->inodes / fs->unwritten; a store without the inode count is counted
+ * (and, read-write, the count written).  At open, before anything else writes. */
+int fs_counts_load(fscore *fs);
+/* Write batch b with the counts changed by d put into it; fs's copies follow only if the write
+ * succeeds. */
+int fs_write_delta_locked(fscore *fs, lsm_batch *b, const fs_delta *d);
+/* Put the counts inodes and unwritten into b and take them as fs's (check.c's repair). */
+int fs_counts_set(fscore *fs, lsm_batch *b, uint64_t inodes, uint64_t unwritten);
 
 /* ---- open files (file.c) ---- */
 fs_file *fs_open_find_locked(fscore *fs, uint64_t ino);

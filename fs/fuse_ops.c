@@ -17,9 +17,8 @@
  * sends them with SETATTR, which is applied exactly).  An open file whose last name is removed lives on in
  * the core as an orphan; the kernel still reaches it by node id, through the file handle or
  * fscore_stat_open / fscore_file_get.  File locks are left to the kernel, which implements
- * POSIX and flock locks locally when the filesystem does not.  So is lseek: SEEK_DATA/SEEK_HOLE
- * then see the whole file as data, which POSIX allows; a hole map from the daemon could be
- * wrong, because pages written through a shared mapping reach it only at writeback.  With
+ * POSIX and flock locks locally when the filesystem does not.  SEEK_DATA/SEEK_HOLE find the
+ * chunks that hold data, except under the writeback cache (see ll_lseek).  With
  * -o opens=kernel the kernel opens files without asking: see "files the kernel opens itself".
  */
 #include "fuse_ops.h"
@@ -303,6 +302,7 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
         fscore_set_kernel_times(c->fs, 1);
     } else {
         conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+        c->writeback = 0; /* asked for, but this kernel cannot */
     }
     if (c->kernel_opens && !(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
         fprintf(stderr, "lsmfs: the kernel cannot open files without the daemon: "
@@ -928,6 +928,31 @@ static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
     reply_status(req, r);
 }
 
+/* SEEK_DATA / SEEK_HOLE (the kernel answers the other whences itself).  With the writeback
+ * cache the daemon cannot know the kernel's dirty pages (they come at writeback, and FUSE
+ * does not flush them before LSEEK): ENOSYS then makes the kernel treat every file as data
+ * from then on, which POSIX allows.  Without it, writes reach the daemon before write(2)
+ * returns; only pages dirtied through a shared writable mapping and not yet written back
+ * (msync) are not seen, as with any FUSE file system that answers LSEEK. */
+static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                     struct fuse_file_info *fi)
+{
+    lsmfs_ctx *c = CTX(req);
+    if (c->writeback) {
+        reply_status(req, -ENOSYS);
+        return;
+    }
+    fs_file *f;
+    off_t at = 0;
+    int own, r = req_file(c, ino, fi, &f, &own);
+    if (r == 0)
+        r = req_file_done(c, f, own, fs_file_seek(f, off, whence, &at));
+    if (r)
+        reply_status(req, r);
+    else
+        fuse_reply_lseek(req, at);
+}
+
 /* ---- extended attributes ---- */
 
 /* The namespaces ext4 knows, with its answers: user.*, trusted.* and security.* are stored;
@@ -971,6 +996,8 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     if (r == 0)
         r = fscore_setxattr_node(c->fs, p, ino, name, value, size, flags);
     pthread_rwlock_unlock(&c->ns);
+    if (r == -ENOENT && !p) /* a removed directory held open keeps taking attributes (ext4) */
+        r = fs_ghosts_setxattr(c->ghosts, ino, name, value, size, flags);
     reply_status(req, r);
 }
 
@@ -1011,6 +1038,15 @@ static int list_visible(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, char **out
             buf = nb;
         r = n > 0 ? fscore_listxattr_node(c->fs, p, ino, buf, (size_t)n) : n;
         pthread_rwlock_unlock(&c->ns);
+        if (r == -ENOENT && !p) { /* a removed directory still held: its ghost's names */
+            n = fs_ghosts_listxattr(c->ghosts, ino, NULL, 0);
+            nb = n > 0 ? realloc(buf, (size_t)n) : buf;
+            if (n > 0 && !nb)
+                n = -ENOMEM;
+            else
+                buf = nb;
+            r = n > 0 ? fs_ghosts_listxattr(c->ghosts, ino, buf, (size_t)n) : n;
+        }
         if (r != -ERANGE) /* ERANGE: a name was added between the two calls */
             break;
     }
@@ -1053,6 +1089,8 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         if (r == 0)
             r = fscore_getxattr_node(c->fs, p, ino, name, buf, size);
         pthread_rwlock_unlock(&c->ns);
+        if (r == -ENOENT && !p)
+            r = fs_ghosts_getxattr(c->ghosts, ino, name, buf, size);
     }
     if (r < 0)
         reply_status(req, r);
@@ -1075,6 +1113,8 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
         if (r == 0)
             r = fscore_removexattr_node(c->fs, p, ino, name);
         pthread_rwlock_unlock(&c->ns);
+        if (r == -ENOENT && !p)
+            r = fs_ghosts_removexattr(c->ghosts, ino, name);
     }
     reply_status(req, r);
 }
@@ -1354,6 +1394,7 @@ const struct fuse_lowlevel_ops lsmfs_ll_ops = {
     .release = ll_release,
     .fsync = ll_fsync,
     .fallocate = ll_fallocate,
+    .lseek = ll_lseek,
     .statfs = ll_statfs,
     .access = ll_access,
     .setxattr = ll_setxattr,

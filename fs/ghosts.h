@@ -13,10 +13,12 @@
 #ifndef FS_GHOSTS_H
 #define FS_GHOSTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
 #define FS_GHOSTS_MAX 4096 /* entries kept at most */
+#define FS_GHOST_XATTR_MAX 65536 /* bytes of xattr names and values one ghost may hold */
 
 typedef struct fs_ghosts fs_ghosts; /* opaque */
 
@@ -34,5 +36,19 @@ void fs_ghosts_put(fs_ghosts *g, const struct stat *st, int (*known)(void *arg, 
 int fs_ghosts_get(fs_ghosts *g, uint64_t ino, struct stat *st);
 /* Replace the attributes of ghost ino by *st (an attribute change): 0, or -ENOENT. */
 int fs_ghosts_set(fs_ghosts *g, uint64_t ino, const struct stat *st);
+
+/* Extended attributes of ghost ino, with the xattr(7) contracts: -ENOENT if there is no such
+ * ghost.  They start empty (what the store held went with the last name) and live as long as
+ * the entry; set and remove move its ctime.  setxattr: flags XATTR_CREATE/XATTR_REPLACE give
+ * -EEXIST/-ENODATA; -ERANGE for a name over 255 bytes, -EINVAL for an empty one, -ENOSPC past
+ * FS_GHOST_XATTR_MAX bytes in all. */
+int fs_ghosts_setxattr(fs_ghosts *g, uint64_t ino, const char *name, const void *value,
+                       size_t size, int flags);
+/* The value's length, copied into buf if size > 0 (-ERANGE if it does not fit); -ENODATA. */
+int fs_ghosts_getxattr(fs_ghosts *g, uint64_t ino, const char *name, void *buf, size_t size);
+/* The NUL-terminated names' total length, copied into list if size > 0 (-ERANGE). */
+int fs_ghosts_listxattr(fs_ghosts *g, uint64_t ino, char *list, size_t size);
+/* 0, or -ENODATA if ghost ino has no attribute name. */
+int fs_ghosts_removexattr(fs_ghosts *g, uint64_t ino, const char *name);
 
 #endif

@@ -28,10 +28,10 @@
 #endif
 
 /* One name of node n is going away (the caller deletes the entry key).  Decrement the link
- * count, or, for the last name, delete the inode's data — or keep it under 'O' ino when the file
- * is open.  *orphaned is set when the record moved to 'O'. */
+ * count, or, for the last name, delete the inode's data (counted into d) — or keep it under 'O'
+ * ino when the file is open.  *orphaned is set when the record moved to 'O'. */
 static int drop_name_locked(fscore *fs, lsm_batch *b, const fs_node *n,
-                            const struct timespec *now, int *orphaned)
+                            const struct timespec *now, int *orphaned, fs_delta *d)
 {
     *orphaned = 0;
     fs_attr a = n->a;
@@ -57,7 +57,7 @@ static int drop_name_locked(fscore *fs, lsm_batch *b, const fs_node *n,
         *orphaned = r == 0;
         return r;
     }
-    return fs_batch_delete_data(fs, b, a.ino);
+    return fs_batch_delete_data(fs, b, a.ino, d);
 }
 
 /* Put parent p back with times set to now and its link count changed by dnlink. */
@@ -109,6 +109,7 @@ int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone)
     struct timespec now;
     fs_now(&now);
     int orphaned = 0;
+    fs_delta d = {0};
     pthread_rwlock_wrlock(&fs->lock);
     int r = fs_resolve_locked(fs, path, &n);
     if (r == 0 && S_ISDIR(n.a.mode))
@@ -118,11 +119,11 @@ int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone)
     if (r == 0)
         r = lsm_batch_delete(b, n.ekey.data, n.ekey.len);
     if (r == 0)
-        r = drop_name_locked(fs, b, &n, &now, &orphaned);
+        r = drop_name_locked(fs, b, &n, &now, &orphaned, &d);
     if (r == 0)
         r = touch_parent(b, &p, &now, 0);
     if (r == 0)
-        r = fs_write_locked(fs, b);
+        r = fs_write_delta_locked(fs, b, &d);
     if (r == 0 && orphaned)
         r = rehome_orphan(fs, n.a.ino);
     if (r == 0 && (!n.linked || n.a.nlink <= 1))
@@ -178,6 +179,7 @@ int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone)
         return -ENOMEM;
     struct timespec now;
     fs_now(&now);
+    fs_delta d = {0};
     pthread_rwlock_wrlock(&fs->lock);
     int r = fs_resolve_locked(fs, path, &n);
     if (r == 0 && !S_ISDIR(n.a.mode))
@@ -191,11 +193,11 @@ int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone)
     if (r == 0)
         r = lsm_batch_delete(b, n.ekey.data, n.ekey.len);
     if (r == 0)
-        r = fs_batch_delete_data(fs, b, n.a.ino);
+        r = fs_batch_delete_data(fs, b, n.a.ino, &d);
     if (r == 0)
         r = touch_parent(b, &p, &now, -1);
     if (r == 0)
-        r = fs_write_locked(fs, b);
+        r = fs_write_delta_locked(fs, b, &d);
     if (r == 0)
         note_gone_locked(fs, &n, &now, gone);
     pthread_rwlock_unlock(&fs->lock);
@@ -411,6 +413,7 @@ int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int 
     struct timespec now;
     fs_now(&now);
     int have_dst = 0, orphaned = 0;
+    fs_delta d = {0};
     if (!b || !from_parent || !to_parent) {
         r = -ENOMEM;
         goto out;
@@ -473,9 +476,9 @@ int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int 
     if (r == 0 && have_dst && !exchange) {
         /* the replaced target loses its name (its entry key is overwritten below) */
         if (dstdir)
-            r = fs_batch_delete_data(fs, b, dst.a.ino);
+            r = fs_batch_delete_data(fs, b, dst.a.ino, &d);
         else
-            r = drop_name_locked(fs, b, &dst, &now, &orphaned);
+            r = drop_name_locked(fs, b, &dst, &now, &orphaned, &d);
     }
     /* then the puts */
     if (r == 0)
@@ -491,8 +494,10 @@ int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int 
         if (r == 0 && dstdir)
             r = move_subtree(fs, b, to, from, 1);
     }
-    if (r == 0 && (flags & RENAME_WHITEOUT))
+    if (r == 0 && (flags & RENAME_WHITEOUT)) {
         r = put_whiteout_locked(fs, b, &pf.a, &src.ekey, who, &now);
+        d.inodes++;
+    }
     if (r)
         goto unlock;
     /* parents: times, and link counts when directories change parent or disappear */
@@ -512,7 +517,7 @@ int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int 
             r = touch_parent(b, &pt, &now, dt);
     }
     if (r == 0)
-        r = fs_write_locked(fs, b);
+        r = fs_write_delta_locked(fs, b, &d);
     if (r == 0)
         r = fs_open_rename_locked(fs, from, to, exchange);
     if (r == 0 && orphaned)

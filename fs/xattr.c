@@ -101,11 +101,12 @@ int fscore_getxattr_node(fscore *fs, const char *path, uint64_t ino, const char 
         r = fs_key_xattr(&k, n.a.ino, name);
     void *v = NULL;
     size_t vl = 0;
-    if (r == 0)
+    if (r == 0) {
         r = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
+        if (r == -ENOENT) /* the node is there, the name is not */
+            r = -ENODATA;
+    }
     pthread_rwlock_unlock(&fs->lock);
-    if (r == -ENOENT)
-        r = -ENODATA;
     if (r == 0) {
         if (size == 0)
             r = (int)vl;
@@ -189,10 +190,11 @@ int fscore_removexattr_node(fscore *fs, const char *path, uint64_t ino, const ch
         r = fs_key_xattr(&k, n.a.ino, name);
     void *v = NULL;
     size_t vl;
-    if (r == 0)
+    if (r == 0) {
         r = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
-    if (r == -ENOENT)
-        r = -ENODATA;
+        if (r == -ENOENT) /* the node is there, the name is not */
+            r = -ENODATA;
+    }
     if (v)
         lsm_free(v);
     if (r == 0)

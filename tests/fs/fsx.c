@@ -5,9 +5,11 @@
  * One file is driven through a long random sequence of operations — pread at random offsets
  * (also past EOF), pwrite at random offsets (extending the file), ftruncate up and down,
  * mmap(MAP_SHARED) reads and writes with msync, fallocate mode 0 / KEEP_SIZE / PUNCH_HOLE /
- * ZERO_RANGE, fsync, and close + reopen — while an in-memory copy of the file (the "model")
- * receives the same changes.  Every read, and the size after every operation, is checked
- * against the model; a full-file comparison runs after each reopen and at the end.
+ * ZERO_RANGE, fsync, close + reopen, and lseek SEEK_DATA / SEEK_HOLE — while an in-memory copy
+ * of the file (the "model") receives the same changes.  Every read, and the size after every
+ * operation, is checked against the model; a full-file comparison runs after each reopen and at
+ * the end.  A file system may place holes where it likes (or nowhere), but every range that
+ * lseek calls a hole must be zeros in the model, and SEEK_DATA may skip only zeros.
  *
  * Invariant of the model: bytes at or beyond the current size are zero, so growing the file
  * (truncate, write past EOF, fallocate) needs no special zero-filling.
@@ -41,11 +43,11 @@
 
 enum op_kind {
     OP_READ, OP_WRITE, OP_TRUNCATE, OP_MAPREAD, OP_MAPWRITE, OP_PUNCH, OP_ZERO,
-    OP_FALLOC, OP_FSYNC, OP_REOPEN, OP_NKINDS
+    OP_FALLOC, OP_FSYNC, OP_REOPEN, OP_SEEK, OP_NKINDS
 };
 static const char *op_names[OP_NKINDS] = {
     "read", "write", "truncate", "mapread", "mapwrite", "punch_hole", "zero_range",
-    "fallocate", "fsync", "reopen"
+    "fallocate", "fsync", "reopen", "seek"
 };
 
 #define LOG_SIZE 64
@@ -303,6 +305,55 @@ static void op_falloc(struct fsx *f, enum op_kind k)
         die(f, "fallocate(%s)", op_names[k], errno);
 }
 
+/* 1 if the model holds only zeros in [lo, hi). */
+static int model_zero(const struct fsx *f, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t i = lo; i < hi; i++)
+        if (f->model[i]) return 0;
+    return 1;
+}
+
+/* Where lseek(whence) from off lands: the offset, or the size for ENXIO (no data up to the
+ * end); dies on another error. */
+static uint64_t seek_to(struct fsx *f, int fd, uint64_t off, int whence, const char *what)
+{
+    off_t r = lseek(fd, (off_t)off, whence);
+    if (r < 0 && errno == ENXIO && whence == SEEK_DATA) return f->size;
+    if (r < 0) die(f, "%s", what, errno);
+    return (uint64_t)r;
+}
+
+/* SEEK_DATA and SEEK_HOLE from a random offset: results inside [off, size], only zeros
+ * skipped, and the hole found reads as zeros up to the next data. */
+static void op_seek(struct fsx *f)
+{
+    uint64_t off = rnd_below(f, f->size + 1);
+    log_op(f, OP_SEEK, off, 0, 0, f->size);
+    int fd = xfd(f);
+    if (off == f->size) {
+        errno = 0;
+        if (lseek(fd, (off_t)off, SEEK_DATA) != -1 || errno != ENXIO)
+            die(f, "%s", "SEEK_DATA at the end of file: expected ENXIO", errno);
+        return;
+    }
+    uint64_t d = seek_to(f, fd, off, SEEK_DATA, "lseek(SEEK_DATA)");
+    if (d < off || d > f->size || !model_zero(f, off, d)) {
+        fprintf(stderr, "fsx: FAIL at op %ld: SEEK_DATA from %" PRIu64 " gave %" PRIu64
+                " (size %" PRIu64 "), skipping data\n", f->nlog, off, d, f->size);
+        dump_log(f);
+        exit(1);
+    }
+    uint64_t h = seek_to(f, fd, off, SEEK_HOLE, "lseek(SEEK_HOLE)");
+    uint64_t next = h < f->size ? seek_to(f, fd, h, SEEK_DATA, "lseek(SEEK_DATA) after the hole") : h;
+    if (h < off || h > f->size || next < h || !model_zero(f, h, next)) {
+        fprintf(stderr, "fsx: FAIL at op %ld: SEEK_HOLE from %" PRIu64 " gave %" PRIu64
+                ", next data at %" PRIu64 " (size %" PRIu64 "): the hole holds data\n",
+                f->nlog, off, h, next, f->size);
+        dump_log(f);
+        exit(1);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct fsx f;
@@ -350,9 +401,10 @@ int main(int argc, char **argv)
     for (long i = 0; i < nops; i++) {
         uint64_t r = rnd_below(&f, 100);
         enum op_kind k;
-        /* Weights: read 25, write 25, truncate 6, mapread 10, mapwrite 10, punch 6, zero 6,
-         * fallocate 4, fsync 3, reopen 5. */
-        if (r < 25) k = OP_READ;
+        /* Weights: read 22, seek 3, write 25, truncate 6, mapread 10, mapwrite 10, punch 6,
+         * zero 6, fallocate 4, fsync 3, reopen 5. */
+        if (r < 22) k = OP_READ;
+        else if (r < 25) k = OP_SEEK;
         else if (r < 50) k = OP_WRITE;
         else if (r < 56) k = OP_TRUNCATE;
         else if (r < 66) k = OP_MAPREAD;
@@ -371,6 +423,7 @@ int main(int argc, char **argv)
         case OP_MAPREAD: op_mapread(&f); break;
         case OP_MAPWRITE: op_mapwrite(&f); break;
         case OP_PUNCH: case OP_ZERO: case OP_FALLOC: op_falloc(&f, k); break;
+        case OP_SEEK: op_seek(&f); break;
         case OP_FSYNC:
             log_op(&f, OP_FSYNC, 0, 0, 0, f.size);
             if (fsync(xfd(&f)) != 0) die(&f, "%s", "fsync", errno);
