@@ -25,6 +25,12 @@
  * record saying "chunks from index N on may be uncommitted" is written and synced, the
  * commit batch deletes it, and mount (fs_orphans_cleanup) deletes the chunks a leftover one
  * names, then the record.
+ *
+ * A write that is nothing but whole chunks appended at the ingest's end cannot be refused any
+ * more, so fs_file_write_ack lets the caller reply before the chunks are checksummed and
+ * written to the table (the lock is held until they are): the writer's next request crosses
+ * the kernel while this one is written, instead of after.  A failure from then on is a
+ * writeback error: kept in late_err and returned by the next flush, fsync or close.
  */
 #include "fscore_int.h"
 
@@ -710,9 +716,25 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
     return (ssize_t)(pos - (uint64_t)off);
 }
 
+/* Whether the write [off, off + n) goes whole into the open ingest, chunk after chunk from its
+ * end on, so that nothing can refuse it any more (only the table's write can fail). */
+static int ingest_append(const fs_file *f, size_t n, uint64_t off)
+{
+    return f->ing && n > 0 && off % FS_CHUNK_SIZE == 0 && n % FS_CHUNK_SIZE == 0 &&
+           off / FS_CHUNK_SIZE == f->ing_next && !f->fs->read_only;
+}
+
 ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
 {
+    int acked;
+    return fs_file_write_ack(f, buf, n, off, NULL, NULL, &acked);
+}
+
+ssize_t fs_file_write_ack(fs_file *f, const void *buf, size_t n, off_t off,
+                          void (*ack)(void *arg), void *arg, int *acked)
+{
     fscore *fs = f->fs;
+    *acked = 0;
     if (off < 0)
         return -EINVAL;
     if (fs->read_only)
@@ -720,6 +742,11 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
     if ((uint64_t)off + n > (uint64_t)INT64_MAX)
         return -EFBIG;
     pthread_rwlock_wrlock(&fs->lock);
+    if (ack && ingest_append(f, n, (uint64_t)off)) {
+        /* The lock is held until the chunks are in the ingest: nobody sees the file before. */
+        ack(arg);
+        *acked = 1;
+    }
     const char *in = buf;
     uint64_t pos = (uint64_t)off, end = pos + n;
     int r = 0;
@@ -783,6 +810,8 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
         r = fs_file_commit_locked(f, 0, 0);
     if (r == 0 && fs->dirty_chunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_TOTAL_MAX)
         r = fs_open_commit_all_locked(fs); /* many files each under their own bound */
+    if (r && *acked && !f->late_err)
+        f->late_err = r; /* the writer was told it worked: tell its flush or fsync */
     pthread_rwlock_unlock(&fs->lock);
     if (r && pos == (uint64_t)off)
         return r;
@@ -939,10 +968,18 @@ int fscore_stat_open(fscore *fs, uint64_t ino, struct stat *st)
     return r;
 }
 
+/* r, or before it the failure of an early-acknowledged write (reported once). */
+static int take_late_err(fs_file *f, int r)
+{
+    int e = f->late_err;
+    f->late_err = 0;
+    return e ? e : r;
+}
+
 int fs_file_commit(fs_file *f, int sync)
 {
     pthread_rwlock_wrlock(&f->fs->lock);
-    int r = f->fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
+    int r = take_late_err(f, f->fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0));
     pthread_rwlock_unlock(&f->fs->lock);
     if (r == 0 && sync && !f->fs->read_only)
         r = fs_store_error(f->fs, lsm_sync(f->fs->db));
@@ -986,7 +1023,7 @@ int fs_file_close(fs_file *f)
 {
     fscore *fs = f->fs;
     pthread_rwlock_wrlock(&fs->lock);
-    int r = fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
+    int r = take_late_err(f, fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0));
     int r2 = file_put_locked(f);
     pthread_rwlock_unlock(&fs->lock);
     return r ? r : r2;
