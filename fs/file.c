@@ -564,88 +564,35 @@ int fs_file_create(fscore *fs, const char *path, mode_t mode, int excl, const fs
     return r;
 }
 
-/* The stored chunks of one file, read in increasing index order.  A read of several chunks
- * is one iterator pass (one snapshot, values used where they lie instead of copied out per
- * lookup); a read within one chunk is a point lookup.  Chunk contents bypass the block cache:
- * the kernel's page cache keeps what was read (keep_cache), and streaming a big file through
- * the cache would only evict the entry and index blocks that lookups and listings need. */
-typedef struct chunk_reader {
-    fscore *fs;
-    uint64_t ino;
-    lsm_iter *it; /* NULL: point lookups */
-    fs_buf k, hi;
-    void *v;      /* the last point lookup's value */
-} chunk_reader;
-
-/* Prepare to read chunks of f with index in [lo, hi). */
-static int chunk_reader_open(chunk_reader *cr, fs_file *f, uint64_t lo, uint64_t hi)
+/* Bytes [in, in + m) of stored chunk idx into out: zeros for a hole or past the stored value.
+ * A read from the chunk's start goes from the table file straight into out (lsm_get_into: no
+ * block buffer, no copy), which is how a big sequential read meets every chunk; a read
+ * from inside a chunk takes a copy.  Chunk contents bypass the block cache: the kernel's page
+ * cache keeps what was read (keep_cache), and streaming a big file through the cache would only
+ * evict the entry and index blocks that lookups and listings need. */
+static int read_stored(fs_file *f, fs_buf *k, uint64_t idx, size_t in, size_t m, char *out)
 {
-    memset(cr, 0, sizeof *cr);
-    cr->fs = f->fs;
-    cr->ino = f->ino;
-    fs_buf_init(&cr->k);
-    fs_buf_init(&cr->hi);
-    if (hi - lo < 2 || f->stored_inline || lo * FS_CHUNK_SIZE >= f->stored_size)
-        return 0;
     lsm_read_options ro;
     lsm_read_options_init(&ro);
     ro.fill_cache = 0;
-    int r = fs_key_chunk(&cr->hi, f->ino, hi);
-    ro.upper_bound = cr->hi.data;
-    ro.upper_bound_len = cr->hi.len;
+    int r = fs_key_chunk(k, f->ino, idx);
+    size_t vl = 0, have = 0;
+    if (r == 0 && in == 0) {
+        r = lsm_get_into(f->fs->db, &ro, k->data, k->len, out, m, &vl);
+        have = vl < m ? vl : m;
+    } else if (r == 0) {
+        void *v = NULL;
+        r = lsm_get(f->fs->db, &ro, k->data, k->len, &v, &vl);
+        have = r == 0 && in < vl ? (vl - in < m ? vl - in : m) : 0;
+        if (have)
+            memcpy(out, (const char *)v + in, have);
+        lsm_free(v);
+    }
+    if (r == -ENOENT)
+        r = 0; /* a hole */
     if (r == 0)
-        r = fs_key_chunk(&cr->k, f->ino, lo);
-    if (r == 0)
-        r = lsm_iter_new(f->fs->db, &ro, &cr->it);
-    if (r == 0)
-        lsm_iter_seek(cr->it, cr->k.data, cr->k.len);
+        memset(out + have, 0, m - have); /* a hole, or a short chunk past its end */
     return r;
-}
-
-/* Chunk idx (>= every index asked before): 0 with *v / *vl valid until the next call, -ENOENT
- * for a hole, or another error. */
-static int chunk_reader_get(chunk_reader *cr, uint64_t idx, const char **v, size_t *vl)
-{
-    *v = NULL;
-    *vl = 0;
-    int r = fs_key_chunk(&cr->k, cr->ino, idx);
-    if (r)
-        return r;
-    if (!cr->it) {
-        lsm_read_options ro;
-        lsm_read_options_init(&ro);
-        ro.fill_cache = 0;
-        lsm_free(cr->v);
-        cr->v = NULL;
-        r = lsm_get(cr->fs->db, &ro, cr->k.data, cr->k.len, &cr->v, vl);
-        *v = cr->v;
-        return r;
-    }
-    size_t kl = 0;
-    const char *key = NULL;
-    while (lsm_iter_valid(cr->it)) {
-        key = lsm_iter_key(cr->it, &kl);
-        if (kl != cr->k.len || memcmp(key, cr->k.data, kl) >= 0)
-            break; /* chunk keys all have one length: memcmp orders them */
-        lsm_iter_next(cr->it);
-    }
-    if (!lsm_iter_valid(cr->it)) {
-        r = lsm_iter_status(cr->it);
-        return r ? r : -ENOENT;
-    }
-    if (kl != cr->k.len || memcmp(key, cr->k.data, kl) != 0)
-        return -ENOENT;
-    *v = lsm_iter_value(cr->it, vl);
-    return 0;
-}
-
-static void chunk_reader_close(chunk_reader *cr)
-{
-    if (cr->it)
-        lsm_iter_free(cr->it);
-    lsm_free(cr->v);
-    fs_buf_free(&cr->k);
-    fs_buf_free(&cr->hi);
 }
 
 ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
@@ -676,8 +623,8 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
         n = (size_t)(size - (uint64_t)off);
     char *out = buf;
     uint64_t pos = (uint64_t)off, end = pos + n;
-    chunk_reader cr;
-    r = chunk_reader_open(&cr, f, pos / FS_CHUNK_SIZE, (end - 1) / FS_CHUNK_SIZE + 1);
+    fs_buf k;
+    fs_buf_init(&k);
     while (r == 0 && pos < end) {
         uint64_t idx = pos / FS_CHUNK_SIZE;
         size_t in = (size_t)(pos % FS_CHUNK_SIZE);
@@ -694,22 +641,16 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
                 memcpy(out, f->inl + in, have);
             }
         } else {
-            const char *v = NULL;
-            size_t vl = 0;
-            int e = chunk_reader_get(&cr, idx, &v, &vl);
-            if (e && e != -ENOENT) {
+            int e = read_stored(f, &k, idx, in, m, out);
+            if (e) {
                 r = e;
                 break;
             }
-            size_t have = in < vl ? (vl - in < m ? vl - in : m) : 0;
-            if (have)
-                memcpy(out, v + in, have);
-            memset(out + have, 0, m - have); /* a hole, or a short chunk past its end */
         }
         out += m;
         pos += m;
     }
-    chunk_reader_close(&cr);
+    fs_buf_free(&k);
     pthread_rwlock_unlock(&fs->lock);
     if (r < 0 && pos == (uint64_t)off)
         return r;
