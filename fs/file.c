@@ -27,6 +27,12 @@
  * record saying "chunks from index N on may be uncommitted" is written and synced, the
  * commit batch deletes it, and mount (fs_orphans_cleanup) deletes the chunks a leftover one
  * names, then the record.
+ *
+ * A write that is nothing but whole chunks appended at the ingest's end cannot be refused any
+ * more, so fs_file_write_ack lets the caller reply before the chunks are checksummed and
+ * written to the table (the lock is held until they are): the writer's next request crosses
+ * the kernel while this one is written, instead of after.  A failure from then on is a
+ * writeback error: kept in late_err and returned by the next flush, fsync or close.
  */
 #include "fscore_int.h"
 
@@ -564,88 +570,35 @@ int fs_file_create(fscore *fs, const char *path, mode_t mode, int excl, const fs
     return r;
 }
 
-/* The stored chunks of one file, read in increasing index order.  A read of several chunks
- * is one iterator pass (one snapshot, values used where they lie instead of copied out per
- * lookup); a read within one chunk is a point lookup.  Chunk contents bypass the block cache:
- * the kernel's page cache keeps what was read (keep_cache), and streaming a big file through
- * the cache would only evict the entry and index blocks that lookups and listings need. */
-typedef struct chunk_reader {
-    fscore *fs;
-    uint64_t ino;
-    lsm_iter *it; /* NULL: point lookups */
-    fs_buf k, hi;
-    void *v;      /* the last point lookup's value */
-} chunk_reader;
-
-/* Prepare to read chunks of f with index in [lo, hi). */
-static int chunk_reader_open(chunk_reader *cr, fs_file *f, uint64_t lo, uint64_t hi)
+/* Bytes [in, in + m) of stored chunk idx into out: zeros for a hole or past the stored value.
+ * A read from the chunk's start goes from the table file straight into out (lsm_get_into: no
+ * block buffer, no copy), which is how a big sequential read meets every chunk; a read
+ * from inside a chunk takes a copy.  Chunk contents bypass the block cache: the kernel's page
+ * cache keeps what was read (keep_cache), and streaming a big file through the cache would only
+ * evict the entry and index blocks that lookups and listings need. */
+static int read_stored(fs_file *f, fs_buf *k, uint64_t idx, size_t in, size_t m, char *out)
 {
-    memset(cr, 0, sizeof *cr);
-    cr->fs = f->fs;
-    cr->ino = f->ino;
-    fs_buf_init(&cr->k);
-    fs_buf_init(&cr->hi);
-    if (hi - lo < 2 || f->stored_inline || lo * FS_CHUNK_SIZE >= f->stored_size)
-        return 0;
     lsm_read_options ro;
     lsm_read_options_init(&ro);
     ro.fill_cache = 0;
-    int r = fs_key_chunk(&cr->hi, f->ino, hi);
-    ro.upper_bound = cr->hi.data;
-    ro.upper_bound_len = cr->hi.len;
+    int r = fs_key_chunk(k, f->ino, idx);
+    size_t vl = 0, have = 0;
+    if (r == 0 && in == 0) {
+        r = lsm_get_into(f->fs->db, &ro, k->data, k->len, out, m, &vl);
+        have = vl < m ? vl : m;
+    } else if (r == 0) {
+        void *v = NULL;
+        r = lsm_get(f->fs->db, &ro, k->data, k->len, &v, &vl);
+        have = r == 0 && in < vl ? (vl - in < m ? vl - in : m) : 0;
+        if (have)
+            memcpy(out, (const char *)v + in, have);
+        lsm_free(v);
+    }
+    if (r == -ENOENT)
+        r = 0; /* a hole */
     if (r == 0)
-        r = fs_key_chunk(&cr->k, f->ino, lo);
-    if (r == 0)
-        r = lsm_iter_new(f->fs->db, &ro, &cr->it);
-    if (r == 0)
-        lsm_iter_seek(cr->it, cr->k.data, cr->k.len);
+        memset(out + have, 0, m - have); /* a hole, or a short chunk past its end */
     return r;
-}
-
-/* Chunk idx (>= every index asked before): 0 with *v / *vl valid until the next call, -ENOENT
- * for a hole, or another error. */
-static int chunk_reader_get(chunk_reader *cr, uint64_t idx, const char **v, size_t *vl)
-{
-    *v = NULL;
-    *vl = 0;
-    int r = fs_key_chunk(&cr->k, cr->ino, idx);
-    if (r)
-        return r;
-    if (!cr->it) {
-        lsm_read_options ro;
-        lsm_read_options_init(&ro);
-        ro.fill_cache = 0;
-        lsm_free(cr->v);
-        cr->v = NULL;
-        r = lsm_get(cr->fs->db, &ro, cr->k.data, cr->k.len, &cr->v, vl);
-        *v = cr->v;
-        return r;
-    }
-    size_t kl = 0;
-    const char *key = NULL;
-    while (lsm_iter_valid(cr->it)) {
-        key = lsm_iter_key(cr->it, &kl);
-        if (kl != cr->k.len || memcmp(key, cr->k.data, kl) >= 0)
-            break; /* chunk keys all have one length: memcmp orders them */
-        lsm_iter_next(cr->it);
-    }
-    if (!lsm_iter_valid(cr->it)) {
-        r = lsm_iter_status(cr->it);
-        return r ? r : -ENOENT;
-    }
-    if (kl != cr->k.len || memcmp(key, cr->k.data, kl) != 0)
-        return -ENOENT;
-    *v = lsm_iter_value(cr->it, vl);
-    return 0;
-}
-
-static void chunk_reader_close(chunk_reader *cr)
-{
-    if (cr->it)
-        lsm_iter_free(cr->it);
-    lsm_free(cr->v);
-    fs_buf_free(&cr->k);
-    fs_buf_free(&cr->hi);
 }
 
 ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
@@ -676,8 +629,8 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
         n = (size_t)(size - (uint64_t)off);
     char *out = buf;
     uint64_t pos = (uint64_t)off, end = pos + n;
-    chunk_reader cr;
-    r = chunk_reader_open(&cr, f, pos / FS_CHUNK_SIZE, (end - 1) / FS_CHUNK_SIZE + 1);
+    fs_buf k;
+    fs_buf_init(&k);
     while (r == 0 && pos < end) {
         uint64_t idx = pos / FS_CHUNK_SIZE;
         size_t in = (size_t)(pos % FS_CHUNK_SIZE);
@@ -694,31 +647,41 @@ ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off)
                 memcpy(out, f->inl + in, have);
             }
         } else {
-            const char *v = NULL;
-            size_t vl = 0;
-            int e = chunk_reader_get(&cr, idx, &v, &vl);
-            if (e && e != -ENOENT) {
+            int e = read_stored(f, &k, idx, in, m, out);
+            if (e) {
                 r = e;
                 break;
             }
-            size_t have = in < vl ? (vl - in < m ? vl - in : m) : 0;
-            if (have)
-                memcpy(out, v + in, have);
-            memset(out + have, 0, m - have); /* a hole, or a short chunk past its end */
         }
         out += m;
         pos += m;
     }
-    chunk_reader_close(&cr);
+    fs_buf_free(&k);
     pthread_rwlock_unlock(&fs->lock);
     if (r < 0 && pos == (uint64_t)off)
         return r;
     return (ssize_t)(pos - (uint64_t)off);
 }
 
+/* Whether the write [off, off + n) goes whole into the open ingest, chunk after chunk from its
+ * end on, so that nothing can refuse it any more (only the table's write can fail). */
+static int ingest_append(const fs_file *f, size_t n, uint64_t off)
+{
+    return f->ing && n > 0 && off % FS_CHUNK_SIZE == 0 && n % FS_CHUNK_SIZE == 0 &&
+           off / FS_CHUNK_SIZE == f->ing_next && !f->fs->read_only;
+}
+
 ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
 {
+    int acked;
+    return fs_file_write_ack(f, buf, n, off, NULL, NULL, &acked);
+}
+
+ssize_t fs_file_write_ack(fs_file *f, const void *buf, size_t n, off_t off,
+                          void (*ack)(void *arg), void *arg, int *acked)
+{
     fscore *fs = f->fs;
+    *acked = 0;
     if (off < 0)
         return -EINVAL;
     if (fs->read_only)
@@ -726,6 +689,11 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
     if ((uint64_t)off + n > (uint64_t)INT64_MAX)
         return -EFBIG;
     pthread_rwlock_wrlock(&fs->lock);
+    if (ack && ingest_append(f, n, (uint64_t)off)) {
+        /* The lock is held until the chunks are in the ingest: nobody sees the file before. */
+        ack(arg);
+        *acked = 1;
+    }
     const char *in = buf;
     uint64_t pos = (uint64_t)off, end = pos + n;
     int r = 0;
@@ -789,6 +757,8 @@ ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off)
         r = fs_file_commit_locked(f, 0, 0);
     if (r == 0 && fs->dirty_chunks * (size_t)FS_CHUNK_SIZE >= FS_DIRTY_TOTAL_MAX)
         r = fs_open_commit_all_locked(fs); /* many files each under their own bound */
+    if (r && *acked && !f->late_err)
+        f->late_err = r; /* the writer was told it worked: tell its flush or fsync */
     pthread_rwlock_unlock(&fs->lock);
     if (r && pos == (uint64_t)off)
         return r;
@@ -1147,10 +1117,18 @@ int fscore_stat_open(fscore *fs, uint64_t ino, struct stat *st)
     return r;
 }
 
+/* r, or before it the failure of an early-acknowledged write (reported once). */
+static int take_late_err(fs_file *f, int r)
+{
+    int e = f->late_err;
+    f->late_err = 0;
+    return e ? e : r;
+}
+
 int fs_file_commit(fs_file *f, int sync)
 {
     pthread_rwlock_wrlock(&f->fs->lock);
-    int r = f->fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
+    int r = take_late_err(f, f->fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0));
     pthread_rwlock_unlock(&f->fs->lock);
     if (r == 0 && sync && !f->fs->read_only)
         r = fs_store_error(f->fs, lsm_sync(f->fs->db));
@@ -1195,7 +1173,7 @@ int fs_file_close(fs_file *f)
 {
     fscore *fs = f->fs;
     pthread_rwlock_wrlock(&fs->lock);
-    int r = fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
+    int r = take_late_err(f, fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0));
     int r2 = file_put_locked(f);
     pthread_rwlock_unlock(&fs->lock);
     return r ? r : r2;

@@ -212,6 +212,15 @@ int fs_file_create(fscore *fs, const char *path, mode_t mode, int excl, const fs
 ssize_t fs_file_read(fs_file *f, void *buf, size_t n, off_t off);
 /* Write n bytes at off (extending the size); returns n or a negative errno. */
 ssize_t fs_file_write(fs_file *f, const void *buf, size_t n, off_t off);
+/* As fs_file_write, but when the write is whole chunks appended right at the end of the
+ * file's open big-write ingest, ack(arg) is called before they are checksummed and written
+ * to the ingest's table (the caller replies from it, so that the writer's next request is
+ * on its way while this one is written).  After ack the write counts as done: a failure of
+ * the rest is kept and returned by the file's next fs_file_commit (flush, fsync, close), as
+ * a writeback error is.  *acked says whether ack was called; buf must stay valid until
+ * the function returns either way. */
+ssize_t fs_file_write_ack(fs_file *f, const void *buf, size_t n, off_t off,
+                          void (*ack)(void *arg), void *arg, int *acked);
 int fs_file_truncate(fs_file *f, off_t size);
 /* fallocate(2) modes 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE,
  * FALLOC_FL_ZERO_RANGE (|KEEP_SIZE); other modes -EOPNOTSUPP.  Mode 0, KEEP_SIZE and ZERO_RANGE
@@ -231,7 +240,8 @@ int fscore_stat_open(fscore *fs, uint64_t ino, struct stat *st);
 /* Take one more reference to the open file with inode number ino (release it with
  * fs_file_close): the way to an open file that has no name left.  -ENOENT if not open. */
 int fscore_file_get(fscore *fs, uint64_t ino, fs_file **out);
-/* Commit buffered writes; with sync, also make them durable (lsm_sync). */
+/* Commit buffered writes; with sync, also make them durable (lsm_sync).  Returns (once) the
+ * failure of a write acknowledged early by fs_file_write_ack, if there was one. */
 int fs_file_commit(fs_file *f, int sync);
 /* Drop one reference: commits, and frees the file when it was the last. */
 int fs_file_close(fs_file *f);

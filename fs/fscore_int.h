@@ -92,6 +92,7 @@ struct fs_file {
     uint64_t ing_lo, ing_next; /* ing holds chunks of index in [ing_lo, ing_next) only */
     uint64_t ing_chunks;  /* chunks added to ing */
     int pending;          /* a 'P' record for this file is in the store (see file.c) */
+    int late_err;         /* failure after fs_file_write_ack acknowledged a write, or 0 */
 };
 
 /* A path resolved to its record. */

@@ -856,6 +856,18 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     atime_notify(c, ino, moved);
 }
 
+/* A WRITE request to acknowledge early (fs_file_write_ack). */
+typedef struct early_write {
+    fuse_req_t req;
+    size_t size;
+} early_write;
+
+static void ack_write(void *arg)
+{
+    early_write *ew = arg;
+    fuse_reply_write(ew->req, ew->size);
+}
+
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
@@ -866,10 +878,18 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         reply_status(req, lim);
         return;
     }
-    int own, r = req_file(c, ino, fi, &f, &own);
-    ssize_t n = r ? r : fs_file_write(f, buf, size, off);
+    int own, acked = 0, r = req_file(c, ino, fi, &f, &own);
+    /* With daemon opens a big append is acknowledged before its table write (the flush that
+     * closes the file reports a failure); with kernel opens no flush will come, so every
+     * write is committed before its reply. */
+    early_write ew = {req, size};
+    ssize_t n = r               ? r
+                : c->kernel_opens ? fs_file_write(f, buf, size, off)
+                                  : fs_file_write_ack(f, buf, size, off, ack_write, &ew, &acked);
     if (r == 0 && (r = req_file_done(c, f, own, n < 0 ? (int)n : 0)) != 0)
         n = r;
+    if (acked)
+        return;
     if (n < 0)
         reply_status(req, (int)n);
     else

@@ -136,6 +136,13 @@ int lsm_delete(lsm_db *db, const lsm_write_options *wopt, const void *key, size_
  * LSM_ENOTFOUND if the key is absent (no message is set for that). */
 int lsm_get(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t key_len,
             void **value, size_t *value_len);
+/* As lsm_get, but into the caller's buffer: the first min(length, cap) bytes of the value go
+ * to out and *value_len is its whole length (a longer value is cut: call again with more
+ * room).  A big value stored alone in its block (an lsmfs file chunk) is read from the table
+ * file straight into out, without a block buffer or a copy, its checksum verified as always.
+ * LSM_ENOTFOUND if the key is absent. */
+int lsm_get_into(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t key_len,
+                 void *out, size_t cap, size_t *value_len);
 
 /* Write batches: all of a batch's operations become visible together and survive a crash
  * together or not at all. Later operations on the same key within a batch win. */

@@ -848,14 +848,11 @@ static void view_release(read_view *rv)
     version_unref(rv->v);
 }
 
-int lsm_get(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t key_len,
-            void **value, size_t *value_len)
+/* A lookup: the newest value of key at the read view, from the memtables (a malloc'd copy) or
+ * the tables (malloc'd, or in dst when dst is not NULL).  SST_GET_* or a negative error. */
+static int get_value(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t key_len,
+                     const sst_value_dst *dst, void **value, size_t *value_len)
 {
-    *value = NULL;
-    *value_len = 0;
-    if (key_len > LSM_MAX_KEY_SIZE)
-        return lsm_error(LSM_ETOOBIG, "key of %zu bytes exceeds the limit of %u bytes", key_len,
-                         LSM_MAX_KEY_SIZE);
     read_view rv;
     view_acquire(db, ropt, &rv);
     int fill = ropt ? ropt->fill_cache : 1;
@@ -864,12 +861,45 @@ int lsm_get(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t ke
         rc = memtable_get(rv.imm[i], key, key_len, rv.seq, value, value_len);
     if (rc == SST_GET_ABSENT) {
         read_stats st = {0, 0, 0};
-        rc = version_get(rv.v, db->tc, key, key_len, rv.seq, fill, value, value_len, &st);
+        rc = version_get(rv.v, db->tc, key, key_len, rv.seq, fill, dst, value, value_len, &st);
         if (st.bloom_checked) stat_add(&db->stats.bloom_checked, st.bloom_checked);
         if (st.bloom_useful) stat_add(&db->stats.bloom_useful, st.bloom_useful);
     }
     view_release(&rv);
     stat_add(&db->stats.gets, 1);
+    return rc;
+}
+
+int lsm_get_into(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t key_len,
+                 void *out, size_t cap, size_t *value_len)
+{
+    *value_len = 0;
+    if (key_len > LSM_MAX_KEY_SIZE)
+        return lsm_error(LSM_ETOOBIG, "key of %zu bytes exceeds the limit of %u bytes", key_len,
+                         LSM_MAX_KEY_SIZE);
+    sst_value_dst dst = {out, cap};
+    void *v = NULL;
+    int rc = get_value(db, ropt, key, key_len, &dst, &v, value_len);
+    if (rc == SST_GET_VALUE) {
+        if (v != out) { /* from a memtable */
+            memcpy(out, v, *value_len < cap ? *value_len : cap);
+            free(v);
+        }
+        return 0;
+    }
+    if (rc == SST_GET_ABSENT || rc == SST_GET_DELETED) return LSM_ENOTFOUND;
+    return rc;
+}
+
+int lsm_get(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t key_len,
+            void **value, size_t *value_len)
+{
+    *value = NULL;
+    *value_len = 0;
+    if (key_len > LSM_MAX_KEY_SIZE)
+        return lsm_error(LSM_ETOOBIG, "key of %zu bytes exceeds the limit of %u bytes", key_len,
+                         LSM_MAX_KEY_SIZE);
+    int rc = get_value(db, ropt, key, key_len, NULL, value, value_len);
     if (rc == SST_GET_VALUE) {
         if (!*value) { /* zero-length values still get a pointer */
             *value = malloc(1);

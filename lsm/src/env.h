@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "lsm.h"
 
@@ -23,6 +24,9 @@ struct lsm_env {
     /* Full-length semantics are the caller's job: these may be short, like the syscalls. */
     ssize_t (*pread)(lsm_env *env, int fd, void *buf, size_t n, off_t off);
     ssize_t (*pwrite)(lsm_env *env, int fd, const void *buf, size_t n, off_t off);
+    /* preadv(2): one read scattered over n buffers (may be short, like pread).  Optional:
+     * NULL means callers read through pread alone. */
+    ssize_t (*preadv)(lsm_env *env, int fd, const struct iovec *iov, int n, off_t off);
     int (*fsync)(lsm_env *env, int fd);
     /* fdatasync(2): the file's data and the metadata needed to read it back (its size), not
      * e.g. its times -- cheaper for an append-only log.  Optional: NULL means callers use

@@ -37,6 +37,14 @@ static ssize_t px_pread(lsm_env *env, int fd, void *buf, size_t n, off_t off)
     return r < 0 ? -errno : r;
 }
 
+static ssize_t px_preadv(lsm_env *env, int fd, const struct iovec *iov, int n, off_t off)
+{
+    ssize_t r;
+    do r = preadv(fd, iov, n, off);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
 static ssize_t px_pwrite(lsm_env *env, int fd, const void *buf, size_t n, off_t off)
 {
     ssize_t r;
@@ -176,6 +184,7 @@ static lsm_env posix_env = {
     .open = px_open,
     .close = px_close,
     .pread = px_pread,
+    .preadv = px_preadv,
     .pwrite = px_pwrite,
     .fsync = px_fsync,
     .ftruncate = px_ftruncate,

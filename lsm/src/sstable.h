@@ -79,6 +79,19 @@ enum sst_get_result { SST_GET_ABSENT = 0, SST_GET_VALUE = 1, SST_GET_DELETED = 2
 int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ukey_len, uint64_t seq,
                    int fill_cache, void **value, size_t *value_len, int *bloom_checked,
                    int *bloom_negative);
+/* A caller's buffer for a looked-up value: cap bytes at buf. */
+typedef struct sst_value_dst {
+    uint8_t *buf;
+    size_t cap;
+} sst_value_dst;
+/* As sst_reader_get, but with dst non-NULL a value found goes into dst->buf instead of a
+ * malloc'd copy: its first min(length, dst->cap) bytes, with *value = dst->buf and
+ * *value_len its whole length.  A big value alone in its block (a file chunk) that is not in
+ * the cache, or not to be cached, is read from the file straight into dst->buf with one
+ * preadv around it, the block's checksum verified as for any read. */
+int sst_reader_get_into(sst_reader *r, const uint8_t *ukey, size_t ukey_len, uint64_t seq,
+                        int fill_cache, const sst_value_dst *dst, void **value,
+                        size_t *value_len, int *bloom_checked, int *bloom_negative);
 /* True if the filter says ukey may be present (always true without a filter). */
 int sst_reader_may_contain(sst_reader *r, const uint8_t *ukey, size_t ukey_len);
 

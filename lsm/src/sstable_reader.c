@@ -8,6 +8,10 @@
  * before anything in it is parsed.  Nothing in the file is trusted: handles are checked
  * against the file's extent and blocks against their CRC, so a damaged file yields
  * LSM_ECORRUPT with a message "PATH: block at offset N: why", never a crash or wrong data.
+ * A lookup into the caller's buffer (sst_reader_get_into) reads a big value that is alone in
+ * its block from the file straight into that buffer, around it only the block's few head and
+ * tail bytes (see get_direct): a big sequential read of lsmfs then copies each byte once
+ * from the page cache instead of into a block buffer and out again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -256,9 +260,113 @@ static int cursor_error(const sst_reader *r, const block_iter *bi, uint64_t bloc
                             (unsigned long long)block_off);
 }
 
+/* Reading a value straight into the caller's buffer.  A block holding one entry is laid out
+ * as head (shared = 0, key length, value length: three varints), internal key, value, then
+ * the restart array (0, 1) and the trailer; from the handle's size and the key's length the
+ * value's place follows.  One preadv puts head and key, value, and the rest in three buffers,
+ * the value's being the caller's, and the CRC runs over the three pieces.  Anything that is
+ * not exactly such a block of this key, visible at seq, raw and intact, gives DIRECT_NO and
+ * the caller reads the block the usual way (which also reports damage with its message). */
+#define DIRECT_MIN 16384 /* smaller values: the usual read costs no more */
+#define DIRECT_NO 3      /* not an sst_get_result: "read it the usual way" */
+
+/* The value length of a one-entry block of payload size `size` whose internal key has klen
+ * bytes, and the length of the head before the key; 0 if no such layout exists. */
+static int direct_layout(uint64_t size, size_t klen, size_t *hlen, size_t *vlen)
+{
+    for (int vv = 1; vv <= 5; vv++) {
+        size_t h = 1 + (size_t)varint_length(klen) + (size_t)vv;
+        if (size < h + klen + 8)
+            return 0;
+        uint64_t v = size - h - klen - 8;
+        if (varint_length(v) == vv && v <= UINT32_MAX) {
+            *hlen = h;
+            *vlen = (size_t)v;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether the head and key read into hk, and the tail, are those of a one-entry block of
+ * ukey's value of vlen bytes visible at seq. */
+static int direct_entry_ok(const uint8_t *hk, size_t hlen, size_t klen, size_t vlen,
+                           const uint8_t *tail, const uint8_t *ukey, size_t ukey_len, uint64_t seq)
+{
+    uint32_t shared, nonshared, vl;
+    const uint8_t *p = get_varint32(hk, hk + hlen, &shared);
+    if (p) p = get_varint32(p, hk + hlen, &nonshared);
+    if (p) p = get_varint32(p, hk + hlen, &vl);
+    if (!p || p != hk + hlen || shared != 0 || nonshared != klen || vl != vlen) return 0;
+    const uint8_t *key = hk + hlen;
+    return memcmp(key, ukey, ukey_len) == 0 && ikey_kind(key, klen) == IKEY_TYPE_VALUE &&
+           ikey_seq(key, klen) <= seq && get_fixed32(tail) == 0 && get_fixed32(tail + 4) == 1;
+}
+
+/* The value of ukey from the block at h straight into dst: SST_GET_VALUE, DIRECT_NO, or a
+ * negative error of the read itself. */
+static int get_direct(const sst_reader *r, sst_handle h, const uint8_t *ukey, size_t ukey_len,
+                      uint64_t seq, const sst_value_dst *dst, size_t *value_len)
+{
+    size_t klen = ukey_len + IKEY_TRAILER, hlen = 0, vlen = 0;
+    uint8_t hk[64], tail[8 + SST_BLOCK_TRAILER];
+    if (h.size > r->footer_off || h.offset > r->footer_off - h.size ||
+        r->footer_off - h.size - h.offset < SST_BLOCK_TRAILER)
+        return DIRECT_NO; /* the usual read reports the bad handle */
+    if (!direct_layout(h.size, klen, &hlen, &vlen) || vlen > dst->cap || hlen + klen > sizeof hk)
+        return DIRECT_NO;
+    struct iovec iov[3] = {{hk, hlen + klen}, {dst->buf, vlen}, {tail, sizeof tail}};
+    size_t n = hlen + klen + vlen + sizeof tail;
+    ssize_t got = r->env->preadv(r->env, r->fd, iov, 3, (off_t)h.offset);
+    if (got < 0)
+        return lsm_error((int)got, "%s: read of block at offset %llu: %s", r->path,
+                         (unsigned long long)h.offset, strerror((int)-got));
+    if ((size_t)got != n) return DIRECT_NO;
+    uint32_t crc = crc32c_extend(crc32c_value(hk, hlen + klen), dst->buf, vlen);
+    crc = crc32c_extend(crc, tail, 8 + 1); /* restart array and type byte */
+    if (tail[8] != SST_BLOCK_RAW || crc != crc32c_unmask(get_fixed32(tail + 9)) ||
+        !direct_entry_ok(hk, hlen, klen, vlen, tail, ukey, ukey_len, seq))
+        return DIRECT_NO;
+    *value_len = vlen;
+    return SST_GET_VALUE;
+}
+
+/* Whether the block at h is worth reading straight into dst (big, and not to come from or go
+ * to the cache). */
+static int want_direct(const sst_reader *r, sst_handle h, int fill_cache, const sst_value_dst *dst)
+{
+    if (!dst || !r->env->preadv || h.size < DIRECT_MIN || dst->cap < DIRECT_MIN) return 0;
+    if (!r->cache) return 1;
+    if (fill_cache) return 0;
+    cache_handle *hit = cache_lookup(r->cache, r->file_number, h.offset);
+    if (hit) cache_release(r->cache, hit);
+    return hit == NULL;
+}
+
+/* The value the block iterator di stands on, to the caller: copied into dst or malloc'd. */
+static int give_value(const sst_reader *r, const block_iter *di, const sst_value_dst *dst,
+                      void **value, size_t *value_len)
+{
+    void *v = dst ? dst->buf : malloc(di->val_len ? di->val_len : 1);
+    if (!v) return lsm_error(LSM_ENOMEM, "%s: out of memory for a value", r->path);
+    size_t n = dst && di->val_len > dst->cap ? dst->cap : di->val_len;
+    if (n) memcpy(v, di->val, n);
+    *value = v;
+    *value_len = di->val_len;
+    return SST_GET_VALUE;
+}
+
 int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ukey_len, uint64_t seq,
                    int fill_cache, void **value, size_t *value_len, int *bloom_checked,
                    int *bloom_negative)
+{
+    return sst_reader_get_into(r, ukey, ukey_len, seq, fill_cache, NULL, value, value_len,
+                               bloom_checked, bloom_negative);
+}
+
+int sst_reader_get_into(sst_reader *r, const uint8_t *ukey, size_t ukey_len, uint64_t seq,
+                        int fill_cache, const sst_value_dst *dst, void **value,
+                        size_t *value_len, int *bloom_checked, int *bloom_negative)
 {
     if (bloom_checked) *bloom_checked = r->filter != NULL;
     if (bloom_negative) *bloom_negative = 0;
@@ -282,6 +390,13 @@ int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ukey_len, uint64_t
     }
     sst_handle h;
     if ((rc = index_handle(r, &ix, &h))) goto out_ix;
+    if (want_direct(r, h, fill_cache, dst)) {
+        rc = get_direct(r, h, ukey, ukey_len, seq, dst, value_len);
+        if (rc != DIRECT_NO) {
+            if (rc == SST_GET_VALUE) *value = dst->buf;
+            goto out_ix;
+        }
+    }
     sst_block *blk;
     cache_handle *ch;
     if ((rc = get_block(r, h, fill_cache, &blk, &ch))) goto out_ix;
@@ -298,15 +413,7 @@ int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ukey_len, uint64_t
                                r->path, (unsigned long long)h.offset,
                                ikey_kind(di.key, di.key_len));
             } else {
-                void *v = malloc(di.val_len ? di.val_len : 1);
-                if (!v) {
-                    rc = lsm_error(LSM_ENOMEM, "%s: out of memory for a value", r->path);
-                } else {
-                    if (di.val_len) memcpy(v, di.val, di.val_len);
-                    *value = v;
-                    *value_len = di.val_len;
-                    rc = SST_GET_VALUE;
-                }
+                rc = give_value(r, &di, dst, value, value_len);
             }
         }
     } else if (di.status) {

@@ -193,15 +193,15 @@ void tc_release(table_cache *tc, tc_handle *h)
 }
 
 int tc_get(table_cache *tc, uint64_t number, const uint8_t *ukey, size_t ukey_len, uint64_t seq,
-           int fill_cache, void **value, size_t *value_len, int *bloom_checked,
-           int *bloom_negative)
+           int fill_cache, const sst_value_dst *dst, void **value, size_t *value_len,
+           int *bloom_checked, int *bloom_negative)
 {
     tc_handle *h;
     sst_reader *r;
     int rc = tc_acquire(tc, number, &h, &r);
     if (rc) return rc;
-    rc = sst_reader_get(r, ukey, ukey_len, seq, fill_cache, value, value_len, bloom_checked,
-                        bloom_negative);
+    rc = sst_reader_get_into(r, ukey, ukey_len, seq, fill_cache, dst, value, value_len,
+                             bloom_checked, bloom_negative);
     tc_release(tc, h);
     return rc;
 }

@@ -28,10 +28,10 @@ void tc_free(table_cache *tc); /* REQUIRES: no handle or iterator outstanding */
 int tc_acquire(table_cache *tc, uint64_t number, tc_handle **h, sst_reader **r);
 void tc_release(table_cache *tc, tc_handle *h);
 
-/* sst_reader_get through the cache (same results and ownership). */
+/* sst_reader_get_into through the cache (same results and ownership; dst may be NULL). */
 int tc_get(table_cache *tc, uint64_t number, const uint8_t *ukey, size_t ukey_len, uint64_t seq,
-           int fill_cache, void **value, size_t *value_len, int *bloom_checked,
-           int *bloom_negative);
+           int fill_cache, const sst_value_dst *dst, void **value, size_t *value_len,
+           int *bloom_checked, int *bloom_negative);
 
 /* An iterator over table number that keeps it pinned until destroyed; on an open error, an
  * empty iterator carrying the error.  NULL only on out of memory. */

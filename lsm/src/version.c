@@ -100,10 +100,11 @@ int version_deeper_may_hold(const version *v, int level, const uint8_t *ukey, si
 }
 
 static int probe(table_cache *tc, const file_meta *f, const uint8_t *ukey, size_t len,
-                 uint64_t seq, int fill, void **value, size_t *vlen, read_stats *st)
+                 uint64_t seq, int fill, const sst_value_dst *dst, void **value, size_t *vlen,
+                 read_stats *st)
 {
     int checked = 0, negative = 0;
-    int rc = tc_get(tc, f->number, ukey, len, seq, fill, value, vlen, &checked, &negative);
+    int rc = tc_get(tc, f->number, ukey, len, seq, fill, dst, value, vlen, &checked, &negative);
     if (st) {
         st->tables_probed++;
         st->bloom_checked += (uint64_t)checked;
@@ -113,7 +114,8 @@ static int probe(table_cache *tc, const file_meta *f, const uint8_t *ukey, size_
 }
 
 int version_get(const version *v, table_cache *tc, const uint8_t *ukey, size_t len,
-                uint64_t seq, int fill_cache, void **value, size_t *value_len, read_stats *st)
+                uint64_t seq, int fill_cache, const sst_value_dst *dst, void **value,
+                size_t *value_len, read_stats *st)
 {
     /* Level 0 newest first: its tables hold disjoint sequence ranges, so the first table with
      * an entry for the key has the newest one. */
@@ -123,7 +125,7 @@ int version_get(const version *v, table_cache *tc, const uint8_t *ukey, size_t l
         slice s = file_smallest_user(f), l = file_largest_user(f);
         if (ukey_compare(ukey, len, s.data, s.len) < 0 || ukey_compare(ukey, len, l.data, l.len) > 0)
             continue;
-        int rc = probe(tc, f, ukey, len, seq, fill_cache, value, value_len, st);
+        int rc = probe(tc, f, ukey, len, seq, fill_cache, dst, value, value_len, st);
         if (rc != SST_GET_ABSENT) return rc;
     }
     for (int lv = 1; lv < LSM_NUM_LEVELS; lv++) {
@@ -132,7 +134,7 @@ int version_get(const version *v, table_cache *tc, const uint8_t *ukey, size_t l
         const file_meta *f = v->files[lv][i];
         slice s = file_smallest_user(f);
         if (ukey_compare(ukey, len, s.data, s.len) < 0) continue;
-        int rc = probe(tc, f, ukey, len, seq, fill_cache, value, value_len, st);
+        int rc = probe(tc, f, ukey, len, seq, fill_cache, dst, value, value_len, st);
         if (rc != SST_GET_ABSENT) return rc;
     }
     return SST_GET_ABSENT;

@@ -70,10 +70,12 @@ typedef struct read_stats {
     uint64_t bloom_checked, bloom_useful, tables_probed;
 } read_stats;
 
-/* Look ukey up in v's tables at sequence seq: SST_GET_* (value malloc'd) or a negative error
- * naming the table.  stats may be NULL. */
+/* Look ukey up in v's tables at sequence seq: SST_GET_* (value malloc'd, or in dst when dst
+ * is not NULL: sst_reader_get_into) or a negative error naming the table.  stats may be
+ * NULL. */
 int version_get(const version *v, table_cache *tc, const uint8_t *ukey, size_t len,
-                uint64_t seq, int fill_cache, void **value, size_t *value_len, read_stats *stats);
+                uint64_t seq, int fill_cache, const sst_value_dst *dst, void **value,
+                size_t *value_len, read_stats *stats);
 
 /* Initialise / free a version set (vs->current is an empty version). */
 int vset_init(vset *vs, lsm_env *env, const char *dir, table_cache *tc);

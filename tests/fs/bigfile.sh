@@ -11,7 +11,10 @@
 #     rarely hits: plantchunks puts chunks past a file's size and the 'P' record naming them
 #     into the unmounted store; an offline check reports them as covered by the pending record
 #     and --repair (on a copy) removes them; the mount deletes them (the file grown reads zeros,
-#     the store checks clean).
+#     the store checks clean);
+#  4. a big write that fills the disk: its whole chunks are acknowledged before they reach the
+#     table (fs_file_write_ack), so the failure must come back from a later write, the fsync or
+#     the close, as ENOSPC; the daemon lives on, and after a delete a big write works again.
 . "$(dirname "$0")/lib.sh" "$@"
 fsx=$(t_helper fsx)
 bw=$(t_helper bigwriter)
@@ -92,5 +95,28 @@ if [ "$T_NATIVE" = 0 ]; then
     t_umount "$mnt" || fail "unmount"
     timeout 120 "$ctl" check "$store" >"$T_TMP/check.out" 2>&1 || { tail -20 "$T_TMP/check.out"; fail "lsmfs-ctl check after the planted crash state"; }
     note "chunks left past the size by a crash between table and batch are removed at mount"
+fi
+
+if [ "$T_NATIVE" = 0 ]; then
+    small=$T_TMP/small_fs
+    mkdir -p "$small"
+    mount -t tmpfs -o size=40m tmpfs "$small" || fail "cannot mount a tmpfs (need root)"
+    T_EXTRA_CLEANUP2="umount -l '$small' 2>/dev/null"
+    mnt=$T_TMP/fullmnt
+    t_mount "$small/store" "$mnt" || fail "mount on the 40 MiB tmpfs"
+    head -c $((64 << 20)) /dev/urandom >"$T_TMP/big64" || fail "making 64 MiB of data"
+    if timeout 120 dd if="$T_TMP/big64" of="$mnt/full" bs=1M conv=fsync status=none 2>"$T_TMP/dd.err"; then
+        fail "64 MiB written and fsynced on a 40 MiB tmpfs without an error"
+    fi
+    grep -q "No space left on device" "$T_TMP/dd.err" || fail "a big write on a full disk got '$(cat "$T_TMP/dd.err")', not ENOSPC"
+    kill -0 "$T_PID" 2>/dev/null || fail "the daemon died when a big write filled the disk"
+    rm -f "$mnt/full" || fail "cannot delete the file that filled the disk"
+    head -c $((8 << 20)) "$T_TMP/big64" >"$T_TMP/big8"
+    dd if="$T_TMP/big8" of="$mnt/again" bs=1M conv=fsync status=none || fail "a big write after freeing the disk failed"
+    t_umount "$mnt" || fail "unmount of the full store"
+    t_mount "$small/store" "$mnt" || fail "remount of the full store"
+    cmp "$mnt/again" "$T_TMP/big8" || fail "the big file written after freeing the disk differs"
+    t_umount "$mnt" || fail "unmount"
+    note "a big write that fills the disk fails with ENOSPC; after a delete big writes work again"
 fi
 note PASS

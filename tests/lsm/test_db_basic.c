@@ -1,5 +1,6 @@
 /* test_db_basic.c — lsm_open/close/put/get/delete, limits, store detection, the process
- * lock, error_if_exists, read-only opens and reopen (recovery from the WAL and from tables). */
+ * lock, error_if_exists, read-only opens and reopen (recovery from the WAL and from tables),
+ * lsm_get_into. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -385,5 +386,46 @@ Test(db_basic, manifest_rolls_during_a_long_session)
         snprintf(v, sizeof v, "value-%d", i);
         expect(db, k, v);
     }
+    cr_assert_eq(lsm_close(db), 0);
+}
+
+/* lsm_get_into agrees with lsm_get for a value in the memtable and in a table (big ones are
+ * read in place there), cuts a value longer than the buffer, and reports absent and deleted
+ * keys as LSM_ENOTFOUND. */
+Test(db_basic, get_into)
+{
+    lsm_db *db = open_db(NULL);
+    size_t big = 65536;
+    char *v = malloc(big), *out = malloc(big + 16);
+    tu_rng rng;
+    tu_rng_init(&rng, 5);
+    tu_fill(&rng, v, big);
+    for (int flushed = 0; flushed < 2; flushed++) {
+        cr_assert_eq(lsm_put(db, NULL, "big", 3, v, big), 0, "%s", lsm_last_error());
+        put(db, "small", "xyz");
+        put(db, "gone", "1");
+        cr_assert_eq(lsm_delete(db, NULL, "gone", 4), 0);
+        if (flushed)
+            cr_assert_eq(lsm_flush(db), 0, "%s", lsm_last_error());
+        lsm_read_options ro;
+        lsm_read_options_init(&ro);
+        ro.fill_cache = 0;
+        size_t n = 0;
+        memset(out, 0, big + 16);
+        cr_assert_eq(lsm_get_into(db, &ro, "big", 3, out, big + 16, &n), 0, "%s", lsm_last_error());
+        cr_assert_eq(n, big);
+        cr_assert(memcmp(out, v, big) == 0, "big value differs (flushed %d)", flushed);
+        memset(out, 0, big + 16);
+        cr_assert_eq(lsm_get_into(db, NULL, "big", 3, out, 1000, &n), 0);
+        cr_assert_eq(n, big, "the whole length is reported");
+        cr_assert(memcmp(out, v, 1000) == 0 && out[1000] == 0, "exactly 1000 bytes copied");
+        cr_assert_eq(lsm_get_into(db, &ro, "small", 5, out, big, &n), 0);
+        cr_assert(n == 3 && memcmp(out, "xyz", 3) == 0);
+        cr_assert_eq(lsm_get_into(db, &ro, "gone", 4, out, big, &n), LSM_ENOTFOUND);
+        cr_assert_eq(lsm_get_into(db, &ro, "never", 5, out, big, &n), LSM_ENOTFOUND);
+        v[0]++; /* the second round overwrites with a different value */
+    }
+    free(v);
+    free(out);
     cr_assert_eq(lsm_close(db), 0);
 }

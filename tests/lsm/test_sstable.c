@@ -2,7 +2,9 @@
  * with deletions and several versions per user key (point gets at many snapshot sequences,
  * full iteration both ways, seeks), with and without LZ4, empty values, 64 KiB keys and 1 MiB
  * values; big values written in place from the caller's buffer; the block cache (fill_cache on/off); the bloom filter report; builder I/O errors
- * (the .tmp file is removed, the message names it); checksum errors naming file and offset. */
+ * (the .tmp file is removed, the message names it); checksum errors naming file and offset;
+ * get_into: big values read from the file straight into the caller's buffer, same results as
+ * get, damage caught; big tables with the writeback helper thread. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cache.h"
+#include "env.h"
 #include "lsm.h"
 #include "sstable.h"
 #include "testutil.h"
@@ -605,6 +608,189 @@ Test(sstable, open_errors_name_the_file_and_offset)
     sst_meta_clear(&m);
     free_model(e, n);
     free(path);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* get_into: an env that counts preadv calls, so the test sees which read path was taken. */
+static int preadv_calls;
+static ssize_t counting_preadv(lsm_env *env, int fd, const struct iovec *iov, int n, off_t off)
+{
+    preadv_calls++;
+    return lsm_env_posix()->preadv(env, fd, iov, n, off);
+}
+
+/* get and get_into agree on (ukey, seq): result, length, the first cap bytes. */
+static void check_into(sst_reader *r, const uint8_t *uk, size_t ul, uint64_t seq, int fill,
+                       size_t cap)
+{
+    void *v = NULL, *vi = NULL;
+    size_t vl = 0, vil = 0;
+    uint8_t *dbuf = malloc(cap);
+    sst_value_dst dst = {dbuf, cap};
+    int want = sst_reader_get(r, uk, ul, seq, fill, &v, &vl, NULL, NULL);
+    int got = sst_reader_get_into(r, uk, ul, seq, fill, &dst, &vi, &vil, NULL, NULL);
+    cr_assert_eq(got, want, "%.*s @%llu: get_into %d, get %d (%s)", (int)ul, uk,
+                 (unsigned long long)seq, got, want, lsm_last_error());
+    if (want == SST_GET_VALUE) {
+        cr_assert_eq(vi, dbuf, "the value is in the caller's buffer");
+        cr_assert_eq(vil, vl);
+        cr_assert_eq(memcmp(dbuf, v, vl < cap ? vl : cap), 0, "%.*s: bytes differ", (int)ul, uk);
+        free(v);
+    }
+    free(dbuf);
+}
+
+Test(sstable, get_into_reads_big_values_in_place)
+{
+    tu_rng rng;
+    tu_rng_init(&rng, tu_seed("get_into", 77));
+    char *dir = tu_tmpdir("sstinto");
+    char *path = tu_path(dir, "5.sst");
+    /* key i: random (in place, one entry per block) or compressible (LZ4) values of several
+     * sizes, one deletion, and a key with two versions (seq 50 over seq 10) */
+    enum { N = 24 };
+    static const size_t sizes[] = {65536, 20000, 70000, 100, 65536, 16384};
+    ent e[N + 1];
+    size_t n = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        char uk[16];
+        int ul = snprintf(uk, sizeof uk, "c%04u", (unsigned)i);
+        int del = i == 7;
+        e[n].klen = ikey_build(e[n].k, (const uint8_t *)uk, (size_t)ul, i == 9 ? 50 : 100 + i,
+                               del ? IKEY_TYPE_DELETE : IKEY_TYPE_VALUE);
+        e[n].vlen = del ? 0 : sizes[i % 6];
+        e[n].v = malloc(e[n].vlen + 1);
+        if (i % 5 == 3) memset(e[n].v, 'a', e[n].vlen);
+        else tu_fill(&rng, e[n].v, e[n].vlen);
+        n++;
+        if (i == 9) { /* the older version */
+            e[n].klen = ikey_build(e[n].k, (const uint8_t *)uk, (size_t)ul, 10, IKEY_TYPE_VALUE);
+            e[n].vlen = 65536;
+            e[n].v = malloc(e[n].vlen);
+            tu_fill(&rng, e[n].v, e[n].vlen);
+            n++;
+        }
+    }
+    sst_options o = default_opts();
+    sst_meta m;
+    build_table(path, &o, e, n, &m);
+    lsm_env env = *lsm_env_posix();
+    env.preadv = counting_preadv;
+    block_cache *c = cache_new(4 << 20);
+    for (int cached = 0; cached < 2; cached++) {
+        sst_reader *r;
+        cr_assert_eq(sst_reader_open(&env, path, 5, cached ? c : NULL, &r), 0, "%s", lsm_last_error());
+        preadv_calls = 0;
+        for (uint32_t i = 0; i < N; i++) {
+            char uk[16];
+            int ul = snprintf(uk, sizeof uk, "c%04u", (unsigned)i);
+            for (int fill = 0; fill < 2; fill++) {
+                check_into(r, (const uint8_t *)uk, (size_t)ul, IKEY_MAX_SEQ, fill, 65536);
+                check_into(r, (const uint8_t *)uk, (size_t)ul, 20, fill, 65536); /* before most */
+                check_into(r, (const uint8_t *)uk, (size_t)ul, IKEY_MAX_SEQ, fill, 1000);
+            }
+        }
+        check_into(r, (const uint8_t *)"c9999", 5, IKEY_MAX_SEQ, 0, 65536); /* absent */
+        /* (with a cache, blocks that fill_cache 1 put there are read from it instead) */
+        cr_assert_gt(preadv_calls, cached ? 5 : 20, "big values are read in place (%d preadv)",
+                     preadv_calls);
+        sst_reader_close(r);
+    }
+    /* a flipped byte inside a value read in place: the checksum catches it, with the usual
+     * message naming the file and the block */
+    size_t flen;
+    uint8_t *file = tu_read_file(path, &flen);
+    uint8_t *at = memmem(file, flen, e[0].v + 30000, 64);
+    cr_assert(at, "value bytes found in the file");
+    at[10] ^= 0x40;
+    FILE *fw = fopen(path, "wb");
+    cr_assert(fw && fwrite(file, 1, flen, fw) == flen && fclose(fw) == 0);
+    free(file);
+    sst_reader *r;
+    cr_assert_eq(sst_reader_open(&env, path, 6, NULL, &r), 0, "%s", lsm_last_error());
+    slice u = ikey_user(e[0].k, e[0].klen);
+    uint8_t *dbuf = malloc(65536);
+    sst_value_dst dst = {dbuf, 65536};
+    void *v = NULL;
+    size_t vl = 0;
+    preadv_calls = 0;
+    int rc = sst_reader_get_into(r, u.data, u.len, IKEY_MAX_SEQ, 0, &dst, &v, &vl, NULL, NULL);
+    cr_assert_eq(rc, LSM_ECORRUPT, "rc %d", rc);
+    cr_assert_eq(preadv_calls, 1);
+    cr_assert(strstr(lsm_last_error(), "checksum mismatch"), "%s", lsm_last_error());
+    cr_assert(strstr(lsm_last_error(), "5.sst"), "%s", lsm_last_error());
+    free(dbuf);
+    sst_reader_close(r);
+    cache_free(c);
+    sst_meta_clear(&m);
+    for (size_t i = 0; i < n; i++) free(e[i].v);
+    free(path);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* Tables past the writeback step (4 MiB) hand their writeback hints to a helper thread: a 13
+ * MiB table finished, one finished unsynced, and one abandoned half-way all end their helper
+ * (ThreadSanitizer builds check the hand-off), and the finished ones read back whole. */
+Test(sstable, big_tables_with_the_writeback_helper)
+{
+    char *dir = tu_tmpdir("sstwb");
+    enum { N = 200, V = 65536 };
+    uint8_t *v = malloc(V);
+    for (int round = 0; round < 3; round++) {
+        char name[16];
+        snprintf(name, sizeof name, "%d.sst", round + 1);
+        char *path = tu_path(dir, name);
+        sst_options o = default_opts();
+        sst_builder *b;
+        cr_assert_eq(sst_builder_open(NULL, path, (uint64_t)round + 1, &o, &b), 0, "%s",
+                     lsm_last_error());
+        for (uint32_t i = 0; i < (round == 2 ? N / 2 : N); i++) {
+            uint8_t k[32];
+            char uk[16];
+            int ul = snprintf(uk, sizeof uk, "k%05u", (unsigned)i);
+            size_t kl = ikey_build(k, (const uint8_t *)uk, (size_t)ul, 1 + i, IKEY_TYPE_VALUE);
+            tu_rng seeded;
+            tu_rng_init(&seeded, 1000 + i);
+            tu_fill(&seeded, v, V);
+            cr_assert_eq(sst_builder_add(b, k, kl, v, V), 0, "%s", lsm_last_error());
+        }
+        sst_meta m;
+        if (round == 2) {
+            sst_builder_abandon(b);
+            struct stat st;
+            char *tmp = tu_path(dir, "3.sst.tmp");
+            cr_assert_neq(stat(tmp, &st), 0, "an abandoned table leaves no file");
+            free(tmp);
+            free(path);
+            continue;
+        }
+        int rc = round == 0 ? sst_builder_finish(b, &m) : sst_builder_finish_unsynced(b, &m);
+        cr_assert_eq(rc, 0, "%s", lsm_last_error());
+        cr_assert_gt(m.file_size, (uint64_t)N * V);
+        if (round == 1)
+            cr_assert_eq(sst_table_publish(lsm_env_posix(), path), 0, "%s", lsm_last_error());
+        sst_reader *r;
+        cr_assert_eq(sst_reader_open(NULL, path, (uint64_t)round + 1, NULL, &r), 0, "%s",
+                     lsm_last_error());
+        iter *it = sst_reader_iter(r, 0);
+        uint32_t i = 0;
+        for (iter_seek_first(it); iter_valid(it); iter_next(it), i++) {
+            tu_rng seeded;
+            tu_rng_init(&seeded, 1000 + i);
+            tu_fill(&seeded, v, V);
+            slice val = iter_value(it);
+            cr_assert(val.len == V && memcmp(val.data, v, V) == 0, "value %u differs", i);
+        }
+        cr_assert_eq(iter_status(it), 0);
+        cr_assert_eq(i, N);
+        iter_destroy(it);
+        sst_reader_close(r);
+        sst_meta_clear(&m);
+        free(path);
+    }
+    free(v);
     tu_rmrf(dir);
     free(dir);
 }
