@@ -218,14 +218,15 @@ static int do_verify(const char *dir, const char *logp)
                 bad |= check_content(fd, path, e[i].seed, have, 0);
             }
         } else {
-            if (have > e[i].size) {
+            /* killed before the O_TRUNC of a rewrite was committed (it is, with the file's
+             * first commit): the old version, whole, which may be longer than the new one */
+            int old = e[i].prev_seed && have == e[i].prev_size &&
+                      check_content(fd, path, e[i].prev_seed, have, 0) == 0;
+            if (!old && have > e[i].size) {
                 fprintf(stderr, "bigwriter: %s: size %llu beyond the %llu being written\n", path,
                         (unsigned long long)have, (unsigned long long)e[i].size);
                 bad = 1;
             }
-            /* killed before the O_TRUNC of a rewrite: the old version, whole */
-            int old = e[i].prev_seed && have == e[i].prev_size &&
-                      check_content(fd, path, e[i].prev_seed, have, 0) == 0;
             if (!old)
                 bad |= check_content(fd, path, e[i].seed, have, holes_ok);
             /* grow it: what lies past the committed size must read as zeros */
