@@ -13,6 +13,16 @@
  * IDLE_ROUNDS quiet periods; the first request after that wakes it.  So an idle daemon does
  * not wake up, and a busy one pays one futex wake per quiet spell, not one per request.
  *
+ * Polling.  After answering a request the reader polls /dev/fuse for up to poll_us before it
+ * sleeps in read(2).  A process in a run of requests (a create is seven of them) sends its next
+ * one within microseconds; found by polling, it costs the reader no sleep and the sender no
+ * wake-up of a sleeping thread (measured: creates +40-80%, stats +50%, on 2 CPUs).  Polling
+ * burns CPU only when it is spare: it runs only while the last gap between a reply and the next
+ * request was shorter than poll_us, each round yields the CPU, and a yield that gave another
+ * task a whole time slice (the CPU is wanted) turns polling off for CONTENDED_MS.  Shorter
+ * yields are normal: the client itself or a kernel worker may run for a moment; counted as
+ * contention, they had stopped polling most of the time on an idle machine.
+ *
  * Stopping.  Every thread but the caller's blocks SIGTERM, SIGINT and SIGHUP; the caller waits
  * for them with sigwaitinfo.  A reader that sees the unmount tells the caller with SIGUSR1.
  * The caller then sets stopping and interrupts the thread blocked in read(2) with SIGUSR1
@@ -22,7 +32,9 @@
 
 #include <errno.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +43,8 @@
 #define WATCH_MS 4         /* a request busy this long gets a new reader beside it */
 #define IDLE_ROUNDS 16     /* quiet watch periods before the watcher parks */
 #define HANDOFF_BYTES 65536 /* reads and writes bigger than this run beside the reader */
+#define YIELDED_NS 500000L  /* a sched_yield this long gave another task a time slice */
+#define CONTENDED_MS 100    /* no polling this long after that */
 
 struct loop {
     struct fuse_session *se;
@@ -49,6 +63,10 @@ struct loop {
     int stopping;
     int unmounted;
     int alive;              /* threads not yet finished */
+    /* polling, the reader's alone (handed over under mu with the role) */
+    long poll_ns;           /* 0: never poll */
+    int poll_next;          /* the last gap before a request was shorter than poll_ns */
+    struct timespec no_poll_until;
 };
 
 static void on_wake(int sig) { (void)sig; }
@@ -78,6 +96,39 @@ static int heavy(const struct fuse_buf *buf)
         return 1;
     default:
         return 0;
+    }
+}
+
+static long ns_between(const struct timespec *a, const struct timespec *b)
+{
+    return (b->tv_sec - a->tv_sec) * 1000000000L + (b->tv_nsec - a->tv_nsec);
+}
+
+/* Before the reader's read(2): poll for the next request while that is likely to pay (see the
+ * file comment).  Returns when a request is waiting, when polling gives up, or at once. */
+static void poll_for_request(struct loop *l)
+{
+    struct timespec t0, t1, t2;
+    if (!l->poll_next)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (ns_between(&l->no_poll_until, &t0) < 0)
+        return;
+    struct pollfd p = {.fd = fuse_session_fd(l->se), .events = POLLIN};
+    t1 = t0;
+    while (poll(&p, 1, 0) == 0) {
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t2);
+        if (ns_between(&t1, &t2) > YIELDED_NS) {
+            l->no_poll_until = t2;
+            l->no_poll_until.tv_nsec += CONTENDED_MS * 1000000L;
+            l->no_poll_until.tv_sec += l->no_poll_until.tv_nsec / 1000000000L;
+            l->no_poll_until.tv_nsec %= 1000000000L;
+            return;
+        }
+        if (ns_between(&t0, &t2) > l->poll_ns)
+            return;
+        t1 = t2;
     }
 }
 
@@ -114,11 +165,18 @@ static void ended(struct loop *l)
  * stops.  Enters and returns with mu held; gen is this thread's role generation. */
 static void serve(struct loop *l, struct fuse_buf *buf, unsigned long gen)
 {
+    struct timespec done, came;
+    clock_gettime(CLOCK_MONOTONIC, &done);
     for (;;) {
         l->in_read = 1;
         l->reader_tid = pthread_self();
         pthread_mutex_unlock(&l->mu);
+        poll_for_request(l);
         int res = fuse_session_receive_buf(l->se, buf);
+        if (l->poll_ns) {
+            clock_gettime(CLOCK_MONOTONIC, &came);
+            l->poll_next = ns_between(&done, &came) < l->poll_ns;
+        }
         pthread_mutex_lock(&l->mu);
         l->in_read = 0;
         if (res == -EINTR || res == -EAGAIN) {
@@ -149,6 +207,8 @@ static void serve(struct loop *l, struct fuse_buf *buf, unsigned long gen)
         if (l->role_gen != gen)
             return; /* the watcher took over while this request ran */
         l->busy = 0;
+        if (l->poll_ns)
+            clock_gettime(CLOCK_MONOTONIC, &done);
         if (l->stopping)
             break;
         if (fuse_session_exited(l->se)) {
@@ -258,10 +318,11 @@ static void stop_all(struct loop *l)
     pthread_mutex_unlock(&l->mu);
 }
 
-static int loop_init(struct loop *l, struct fuse_session *se)
+static int loop_init(struct loop *l, struct fuse_session *se, long poll_us)
 {
     memset(l, 0, sizeof *l);
     l->se = se;
+    l->poll_ns = poll_us * 1000L;
     l->caller = pthread_self();
     pthread_condattr_t ca;
     if (pthread_condattr_init(&ca) != 0)
@@ -285,10 +346,10 @@ static void loop_destroy(struct loop *l)
     pthread_mutex_destroy(&l->mu);
 }
 
-int lsmfs_loop(struct fuse_session *se, int nthreads)
+int lsmfs_loop(struct fuse_session *se, int nthreads, long poll_us)
 {
     struct loop l;
-    int r = loop_init(&l, se);
+    int r = loop_init(&l, se, poll_us);
     if (r)
         return r;
     struct sigaction sa;
