@@ -842,10 +842,13 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     int own, r = req_file(c, ino, fi, &f, &own);
     char *buf = r == 0 ? malloc(size ? size : 1) : NULL;
     ssize_t n = r ? r : buf ? fs_file_read(f, buf, size, off) : -ENOMEM;
-    /* with kernel opens no OPEN stands in for the read: the read itself moves atime */
+    /* With kernel opens no OPEN stands in for the read: the read itself moves atime.  The
+     * kernel drops its copy of atime after every READ it sends (fuse_invalidate_atime), so no
+     * atime_notify: that drops all the attributes, and the next open of the file would wait
+     * for a GETATTR. */
     struct stat st;
-    int moved = c->kernel_opens && n >= 0 && fs_file_stat(f, &st) == 0 &&
-                atime_touch(c, ino, NULL, &st);
+    if (c->kernel_opens && n >= 0 && fs_file_stat(f, &st) == 0)
+        atime_touch(c, ino, NULL, &st);
     if (r == 0 && own)
         fs_file_close(f);
     if (n < 0)
@@ -853,7 +856,6 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     else
         fuse_reply_buf(req, buf, (size_t)n);
     free(buf);
-    atime_notify(c, ino, moved);
 }
 
 /* A WRITE request to acknowledge early (fs_file_write_ack). */
