@@ -2,9 +2,11 @@
  * memtable.c — the memtable of memtable.h: a skiplist (skiplist.h) of internal-key entries in
  * an arena (arena.h), a reference count, and an iterator.
  *
- * Inserts cost one arena allocation and no malloc.  A lookup seeks to (ukey, seq, SEEK type):
- * because internal keys sort newest first within a user key, the first entry at or after that
- * target is the newest version visible at seq, if it has the same user key.  The iterator
+ * Inserts cost one arena allocation and no malloc.  A lookup asks the hash index (keyhash.h)
+ * for the key's newest node; when that is newer than the lookup's sequence number (a read at
+ * an old snapshot), it seeks the skiplist to (ukey, seq, SEEK type): because internal keys
+ * sort newest first within a user key, the first entry at or after that target is the newest
+ * version visible at seq, if it has the same user key.  The iterator
  * walks level 0 forwards; backwards it searches again for the last entry before the current
  * one (O(log n) per step, as in LevelDB), which keeps nodes free of back links.
  */
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "keyhash.h"
 #include "lsm.h"
 #include "skiplist.h"
 #include "sstable.h"
@@ -26,6 +29,7 @@ struct memtable {
     atomic_uint_fast64_t entries;
     arena arena;
     skiplist list;
+    keyhash index;
 };
 
 memtable *memtable_new(void)
@@ -35,8 +39,13 @@ memtable *memtable_new(void)
     atomic_init(&m->refs, 1);
     atomic_init(&m->entries, 0);
     arena_init(&m->arena);
+    if (keyhash_init(&m->index) != 0) {
+        free(m);
+        return NULL;
+    }
     /* The address makes heights differ between memtables without any global state. */
     if (skiplist_init(&m->list, &m->arena, (uint64_t)(uintptr_t)m * 0x9e3779b97f4a7c15ull) < 0) {
+        keyhash_destroy(&m->index);
         arena_destroy(&m->arena);
         free(m);
         return NULL;
@@ -51,6 +60,7 @@ void memtable_unref(memtable *m)
     if (!m) return;
     /* acq_rel: the freeing thread must see every other holder's last use. */
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        keyhash_destroy(&m->index);
         arena_destroy(&m->arena);
         free(m);
     }
@@ -62,9 +72,12 @@ int memtable_add(memtable *m, uint64_t seq, int type, const uint8_t *ukey, size_
     if (ukey_len > UINT32_MAX - IKEY_TRAILER || value_len > UINT32_MAX)
         return lsm_error(LSM_ETOOBIG, "memtable: entry too large (key %zu, value %zu bytes)",
                          ukey_len, value_len);
-    if (!skiplist_insert(&m->list, ukey, ukey_len, ikey_pack(seq, type), value, value_len))
+    const sl_node *n = skiplist_insert(&m->list, ukey, ukey_len, ikey_pack(seq, type), value,
+                                       value_len);
+    if (!n)
         return lsm_error(LSM_ENOMEM, "memtable: out of memory inserting %zu bytes",
                          ukey_len + value_len);
+    keyhash_put(&m->index, ukey, ukey_len, n);
     atomic_store_explicit(&m->entries,
                           atomic_load_explicit(&m->entries, memory_order_relaxed) + 1,
                           memory_order_relaxed);
@@ -75,7 +88,10 @@ int memtable_get(memtable *m, const uint8_t *ukey, size_t ukey_len, uint64_t seq
                  size_t *value_len)
 {
     if (seq > IKEY_MAX_SEQ) seq = IKEY_MAX_SEQ;
-    const sl_node *n = skiplist_seek(&m->list, ukey, ukey_len, ikey_pack(seq, IKEY_TYPE_SEEK));
+    uint64_t target = ikey_pack(seq, IKEY_TYPE_SEEK);
+    const sl_node *n;
+    if (!keyhash_get(&m->index, ukey, ukey_len, &n) || (n && sl_node_trailer(n) > target))
+        n = skiplist_seek(&m->list, ukey, ukey_len, target);
     if (!n) return SST_GET_ABSENT;
     slice k = sl_node_key(n);
     if (ukey_compare(k.data, k.len - IKEY_TRAILER, ukey, ukey_len) != 0) return SST_GET_ABSENT;
@@ -89,7 +105,10 @@ int memtable_get(memtable *m, const uint8_t *ukey, size_t ukey_len, uint64_t seq
     return SST_GET_VALUE;
 }
 
-size_t memtable_bytes(const memtable *m) { return arena_usage(&m->arena); }
+size_t memtable_bytes(const memtable *m)
+{
+    return arena_usage(&m->arena) + keyhash_bytes(&m->index);
+}
 
 uint64_t memtable_entries(const memtable *m)
 {
