@@ -114,8 +114,6 @@ static long ns_between(const struct timespec *a, const struct timespec *b)
     return (b->tv_sec - a->tv_sec) * 1000000000L + (b->tv_nsec - a->tv_nsec);
 }
 
-/* Before the reader's read(2): poll for the next request while that is likely to pay (see the
- * file comment).  Returns when a request is waiting, when polling gives up, or at once. */
 /* Whether the CPUs have room for a polling thread: at most one runnable task per CPU (the
  * count includes this thread), as /proc/loadavg said at most LOAD_CHECK_MS ago. */
 static int cpus_spare(struct loop *l, const struct timespec *now)
@@ -136,6 +134,8 @@ static int cpus_spare(struct loop *l, const struct timespec *now)
     return l->spare = running <= l->ncpus;
 }
 
+/* Before the reader's read(2): poll for the next request while that is likely to pay (see the
+ * file comment).  Returns when a request is waiting, when polling gives up, or at once. */
 static void poll_for_request(struct loop *l)
 {
     struct timespec t0, t1, t2;
