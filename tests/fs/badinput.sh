@@ -5,7 +5,7 @@
 # `lsmfs STORE MNT` (backgrounding, as users run it) with: a missing mountpoint; a non-empty
 # mountpoint (and then that -o nonempty works); a store already in use by another daemon; a
 # corrupted store (bytes flipped in CURRENT, in the manifest only, in every file); a store path
-# that is a regular file; a non-empty directory that is not a store.  Each must print ONE error
+# that is a regular file; a non-empty directory that is not a store; bad option values.  Each must print ONE error
 # line on stderr, exit non-zero, and leave no mount and no daemon process behind.
 . "$(dirname "$0")/lib.sh" "$@"
 gen=$(t_helper gen)
@@ -52,6 +52,15 @@ bad_input "store in use by another daemon" "$good" "$T_TMP/m2"
 [ "$(cat "$T_TMP/nonempty/new")" = data ] || fail "first mount broken by the refused second daemon"
 t_umount "$T_TMP/nonempty" || fail "unmount of the nonempty mount"
 [ -f "$T_TMP/nonempty/file" ] || fail "the directory's own file is gone after unmount"
+
+# Bad option values: one line naming the option.  And the request loop without polling works.
+for opt in poll_us=abc poll_us=-1 poll_us=2000000 memtable_size=12x compaction=sideways; do
+    bad_input "-o $opt" "$good" "$T_TMP/m1" -o "$opt"
+    grep -q "${opt%%=*}" "$T_TMP/err" || fail "-o $opt: the error does not name ${opt%%=*}"
+done
+t_mount "$good" "$T_TMP/m1" poll_us=0 || fail "mount with -o poll_us=0"
+echo unpolled >"$T_TMP/m1/p" && [ "$(cat "$T_TMP/m1/p")" = unpolled ] || fail "write and read with poll_us=0"
+t_umount "$T_TMP/m1" || fail "unmount of the poll_us=0 mount"
 
 # Corrupted stores: write some data, unmount, copy the store, flip bytes in chosen files.
 pristine=$T_TMP/pristine
