@@ -114,6 +114,14 @@ static long ns_between(const struct timespec *a, const struct timespec *b)
     return (b->tv_sec - a->tv_sec) * 1000000000L + (b->tv_nsec - a->tv_nsec);
 }
 
+static void deadline_in(struct timespec *t, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_nsec += ms * 1000000L;
+    t->tv_sec += t->tv_nsec / 1000000000L;
+    t->tv_nsec %= 1000000000L;
+}
+
 /* Whether the CPUs have room for a polling thread: at most one runnable task per CPU (the
  * count includes this thread), as /proc/loadavg said at most LOAD_CHECK_MS ago. */
 static int cpus_spare(struct loop *l, const struct timespec *now)
@@ -149,24 +157,13 @@ static void poll_for_request(struct loop *l)
     while (poll(&p, 1, 0) == 0) {
         clock_gettime(CLOCK_MONOTONIC, &t2);
         if (ns_between(&t1, &t2) > PREEMPTED_NS) {
-            l->no_poll_until = t2;
-            l->no_poll_until.tv_nsec += CONTENDED_MS * 1000000L;
-            l->no_poll_until.tv_sec += l->no_poll_until.tv_nsec / 1000000000L;
-            l->no_poll_until.tv_nsec %= 1000000000L;
+            deadline_in(&l->no_poll_until, CONTENDED_MS);
             return;
         }
         if (ns_between(&t0, &t2) > l->poll_ns)
             return;
         t1 = t2;
     }
-}
-
-static void deadline_in(struct timespec *t, long ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, t);
-    t->tv_nsec += ms * 1000000L;
-    t->tv_sec += t->tv_nsec / 1000000000L;
-    t->tv_nsec %= 1000000000L;
 }
 
 /* Give up the reader role if this thread (generation gen) still holds it.  REQUIRES: mu. */

@@ -104,7 +104,7 @@ typedef struct shared {
     fixture *f;
     atomic_size_t done;                 /* keys published so far */
     atomic_int stop;
-    int bad;
+    atomic_int bad;                     /* set by a failing reader */
 } shared;
 
 enum { CONC_KEYS = 200000 };
@@ -122,12 +122,12 @@ static void *reader(void *arg)
         snprintf(k, sizeof k, "c%zu", i);
         const sl_node *n;
         if (!keyhash_get(&sh->f->h, (const uint8_t *)k, strlen(k), &n) || n == NULL) {
-            sh->bad = 1; /* a key published before this lookup began was not found */
+            atomic_store(&sh->bad, 1); /* a key published before this lookup began was not found */
             break;
         }
         slice nk = sl_node_key(n);
         if (nk.len - IKEY_TRAILER != strlen(k) || memcmp(nk.data, k, strlen(k)) != 0) {
-            sh->bad = 2;
+            atomic_store(&sh->bad, 2);
             break;
         }
     }
@@ -141,16 +141,18 @@ Test(keyhash, readers_find_every_published_key_while_the_table_grows, .timeout =
     shared sh = {.f = &f};
     atomic_init(&sh.done, 0);
     atomic_init(&sh.stop, 0);
+    atomic_init(&sh.bad, 0);
     pthread_t t[3];
     for (int i = 0; i < 3; i++) cr_assert_eq(pthread_create(&t[i], NULL, reader, &sh), 0);
     char k[32];
-    for (size_t i = 0; i < CONC_KEYS && !sh.bad; i++) {
+    for (size_t i = 0; i < CONC_KEYS && !atomic_load(&sh.bad); i++) {
         snprintf(k, sizeof k, "c%zu", i);
         put(&f, k, i + 1);
         atomic_store(&sh.done, i + 1);
     }
     atomic_store(&sh.stop, 1);
     for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
-    cr_assert_eq(sh.bad, 0, "a reader failed (%d)", sh.bad);
+    int bad = atomic_load(&sh.bad);
+    cr_assert_eq(bad, 0, "a reader failed (%d)", bad);
     fx_destroy(&f);
 }
