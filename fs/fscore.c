@@ -89,8 +89,11 @@ void fs_attr_to_stat(const fs_attr *a, struct stat *st)
     if (S_ISDIR(a->mode)) {
         st->st_size = 4096; /* what ext4 shows for a small directory; tools align on it */
         /* glibc sizes its getdents buffer from this (32 KiB to 1 MiB) and the kernel its
-         * READDIR requests from that: a listing of up to ~30,000 names is one round trip */
-        st->st_blksize = 1 << 20;
+         * READDIR buffer from that, allocating (vmalloc above 64 KiB) and freeing it whole for
+         * every request, however little the reply holds.  64 KiB is 2,000 names a request:
+         * 100 directories of 1,000 names listed 10-25% faster than with 1 MiB, and one of
+         * 100,000 names as fast. */
+        st->st_blksize = 64 << 10;
     }
 }
 

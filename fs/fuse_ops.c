@@ -1193,9 +1193,7 @@ struct fill_ctx {
     struct dir_handle *d;
     char *buf;
     size_t size, pos;
-    int plus;  /* the reply is READDIRPLUS's */
-    int attrs; /* its entries carry attributes (else node id 0: the kernel links nothing) */
-    int full;  /* an entry found no room */
+    int plus; /* the reply is READDIRPLUS's: its entries carry attributes */
     int err;
 };
 
@@ -1210,7 +1208,7 @@ static int fill_add(struct fill_ctx *x, const char *name, const struct stat *st,
         struct fuse_entry_param e;
         memset(&e, 0, sizeof e);
         e.attr = *st;
-        int counted = x->attrs && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+        int counted = strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
         if (counted) {
             int r = entry_of(x->c, x->dir, name, st, &e);
             if (r) {
@@ -1222,10 +1220,8 @@ static int fill_add(struct fill_ctx *x, const char *name, const struct stat *st,
         if (need > room && counted)
             fs_nodes_forget(x->c->nodes, e.ino, 1);
     }
-    if (need > room) {
-        x->full = 1;
+    if (need > room)
         return 1;
-    }
     x->pos += need;
     return 0;
 }
@@ -1276,39 +1272,24 @@ static int fill_dots(struct fill_ctx *x, off_t *off)
 }
 
 /* Fill x from the entries after the name after (NULL: the first) of the directory at path;
- * with x->attrs each carries its attributes.  Returns 0 or a negative errno. */
+ * with x->plus each carries its attributes.  Returns 0 or a negative errno. */
 static int readdir_scan(struct fill_ctx *x, const char *path, const char *after)
 {
-    int r = fscore_readdir_after(x->c->fs, path, after, x->attrs, fill_one, x);
+    int r = fscore_readdir_after(x->c->fs, path, after, x->plus, fill_one, x);
     return r > 0 ? 0 : r;
 }
 
 /* In auto mode the kernel asks for the first buffer with attributes whatever follows, and
  * attributes make an inode per entry in the kernel and the node table, which a bare listing
- * would pay for: only RDPLUS_FIRST bytes of entries answer its guess with attributes (it asks
- * for more once entries are looked up); the rest of the buffer is filled with entries without
- * attributes (node id 0), so that a directory that fits is listed in one request. */
+ * would pay for: only RDPLUS_FIRST bytes of entries answer its guess, with attributes (it asks
+ * for more with attributes once entries are looked up).  The rest of the directory follows in
+ * plain READDIRs, 32 bytes an entry where an empty READDIRPLUS entry takes 152: 100 directories
+ * of 1,000 names listed 5-10% faster, one of 100,000 names 17-35% faster. */
 static int readdir_fill(struct fill_ctx *x, const char *path, const char *after, off_t off)
 {
-    lsmfs_ctx *c = x->c;
-    size_t size = x->size;
-    int first_auto = x->plus && off <= 2 && c->rdplus == LSMFS_RDPLUS_AUTO && size > RDPLUS_FIRST;
-    if (first_auto)
+    if (x->plus && off <= 2 && x->c->rdplus == LSMFS_RDPLUS_AUTO && x->size > RDPLUS_FIRST)
         x->size = RDPLUS_FIRST;
-    int r = readdir_scan(x, path, after);
-    if (r || !first_auto || !x->full || x->err)
-        return r;
-    struct dir_handle *d = x->d;
-    size_t n = dir_count(d);
-    char *last = n ? strdup(dir_name(d, n - 1)) : NULL; /* the pool may move under the scan */
-    if (n && !last)
-        return 0; /* out of memory: send what we have */
-    x->size = size;
-    x->attrs = 0;
-    x->full = 0;
-    r = readdir_scan(x, path, n ? last : after);
-    free(last);
-    return r;
+    return readdir_scan(x, path, after);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1327,7 +1308,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         d->atime_pending = 0;
         atime_touch(c, ino, NULL, &d->st);
     }
-    struct fill_ctx x = {c, req, ino, d, malloc(size ? size : 1), size, 0, plus, plus, 0, 0};
+    struct fill_ctx x = {c, req, ino, d, malloc(size ? size : 1), size, 0, plus, 0};
     if (!x.buf) {
         reply_status(req, -ENOMEM);
         return;

@@ -144,8 +144,8 @@ for round in 1 2; do
     "$manyfiles" unlink "$mnt/many$round" f 0 50000 || fail "unlink 50000 files"
 done
 # A bare listing of a cold directory: in auto mode the first READDIRPLUS gives attributes to
-# its first 4 KiB of entries only and fills the rest without (node id 0), so every name comes
-# back once and the node table grows by those few entries, not by the directory.
+# its first 4 KiB of entries only and plain READDIRs bring the rest, so every name comes back
+# once and the node table grows by those few entries, not by the directory.
 mkdir "$mnt/bare" || fail mkdir
 "$manyfiles" create "$mnt/bare" f 0 3000 || fail "create 3000 files"
 echo extra > "$mnt/bare/zz_last"
