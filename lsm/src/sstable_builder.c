@@ -31,6 +31,13 @@
 /* A big table (a bulk ingest, a large memtable) asks the kernel to start writing back every
  * WRITEBACK_STEP bytes, so the fsync in finish does not wait for all of it at once. */
 #define WRITEBACK_STEP (4u << 20)
+/* ... and the helper makes it durable every SYNC_STEP bytes.  Started writeback lands in the
+ * disk's volatile cache (a VM's host page cache), and the fsync at the end then waited for a
+ * cache flush of all of it: 1.5 s of a 1 GiB table set's 3.7 s on this machine's virtual disk.
+ * Flushed as it goes, a big load runs at the disk's speed with the writer, and the final fsync
+ * takes 0.05 s: 1 GiB written and fsynced through lsmfs went from 272-323 MB/s to 343-375 MB/s
+ * (4, 8 and 16 MiB steps alike; 64 MiB was slower). */
+#define SYNC_STEP (8u << 20)
 
 /* Writeback hints from a helper thread.  sync_file_range(SYNC_FILE_RANGE_WRITE) is where ext4
  * allocates the blocks of delayed-allocation pages and submits their I/O: about a tenth of
@@ -44,6 +51,8 @@ typedef struct wb_helper {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint64_t want, done; /* the helper hints [done, want) next */
+    uint64_t synced;     /* file offset up to which the helper's fdatasync made data durable */
+    int err;             /* the helper's first fdatasync error (it consumed the file's report) */
     int stop, running;
 } wb_helper;
 
@@ -94,8 +103,15 @@ static void *wb_main(void *arg)
         uint64_t lo = w->done, hi = w->want;
         pthread_mutex_unlock(&w->mu);
         b->env->start_writeback(b->env, b->fd, (off_t)lo, (off_t)(hi - lo));
+        int rc = 0, synced = 0;
+        if (hi - w->synced >= SYNC_STEP) {
+            rc = b->env->fdatasync(b->env, b->fd);
+            synced = 1;
+        }
         pthread_mutex_lock(&w->mu);
         w->done = hi;
+        if (synced && rc && !w->err) w->err = rc;
+        if (synced && !rc) w->synced = hi;
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -106,7 +122,8 @@ static int wb_start(sst_builder *b)
 {
     wb_helper *w = &b->wb;
     if (b->env != lsm_env_posix()) return 0;
-    w->want = w->done = b->written_back;
+    w->want = w->done = w->synced = b->written_back;
+    w->err = 0;
     w->stop = 0;
     if (pthread_mutex_init(&w->mu, NULL)) return 0;
     if (pthread_cond_init(&w->cv, NULL)) {
@@ -135,6 +152,7 @@ static void wb_stop(sst_builder *b)
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     w->running = 0;
+    if (w->err) fail(b, w->err, "fdatasync");
 }
 
 /* Hint the kernel to write back what was written since the last hint, every WRITEBACK_STEP,
@@ -521,6 +539,7 @@ static int finish_file(sst_builder *b, int defer)
     b->offset += sizeof foot;
     if ((rc = flush_out(b))) return rc;
     wb_stop(b);
+    if (b->err) return b->err; /* the helper's fdatasync failed */
     if (defer) {
         /* the rest of the file goes to disk in the background until sst_table_publish */
         if (b->env->start_writeback && b->out_off > b->written_back)
