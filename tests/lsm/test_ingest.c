@@ -507,6 +507,25 @@ static void expect_filled_and_finish(lsm_db *db, char *dir, int n)
     free(dir);
 }
 
+/* 40 MiB into one table of the POSIX environment: its writeback helper starts writeback every
+ * 4 MiB and fdatasyncs every 8 MiB while the writer goes on appending; every value reads back
+ * at commit and after a reopen. */
+Test(ingest, a_big_table_synced_as_it_is_written_reads_back)
+{
+    char *dir = tu_tmpdir("ingest_big_sync");
+    lsm_db *db = open_db(dir, 0);
+    ingest_range(db, 0, 640, 1, VAL);
+    cr_assert_eq(count_files(dir, ".tmp"), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 640; i++) expect(db, i, 1, VAL);
+        cr_assert_eq(lsm_close(db), 0);
+        db = open_db(dir, 0);
+    }
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* 100 values of 64 KiB with tables rolling every 128 KiB: about 50 tables, none visible or
  * named before commit, all of them after it (at the bottom), and after a reopen. */
 Test(ingest, a_big_ingest_rolls_over_to_several_tables)
