@@ -139,11 +139,12 @@ static int wb_start(sst_builder *b)
     return 1;
 }
 
-/* Wait until the helper has given every hint asked for, and end it. */
-static void wb_stop(sst_builder *b)
+/* Wait until the helper has given every hint asked for, and end it; returns its fdatasync
+ * error (0 if none, or if there was no helper). */
+static int wb_stop(sst_builder *b)
 {
     wb_helper *w = &b->wb;
-    if (!w->running) return;
+    if (!w->running) return 0;
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
     pthread_cond_signal(&w->cv);
@@ -152,7 +153,7 @@ static void wb_stop(sst_builder *b)
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     w->running = 0;
-    if (w->err) fail(b, w->err, "fdatasync");
+    return w->err;
 }
 
 /* Hint the kernel to write back what was written since the last hint, every WRITEBACK_STEP,
@@ -538,8 +539,7 @@ static int finish_file(sst_builder *b, int defer)
     if ((rc = buf_append(&b->out, foot, sizeof foot))) return fail(b, rc, "out of memory");
     b->offset += sizeof foot;
     if ((rc = flush_out(b))) return rc;
-    wb_stop(b);
-    if (b->err) return b->err; /* the helper's fdatasync failed */
+    if ((rc = wb_stop(b))) return fail(b, rc, "fdatasync");
     if (defer) {
         /* the rest of the file goes to disk in the background until sst_table_publish */
         if (b->env->start_writeback && b->out_off > b->written_back)
