@@ -41,7 +41,7 @@ include lsm/lsm.mk
 
 # Debian packages for building and testing (leveldb/rocksdb only for benchmarks).
 DEPS := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev libcriterion-dev \
-        attr psmisc jq libleveldb-dev librocksdb-dev
+        attr psmisc jq stress-ng libleveldb-dev librocksdb-dev
 
 deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
