@@ -2,13 +2,13 @@
  * memtable.c — the memtable of memtable.h: a skiplist (skiplist.h) of internal-key entries in
  * an arena (arena.h), a reference count, and an iterator.
  *
- * Inserts cost one arena allocation (and now and then a bigger hash table).  A lookup asks the hash index (keyhash.h)
- * for the key's newest node; when that is newer than the lookup's sequence number (a read at
- * an old snapshot), it seeks the skiplist to (ukey, seq, SEEK type): because internal keys
- * sort newest first within a user key, the first entry at or after that target is the newest
- * version visible at seq, if it has the same user key.  The iterator
- * walks level 0 forwards; backwards it searches again for the last entry before the current
- * one (O(log n) per step, as in LevelDB), which keeps nodes free of back links.
+ * Inserts cost one arena allocation (and now and then a bigger hash table).  A lookup asks
+ * the hash index (keyhash.h) for the key's newest node; when that is newer than the lookup's
+ * sequence number (a read at an old snapshot), it seeks the skiplist to (ukey, seq, SEEK
+ * type): because internal keys sort newest first within a user key, the first entry at or
+ * after that target is the newest version visible at seq, if it has the same user key.  The
+ * iterator walks level 0 forwards; backwards it searches again for the last entry before the
+ * current one (O(log n) per step, as in LevelDB), which keeps nodes free of back links.
  */
 #include "memtable.h"
 

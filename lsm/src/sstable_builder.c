@@ -103,15 +103,12 @@ static void *wb_main(void *arg)
         uint64_t lo = w->done, hi = w->want;
         pthread_mutex_unlock(&w->mu);
         b->env->start_writeback(b->env, b->fd, (off_t)lo, (off_t)(hi - lo));
-        int rc = 0, synced = 0;
-        if (hi - w->synced >= SYNC_STEP) {
-            rc = b->env->fdatasync(b->env, b->fd);
-            synced = 1;
-        }
+        int sync = hi - w->synced >= SYNC_STEP;
+        int rc = sync ? b->env->fdatasync(b->env, b->fd) : 0;
         pthread_mutex_lock(&w->mu);
         w->done = hi;
-        if (synced && rc && !w->err) w->err = rc;
-        if (synced && !rc) w->synced = hi;
+        if (rc && !w->err) w->err = rc;
+        if (sync && !rc) w->synced = hi;
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
