@@ -32,6 +32,7 @@ struct ino_info {
     uint32_t nlink;   /* of its full record */
     uint32_t stubs;   /* names pointing to 'I' ino */
     uint8_t inline_;  /* contents inline: no chunk may exist */
+    uint8_t beyond;   /* FS_FLAG_BEYOND: empty chunks may lie past the size */
     uint8_t has_full; /* a full record (entry or 'I') was seen */
     uint8_t in_inode; /* the full record is an 'I' record */
     uint8_t pending;  /* a 'P' record names chunks from pending_from on as uncommitted */
@@ -245,6 +246,7 @@ static int note_full(struct checker *c, const fs_attr *a, int in_inode)
     in->mode = a->mode;
     in->nlink = a->nlink;
     in->inline_ = (a->flags & FS_FLAG_INLINE) != 0;
+    in->beyond = (a->flags & FS_FLAG_BEYOND) != 0;
     if (a->ino > c->max_ino)
         c->max_ino = a->ino;
     return 0;
@@ -399,7 +401,8 @@ static int check_chunk(struct checker *c, const char *k, size_t kl, const char *
         return 0;
     }
     uint64_t start = idx * FS_CHUNK_SIZE;
-    if (start >= in->size || vl > FS_CHUNK_SIZE || start + vl > in->size) {
+    int allocated_beyond = vl == 0 && in->beyond; /* fallocate -n past the end of file */
+    if (!allocated_beyond && (start >= in->size || vl > FS_CHUNK_SIZE || start + vl > in->size)) {
         problem(c, "chunk %llu of inode %llu (%zu bytes) lies beyond the file size %llu",
                 (unsigned long long)idx, (unsigned long long)ino, vl,
                 (unsigned long long)in->size);
@@ -510,6 +513,7 @@ static int orphans_pending(struct checker *c, const char *k, size_t kl, const ch
         in->mode = a.mode;
         in->size = a.size;
         in->inline_ = (a.flags & FS_FLAG_INLINE) != 0;
+        in->beyond = (a.flags & FS_FLAG_BEYOND) != 0;
     }
     return 0;
 }

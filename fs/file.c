@@ -9,7 +9,9 @@
  * record instead of a chunk: `echo x > f` costs one put.  Truncation, hole punching and
  * zeroing commit at once, deleting whole chunks in the same batch as the new size.  fallocate
  * gives the chunks it allocates an empty value (allocated, unwritten: see fs/SCHEMA.md), and
- * SEEK_DATA/SEEK_HOLE read the chunk keys: both at chunk granularity.
+ * SEEK_DATA/SEEK_HOLE read the chunk keys: both at chunk granularity.  FALLOC_FL_KEEP_SIZE may
+ * allocate such empty chunks past the size too; the record's FS_FLAG_BEYOND says so, and keeps
+ * the file out of the inline form and of the ingest path below, which assume there are none.
  *
  * The record holding the attributes ("home") is the entry key, the 'I' key of a hard-linked
  * file, or the 'O' key of a file unlinked while open; namespace.c tells us when it moves.
@@ -22,7 +24,7 @@
  * the table first and then the size in the usual batch.  Until then the ingested chunks are
  * not in the store: anything else that touches their index range (a read, an overwrite, a
  * truncate) commits first.  The size must never cover chunks that are not there, and chunks
- * past the size must never survive (a later truncate-up would show them): between the table
+ * with data past the size must never survive (a later truncate-up would show them): between the table
  * and the batch a crash would leave exactly that.  So before an ingest starts, a 'P' + ino
  * record saying "chunks from index N on may be uncommitted" is written and synced, the
  * commit batch deletes it, and mount (fs_orphans_cleanup) deletes the chunks a leftover one
@@ -44,6 +46,9 @@
 #include <unistd.h>
 
 static unsigned bucket(uint64_t ino) { return (unsigned)(ino % FS_OPEN_BUCKETS); }
+
+/* The number of chunks that bytes [0, size) touch: the index of the first chunk past them. */
+static uint64_t chunk_count(uint64_t size) { return (size + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE; }
 
 fs_file *fs_open_find_locked(fscore *fs, uint64_t ino)
 {
@@ -68,7 +73,8 @@ void fs_open_overlay_locked(fscore *fs, struct stat *st)
     uint64_t added = f->ing_chunks;
     for (size_t i = 0; i < f->nchunks; i++)
         added += f->chunks[i].stored == 0;
-    uint64_t est = fs_file_blocks(f->size, f->stored_chunks + added, f->size <= FS_INLINE_MAX);
+    uint32_t flags = f->beyond ? FS_FLAG_BEYOND : f->size <= FS_INLINE_MAX ? FS_FLAG_INLINE : 0;
+    uint64_t est = fs_file_blocks(f->size, f->stored_chunks + added, flags);
     if ((uint64_t)st->st_blocks < est)
         st->st_blocks = (blkcnt_t)est;
 }
@@ -200,6 +206,9 @@ static int get_chunk(fs_file *f, uint64_t idx, size_t lo, size_t hi, fs_chunk **
         stored_end = FS_CHUNK_SIZE;
     int stored = 0;
     int whole = lo == 0 && hi == FS_CHUNK_SIZE; /* the caller fills every byte */
+    /* load_stored_chunk looks nothing up past the stored size (only zeros can lie there), but
+     * fallocate may have allocated the chunk: leave it to the commit to learn whether it did */
+    int unknown = f->beyond && start >= f->stored_size;
     if (stored_end == 0 && !(f->stored_inline && idx == 0)) {
         if (!whole)
             memset(data, 0, FS_CHUNK_SIZE);
@@ -216,6 +225,8 @@ static int get_chunk(fs_file *f, uint64_t idx, size_t lo, size_t hi, fs_chunk **
         if (f->stored_inline)
             stored = 0;
     }
+    if (unknown)
+        stored = -1;
     c = &f->chunks[f->nchunks++];
     f->fs->dirty_chunks++;
     c->idx = idx;
@@ -276,6 +287,10 @@ static int ingest_take(fs_file *f)
     /* A file whose record still holds its contents inline first commits through a batch:
      * the chunk conversion and chunk deletions of a commit assume a chunked file. */
     if (fs->read_only || f->nchunks == 0 || f->stored_inline)
+        return 0;
+    /* chunks fallocate allocated past the size must be written over through the batch path,
+     * which counts them (an ingested chunk is taken as new) */
+    if (f->beyond)
         return 0;
     uint64_t *idx = malloc(f->nchunks * sizeof *idx);
     if (!idx)
@@ -357,8 +372,10 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
             r = (int)deleted;
     }
     uint64_t chunks = f->stored_inline ? 0 : f->stored_chunks - (uint64_t)(deleted > 0 ? deleted : 0);
+    /* deleting every chunk from the first one past the size on leaves none beyond it */
+    int beyond = f->beyond && !(del_hi == UINT64_MAX && del_lo <= chunk_count(f->size));
     size_t inl_len = 0;
-    if (r == 0 && f->size <= FS_INLINE_MAX) {
+    if (r == 0 && f->size <= FS_INLINE_MAX && !beyond) {
         inl_len = (size_t)f->size;
         inl = calloc(1, FS_CHUNK_SIZE);
         if (!inl)
@@ -375,6 +392,7 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
         }
         chunks = 0;
         a.flags |= FS_FLAG_INLINE;
+        a.flags &= ~FS_FLAG_BEYOND;
     } else if (r == 0) {
         uint64_t had = chunks;
         for (size_t i = 0; r == 0 && i < f->nchunks; i++) {
@@ -416,6 +434,7 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
             chunks++;
         }
         a.flags &= ~FS_FLAG_INLINE;
+        a.flags = beyond ? a.flags | FS_FLAG_BEYOND : a.flags & ~FS_FLAG_BEYOND;
         /* space fallocate promised is not for new chunks of anyone else (ext4: ENOSPC) */
         uint64_t avail;
         if (r == 0 && fs->unwritten && chunks > had && fs_space_avail_locked(fs, &avail) == 0 &&
@@ -446,6 +465,7 @@ int fs_file_commit_locked(fs_file *f, uint64_t del_lo, uint64_t del_hi)
         }
         f->stored_size = f->size;
         f->stored_chunks = chunks;
+        f->beyond = beyond;
         f->dirty = 0;
         f->times_dirty = 0;
         f->pending = 0;
@@ -491,6 +511,7 @@ static int file_get_locked(fscore *fs, const fs_node *n, fs_file **out)
     }
     f->size = f->stored_size = n->a.size;
     f->stored_inline = (n->a.flags & FS_FLAG_INLINE) != 0;
+    f->beyond = (n->a.flags & FS_FLAG_BEYOND) != 0;
     f->stored_chunks = n->a.chunks;
     if (f->stored_inline && n->tail_len) {
         f->inl = malloc(n->tail_len);
@@ -818,7 +839,7 @@ static int truncate_locked(fs_file *f, uint64_t size)
             else
                 i++;
         }
-        uint64_t first_gone = (size + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE;
+        uint64_t first_gone = chunk_count(size);
         if (size % FS_CHUNK_SIZE) {
             uint64_t idx = size / FS_CHUNK_SIZE;
             fs_chunk *c;
@@ -838,7 +859,8 @@ static int truncate_locked(fs_file *f, uint64_t size)
         return fs_file_commit_locked(f, 0, 0);
     }
     touch(f); /* truncate to the same size still updates the times (POSIX) */
-    return 0;
+    /* and, as on ext4, frees what fallocate allocated past the end */
+    return f->beyond ? fs_file_commit_locked(f, chunk_count(size), UINT64_MAX) : 0;
 }
 
 int fs_file_truncate(fs_file *f, off_t size)
@@ -966,7 +988,7 @@ static int alloc_hole(fs_file *f, uint64_t idx, void *arg)
     return r;
 }
 
-/* Allocate the chunks of bytes [lo, hi) (hi <= size) that the store holds nothing for, as ext4
+/* Allocate the chunks of bytes [lo, hi) (hi <= size, or f->beyond) that the store holds nothing for, as ext4
  * allocates unwritten extents: each gets an empty value, which reads as zeros, counts in
  * st_blocks and, as promised space, in statfs (fs->unwritten).  -ENOSPC, allocating nothing,
  * if they do not fit in the free space.  Commits f first, so that no buffer covers them. */
@@ -975,7 +997,7 @@ static int alloc_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
     int r = fs_file_commit_locked(f, 0, 0);
     if (r || lo >= hi || f->stored_inline)
         return r; /* contents inline: nothing to allocate (the record holds them) */
-    uint64_t first = lo / FS_CHUNK_SIZE, end = (hi + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE, need = 0;
+    uint64_t first = lo / FS_CHUNK_SIZE, end = chunk_count(hi), need = 0;
     uint64_t avail;
     r = for_each_hole(f, first, end, count_hole, &need);
     if (r == 0)
@@ -995,6 +1017,23 @@ static int alloc_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
     lsm_batch_free(st.b);
     fs_buf_free(&st.k);
     return r;
+}
+
+/* FALLOC_FL_KEEP_SIZE past the last chunk: first FS_FLAG_BEYOND goes into the record (inline
+ * contents move to a chunk), so that no commit makes the file inline or ingests over the
+ * chunks; then [lo, hi) is allocated like any range. */
+static int alloc_beyond_locked(fs_file *f, uint64_t lo, uint64_t hi)
+{
+    if (!f->beyond) {
+        f->beyond = 1;
+        f->dirty = 1;
+        int r = fs_file_commit_locked(f, 0, 0);
+        if (r) {
+            f->beyond = 0;
+            return r;
+        }
+    }
+    return alloc_range_locked(f, lo, hi);
 }
 
 int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len)
@@ -1022,10 +1061,13 @@ int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len)
         touch(f);
         r = fs_file_commit_locked(f, 0, 0);
     }
-    /* chunks past the size are never allocated (truncation and big writes rely on there being
-     * none): FALLOC_FL_KEEP_SIZE allocates only up to the size */
-    if (r == 0 && !(mode & FALLOC_FL_PUNCH_HOLE))
-        r = alloc_range_locked(f, lo, hi < f->size ? hi : f->size);
+    /* PUNCH_HOLE stops at the size, as on ext4: what fallocate allocated past it stays */
+    if (r == 0 && !(mode & FALLOC_FL_PUNCH_HOLE)) {
+        if (chunk_count(hi) > chunk_count(f->size))
+            r = alloc_beyond_locked(f, lo, hi); /* FALLOC_FL_KEEP_SIZE: else the size covers hi */
+        else
+            r = alloc_range_locked(f, lo, hi < f->size ? hi : f->size);
+    }
     pthread_rwlock_unlock(&f->fs->lock);
     return r;
 }
@@ -1065,7 +1107,7 @@ int fs_file_seek(fs_file *f, off_t off, int whence, off_t *out)
     /* buffered chunks and an unfinished ingest are data: put them where the scan sees them */
     int r = f->fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0);
     uint64_t pos = (uint64_t)off, size = f->size, found = 0, idx = 0;
-    uint64_t nidx = (size + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE; /* chunks below the size */
+    uint64_t nidx = chunk_count(size); /* chunks below the size */
     if (r == 0 && pos >= size)
         r = -ENXIO;
     if (r == 0 && (f->stored_inline || size <= FS_INLINE_MAX)) {

@@ -58,12 +58,15 @@ int fs_path_check(const char *path)
     return 0;
 }
 
-uint64_t fs_file_blocks(uint64_t size, uint64_t chunks, int inline_)
+uint64_t fs_file_blocks(uint64_t size, uint64_t chunks, uint32_t flags)
 {
     /* ext4 with 4 KiB blocks: a dense file takes its size rounded up to a block.  A chunked
-     * file takes its chunks, but no more than that: a sparse file's blocks are its chunks. */
+     * file takes its chunks, but no more than that: a sparse file's blocks are its chunks.
+     * Chunks allocated past the size count in full, as ext4 counts blocks preallocated there. */
     uint64_t dense = (size + 4095) / 4096 * 8, stored = chunks * (FS_CHUNK_SIZE / 512);
-    return inline_ || dense < stored ? dense : stored;
+    if (flags & FS_FLAG_BEYOND)
+        return stored;
+    return (flags & FS_FLAG_INLINE) || dense < stored ? dense : stored;
 }
 
 void fs_attr_to_stat(const fs_attr *a, struct stat *st)
@@ -81,7 +84,7 @@ void fs_attr_to_stat(const fs_attr *a, struct stat *st)
     st->st_ctim = a->ctime;
     st->st_blksize = FS_CHUNK_SIZE;
     if (S_ISREG(a->mode))
-        st->st_blocks = (blkcnt_t)fs_file_blocks(a->size, a->chunks, a->flags & FS_FLAG_INLINE);
+        st->st_blocks = (blkcnt_t)fs_file_blocks(a->size, a->chunks, a->flags);
     else if (S_ISLNK(a->mode))
         st->st_blocks = 0;
     else

@@ -224,8 +224,8 @@ ssize_t fs_file_write_ack(fs_file *f, const void *buf, size_t n, off_t off,
 int fs_file_truncate(fs_file *f, off_t size);
 /* fallocate(2) modes 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE,
  * FALLOC_FL_ZERO_RANGE (|KEEP_SIZE); other modes -EOPNOTSUPP.  Mode 0, KEEP_SIZE and ZERO_RANGE
- * allocate the chunks of the range below the size (fs/SCHEMA.md: they count in st_blocks and
- * in statfs), -ENOSPC if they do not fit; PUNCH_HOLE frees them. */
+ * allocate the chunks of the range, past the size too with KEEP_SIZE (fs/SCHEMA.md: they count
+ * in st_blocks and in statfs), -ENOSPC if they do not fit; PUNCH_HOLE frees them. */
 int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len);
 /* lseek(2) SEEK_DATA / SEEK_HOLE (whence) from off into *out, at chunk granularity: a hole is
  * an absent chunk or one allocated but never written (fallocate), the end of file is a hole,

@@ -80,6 +80,7 @@ struct fs_file {
     uint64_t size;        /* current size, buffered writes included */
     uint64_t stored_size; /* size as committed to the store */
     int stored_inline;    /* the store holds the contents inline in the record */
+    int beyond;           /* FS_FLAG_BEYOND: allocated, unwritten chunks may lie past the size */
     uint64_t stored_chunks; /* chunk keys in the store (record field "chunks") */
     char *inl;            /* copy of the stored inline contents (stored_inline) */
     size_t inl_len;
@@ -174,8 +175,9 @@ long fs_batch_delete_chunks(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t lo,
 /* Allocate a fresh inode number (persists a new range when needed). */
 int fs_alloc_ino_locked(fscore *fs, uint64_t *ino);
 
-/* st_blocks of a regular file of size bytes with chunks chunk keys, or its contents inline. */
-uint64_t fs_file_blocks(uint64_t size, uint64_t chunks, int inline_);
+/* st_blocks of a regular file of size bytes with chunks chunk keys and record flags flags
+ * (FS_FLAG_INLINE: contents inline; FS_FLAG_BEYOND: some chunks lie past the size). */
+uint64_t fs_file_blocks(uint64_t size, uint64_t chunks, uint32_t flags);
 
 void fs_now(struct timespec *t);
 void fs_attr_to_stat(const fs_attr *a, struct stat *st);

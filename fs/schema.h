@@ -46,6 +46,9 @@
 #define FS_REC_STUB 1u  /* record kind: a name of a hard-linked file; attributes in 'I' ino */
 
 #define FS_FLAG_INLINE 1u /* regular file: the record's tail is the whole contents */
+/* regular file: fallocate(FALLOC_FL_KEEP_SIZE) allocated chunks past the size (empty values);
+ * never together with FS_FLAG_INLINE */
+#define FS_FLAG_BEYOND 2u
 
 #define FS_REC_HEADER 90u /* bytes before the tail of a full record */
 #define FS_STUB_SIZE 14u

@@ -1710,11 +1710,42 @@ static long long blocks_of_fd(int fd)
     return fstat(fd, &s) == 0 ? (long long)s.st_blocks : -1;
 }
 
+static long long size_of_fd(int fd)
+{
+    struct stat s;
+    return fstat(fd, &s) == 0 ? (long long)s.st_size : -1;
+}
+
 /* Free bytes that statfs reports on c->base. */
 static double statfs_free(const struct ctx *c)
 {
     struct statvfs sv;
     return statvfs(c->base, &sv) == 0 ? (double)sv.f_bfree * (double)sv.f_frsize : 0;
+}
+
+/* statfs counts allocated space as used: fallocate(fd, mode, 0, 64 MiB) of an empty file must
+ * take free space and ftruncate(fd, 0) give it back.  Other processes may write to a shared
+ * disk at the same time: up to 20 tries, one of them must see 64 MiB (+- 16) go and come back. */
+static void statfs_takes_and_gives_back(struct ctx *c, int fd, int mode)
+{
+    const off_t big = (off_t)64 << 20;
+    int seen = 0;
+    double went = 0, back = 0;
+    for (int i = 0; i < 20 && !seen; i++) {
+        fsync(fd);
+        double before = statfs_free(c);
+        if (fallocate(fd, mode, 0, big) != 0)
+            break;
+        fsync(fd);
+        double during = statfs_free(c);
+        ftruncate(fd, 0);
+        fsync(fd);
+        double after = statfs_free(c);
+        went = before - during;
+        back = after - during;
+        seen = went > 48.0 * (1 << 20) && went < 80.0 * (1 << 20) && back > 48.0 * (1 << 20);
+    }
+    check(c, seen, "statfs: fallocate (mode %d) of 64 MiB takes free space, truncate gives it back (%.1f MiB, %.1f MiB)", mode, went / 1048576, back / 1048576);
 }
 
 static void t_fallocate_blocks(struct ctx *c)
@@ -1743,26 +1774,59 @@ static void t_fallocate_blocks(struct ctx *c)
     check(c, fstat(fd, &s) == 0 && s.st_size == mib, "KEEP_SIZE kept the size (%lld)", (long long)s.st_size);
     EXPECT_OK(c, ftruncate(fd, 0), "truncate to 0");
     check(c, blocks_of_fd(fd) == 0, "no blocks left (%lld)", blocks_of_fd(fd));
-    /* statfs counts allocated space as used.  Other processes may write to a shared disk at
-     * the same time: up to 20 tries, one of them must see 64 MiB (+- 16) go and come back. */
-    const off_t big = (off_t)64 << 20;
-    int seen = 0;
-    double went = 0, back = 0;
-    for (int i = 0; i < 20 && !seen; i++) {
-        fsync(fd);
-        double before = statfs_free(c);
-        if (fallocate(fd, 0, 0, big) != 0)
-            break;
-        fsync(fd);
-        double during = statfs_free(c);
-        ftruncate(fd, 0);
-        fsync(fd);
-        double after = statfs_free(c);
-        went = before - during;
-        back = after - during;
-        seen = went > 48.0 * (1 << 20) && went < 80.0 * (1 << 20) && back > 48.0 * (1 << 20);
-    }
-    check(c, seen, "statfs: fallocate of 64 MiB takes free space, truncate gives it back (%.1f MiB, %.1f MiB)", went / 1048576, back / 1048576);
+    statfs_takes_and_gives_back(c, fd, 0);
+    close(fd);
+    unlink(f);
+}
+
+/* FALLOC_FL_KEEP_SIZE past the end of file allocates there, as ext4 preallocates: the size
+ * stays, the blocks count, writes into the space add none, and a truncate (even to the same
+ * size) frees them. */
+static void t_fallocate_beyond(struct ctx *c)
+{
+    char f[PATH_MAX], buf[8];
+    printf("== fallocate KEEP_SIZE past the end of file: preallocation\n");
+    P(c, f, "fbe");
+    const off_t mib = 1 << 20;
+    write_file(f, "hello", 5); /* small enough to be kept inline by lsmfs */
+    int fd = open(f, O_RDWR);
+    EXPECT_OK(c, fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, mib), "KEEP_SIZE 1 MiB over a 5-byte file");
+    long long sz = size_of_fd(fd);
+    check(c, sz == 5, "the size stays 5 (%lld)", sz);
+    long long b = blocks_of_fd(fd);
+    check(c, b * 512 >= mib && b * 512 < mib + (128 << 10), "st_blocks cover the 1 MiB past the end (%lld)", b);
+    check(c, pread(fd, buf, sizeof buf, 0) == 5 && !memcmp(buf, "hello", 5), "the contents are intact");
+    close(fd);
+    fd = open(f, O_RDWR);
+    check(c, blocks_of_fd(fd) == b, "the blocks stay across close and open (%lld)", blocks_of_fd(fd));
+    check(c, pwrite(fd, "abcd", 4, 300000) == 4, "write past the end, into the allocated space");
+    sz = size_of_fd(fd);
+    check(c, sz == 300004, "the write grew the file (%lld)", sz);
+    check(c, blocks_of_fd(fd) == b, "and allocated nothing more (%lld)", blocks_of_fd(fd));
+    check(c, pread(fd, buf, 4, 200000) == 4 && !memcmp(buf, "\0\0\0\0", 4), "the gap reads zeros");
+    EXPECT_OK(c, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 2 * mib), "punch a hole over it all");
+    sz = size_of_fd(fd);
+    check(c, sz == 300004, "the size stays (%lld)", sz);
+    check(c, pread(fd, buf, 4, 300000) == 4 && !memcmp(buf, "\0\0\0\0", 4), "the data is gone");
+    check(c, pwrite(fd, "abcd", 4, 300000) == 4, "write it again");
+    EXPECT_OK(c, fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 2 * mib), "KEEP_SIZE 2 MiB");
+    check(c, blocks_of_fd(fd) * 512 >= 2 * mib, "2 MiB allocated (%lld)", blocks_of_fd(fd));
+    EXPECT_OK(c, ftruncate(fd, 300004), "truncate to the same size");
+    long long kept = blocks_of_fd(fd);
+    check(c, kept * 512 >= 300004 && kept * 512 < 300004 + (128 << 10), "frees what lay past the end (%lld)", kept);
+    sz = size_of_fd(fd);
+    check(c, sz == 300004, "the size stays (%lld)", sz);
+    check(c, pread(fd, buf, 4, 300000) == 4 && !memcmp(buf, "abcd", 4), "the data stays");
+    EXPECT_OK(c, fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, mib), "ZERO_RANGE|KEEP_SIZE 1 MiB");
+    sz = size_of_fd(fd);
+    check(c, sz == 300004 && blocks_of_fd(fd) * 512 >= mib, "allocates past the end too (%lld blocks)", blocks_of_fd(fd));
+    check(c, pread(fd, buf, 4, 300000) == 4 && !memcmp(buf, "\0\0\0\0", 4), "and zeroes what lies inside");
+    EXPECT_OK(c, ftruncate(fd, 100), "truncate down to 100 bytes");
+    check(c, blocks_of_fd(fd) * 512 >= 100 && blocks_of_fd(fd) * 512 < (128 << 10), "frees everything past 100 bytes (%lld)", blocks_of_fd(fd));
+    EXPECT_OK(c, ftruncate(fd, 0), "truncate to 0");
+    statfs_takes_and_gives_back(c, fd, FALLOC_FL_KEEP_SIZE);
+    sz = size_of_fd(fd);
+    check(c, sz == 0, "KEEP_SIZE left the size 0 (%lld)", sz);
     close(fd);
     unlink(f);
 }
@@ -1981,6 +2045,7 @@ int main(int argc, char **argv)
     t_copy_range(&c);
     t_blocks(&c);
     t_fallocate_blocks(&c);
+    t_fallocate_beyond(&c);
     t_whiteout(&c);
     t_seek(&c);
     t_nameless(&c);
