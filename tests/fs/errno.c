@@ -1696,6 +1696,11 @@ static void t_blocks(struct ctx *c)
         EXPECT_ERR(c, fallocate(fd, 0, 0, beyond), ENOSPC, "fallocate of more than the free space");
         int pr = posix_fallocate(fd, 0, beyond);
         check(c, pr == ENOSPC, "posix_fallocate of more than the free space: ENOSPC (%s)", ename(pr));
+        fstat(fd, &s);
+        off_t was = s.st_size; /* ext4 keeps the size its failed allocations reached */
+        EXPECT_ERR(c, fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, beyond), ENOSPC, "KEEP_SIZE fallocate of more than the free space");
+        fstat(fd, &s);
+        check(c, s.st_size == was, "KEEP_SIZE: the size stays %lld (%lld)", (long long)was, (long long)s.st_size);
         EXPECT_OK(c, ftruncate(fd, 0), "give the space back");
     } else {
         printf("     fallocate past the free space not tried: %lld MiB free on a disk that is not ours\n", (long long)(avail >> 20));
