@@ -238,7 +238,7 @@ static int get_chunk(fs_file *f, uint64_t idx, size_t lo, size_t hi, fs_chunk **
 
 static void touch(fs_file *f)
 {
-    fs_now(&f->mtime);
+    fs_now(f->fs, &f->mtime);
     f->ctime = f->mtime;
     f->times_dirty = 1;
     f->dirty = 1;
@@ -1240,7 +1240,7 @@ static int file_update(fs_file *f, int what, mode_t mode, uid_t uid, gid_t gid,
     if (r == 0) {
         fs_attr a = n.a;
         struct timespec now;
-        fs_now(&now);
+        fs_now(f->fs, &now);
         if (what == 0) {
             a.mode = (a.mode & S_IFMT) | (mode & 07777);
         } else if (what == 1) {
@@ -1283,7 +1283,7 @@ static int buffer_mtime(fs_file *f, const struct timespec *mtime)
         return -EROFS;
     pthread_rwlock_wrlock(&f->fs->lock);
     struct timespec now;
-    fs_now(&now);
+    fs_now(f->fs, &now);
     if (mtime->tv_nsec != UTIME_OMIT)
         f->mtime = mtime->tv_nsec == UTIME_NOW ? now : *mtime;
     f->ctime = now;

@@ -34,7 +34,10 @@ void fs_node_free(fs_node *n)
     n->val = NULL;
 }
 
-void fs_now(struct timespec *t) { clock_gettime(CLOCK_REALTIME, t); }
+void fs_now(const fscore *fs, struct timespec *t)
+{
+    clock_gettime(fs->kernel_times ? CLOCK_REALTIME_COARSE : CLOCK_REALTIME, t);
+}
 
 int fs_path_check(const char *path)
 {
@@ -467,7 +470,7 @@ int fs_create_locked(fscore *fs, const char *path, mode_t mode, dev_t rdev, cons
         goto out;
     fs_attr a;
     struct timespec now;
-    fs_now(&now);
+    fs_now(fs, &now);
     r = fs_attr_new_locked(fs, &parent.a, mode, rdev, who, &now, &a);
     if (r)
         goto out;
@@ -546,7 +549,7 @@ static int init_store(fscore *fs)
     a.uid = getuid();
     a.gid = getgid();
     a.nlink = 2;
-    fs_now(&a.mtime);
+    fs_now(fs, &a.mtime);
     a.atime = a.ctime = a.mtime;
     int r = fs_key_meta(&k, "format");
     fs_put_be64(num, FS_FORMAT_VERSION);
@@ -740,7 +743,8 @@ int fs_resolve_node_locked(fscore *fs, const char *path, uint64_t ino, fs_node *
 
 /* Read-modify-write of the attributes of path (or of the open file ino) through edit(). */
 static int update_attr_of(fscore *fs, const char *path, uint64_t ino,
-                          int (*edit)(fs_attr *a, const void *arg), const void *arg)
+                          int (*edit)(fs_attr *a, const struct timespec *now, const void *arg),
+                          const void *arg)
 {
     fs_node n;
     fs_node_init(&n);
@@ -756,7 +760,9 @@ static int update_attr_of(fscore *fs, const char *path, uint64_t ino,
             a.mtime = f->mtime;
             a.ctime = f->ctime;
         }
-        r = edit(&a, arg);
+        struct timespec now;
+        fs_now(fs, &now);
+        r = edit(&a, &now, arg);
         if (r == 0) {
             if (f) {
                 /* the open file's buffered times must not overwrite this change later */
@@ -774,7 +780,8 @@ static int update_attr_of(fscore *fs, const char *path, uint64_t ino,
     return r;
 }
 
-static int update_attr(fscore *fs, const char *path, int (*edit)(fs_attr *a, const void *arg),
+static int update_attr(fscore *fs, const char *path,
+                       int (*edit)(fs_attr *a, const struct timespec *now, const void *arg),
                        const void *arg)
 {
     return update_attr_of(fs, path, 0, edit, arg);
@@ -786,11 +793,9 @@ static void set_time(struct timespec *dst, const struct timespec *src,
     *dst = src->tv_nsec == UTIME_NOW ? *now : *src;
 }
 
-static int edit_setattr(fs_attr *a, const void *arg)
+static int edit_setattr(fs_attr *a, const struct timespec *now, const void *arg)
 {
     const fs_setattr *sa = arg;
-    struct timespec now;
-    fs_now(&now);
     if (sa->valid & FS_SET_MODE)
         a->mode = (a->mode & S_IFMT) | (sa->mode & 07777);
     if (sa->valid & FS_SET_UID)
@@ -798,17 +803,17 @@ static int edit_setattr(fs_attr *a, const void *arg)
     if (sa->valid & FS_SET_GID)
         a->gid = sa->gid;
     if (sa->valid & FS_SET_ATIME)
-        set_time(&a->atime, &sa->atime, &now);
+        set_time(&a->atime, &sa->atime, now);
     if (sa->valid & FS_SET_MTIME)
-        set_time(&a->mtime, &sa->mtime, &now);
+        set_time(&a->mtime, &sa->mtime, now);
     if (sa->valid & FS_SET_CTIME)
-        set_time(&a->ctime, &sa->ctime, &now);
+        set_time(&a->ctime, &sa->ctime, now);
     else if (!(sa->valid & FS_SET_KEEP_CTIME))
-        a->ctime = now;
+        a->ctime = *now;
     return 0;
 }
 
-void fscore_setattr_apply(const fs_setattr *sa, struct stat *st)
+void fscore_setattr_apply(const fscore *fs, const fs_setattr *sa, struct stat *st)
 {
     fs_attr a;
     memset(&a, 0, sizeof a);
@@ -818,7 +823,9 @@ void fscore_setattr_apply(const fs_setattr *sa, struct stat *st)
     a.atime = st->st_atim;
     a.mtime = st->st_mtim;
     a.ctime = st->st_ctim;
-    edit_setattr(&a, sa);
+    struct timespec now;
+    fs_now(fs, &now);
+    edit_setattr(&a, &now, sa);
     st->st_mode = a.mode;
     st->st_uid = a.uid;
     st->st_gid = a.gid;
@@ -833,7 +840,7 @@ void fscore_setattr_apply(const fs_setattr *sa, struct stat *st)
 static int buffer_times(fscore *fs, uint64_t ino, const fs_setattr *sa)
 {
     struct timespec now;
-    fs_now(&now);
+    fs_now(fs, &now);
     pthread_rwlock_wrlock(&fs->lock);
     fs_file *f = fs_open_find_locked(fs, ino);
     if (f) {
@@ -869,11 +876,11 @@ int fscore_file_get(fscore *fs, uint64_t ino, fs_file **out)
     return f ? 0 : -ENOENT;
 }
 
-static int edit_mode(fs_attr *a, const void *arg)
+static int edit_mode(fs_attr *a, const struct timespec *now, const void *arg)
 {
     mode_t m = *(const mode_t *)arg;
     a->mode = (a->mode & S_IFMT) | (m & 07777);
-    fs_now(&a->ctime);
+    a->ctime = *now;
     return 0;
 }
 
@@ -882,31 +889,29 @@ struct owner {
     gid_t gid;
 };
 
-static int edit_owner(fs_attr *a, const void *arg)
+static int edit_owner(fs_attr *a, const struct timespec *now, const void *arg)
 {
     const struct owner *o = arg;
     if (o->uid != (uid_t)-1)
         a->uid = o->uid;
     if (o->gid != (gid_t)-1)
         a->gid = o->gid;
-    fs_now(&a->ctime);
+    a->ctime = *now;
     return 0;
 }
 
-static int edit_times(fs_attr *a, const void *arg)
+static int edit_times(fs_attr *a, const struct timespec *now, const void *arg)
 {
     const struct timespec *tv = arg;
-    struct timespec now;
-    fs_now(&now);
     if (tv[0].tv_nsec == UTIME_NOW)
-        a->atime = now;
+        a->atime = *now;
     else if (tv[0].tv_nsec != UTIME_OMIT)
         a->atime = tv[0];
     if (tv[1].tv_nsec == UTIME_NOW)
-        a->mtime = now;
+        a->mtime = *now;
     else if (tv[1].tv_nsec != UTIME_OMIT)
         a->mtime = tv[1];
-    a->ctime = now;
+    a->ctime = *now;
     return 0;
 }
 

@@ -159,7 +159,7 @@ typedef struct fs_setattr {
 int fscore_setattr(fscore *fs, const char *path, uint64_t ino, const fs_setattr *sa);
 /* Apply sa to attributes st in memory, as fscore_setattr would to a record (a node that is no
  * longer in the store; the FUSE daemon's ghosts). */
-void fscore_setattr_apply(const fs_setattr *sa, struct stat *st);
+void fscore_setattr_apply(const fscore *fs, const fs_setattr *sa, struct stat *st);
 
 /* The largest file size, ext4's with 4 KiB blocks ((2^32 - 1) * 4096): sizes past it are
  * -EFBIG, as POSIX test suites expect of a size such as 10^18. */

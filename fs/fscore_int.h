@@ -179,7 +179,11 @@ int fs_alloc_ino_locked(fscore *fs, uint64_t *ino);
  * (FS_FLAG_INLINE: contents inline; FS_FLAG_BEYOND: some chunks lie past the size). */
 uint64_t fs_file_blocks(uint64_t size, uint64_t chunks, uint32_t flags);
 
-void fs_now(struct timespec *t);
+/* The time now, for timestamps.  With the writeback cache (kernel_times) the kernel stamps
+ * writes from its coarse clock, so the store's own stamps come from that clock too: stamps from
+ * two clocks can be out of order (a write's mtime before the create's atime), and relatime
+ * compares them. */
+void fs_now(const fscore *fs, struct timespec *t);
 void fs_attr_to_stat(const fs_attr *a, struct stat *st);
 
 /* Bytes the store may still grow by: the free space of the filesystem under it (for users)

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ghosts.h"
 #include "nodes.h"
@@ -279,6 +280,21 @@ static int atime_touch(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info
         r = fscore_setattr(c->fs, named ? path : NULL, ino, &sa);
     pthread_rwlock_unlock(&c->ns);
     return r == 0;
+}
+
+/* An open for reading moves atime (atime_touch).  Returns 1 if the kernel must be told
+ * (atime_notify): that drops all its attributes of the file, and its next read of it (the
+ * kernel checks the size at every read) waits for a GETATTR.  The kernel drops its own atime
+ * after every READ it sends, so only reads it can serve without one need telling: of a file
+ * it may hold pages of, or of an empty file (nothing to send, yet read(2) moves atime on
+ * ext4).  With the writeback cache the kernel caches what it is written: always. */
+static int atime_open(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *fi)
+{
+    struct stat st;
+    if (c->atime == LSMFS_ATIME_NEVER || node_stat(c, ino, fi, &st) != 0 ||
+        !atime_touch(c, ino, fi, &st))
+        return 0;
+    return c->writeback || st.st_size == 0 || fs_nodes_may_have_pages(c->nodes, ino);
 }
 
 /* The kernel keeps attributes for a day: drop its copy of ino's so the new atime shows.  Only
@@ -601,16 +617,21 @@ static fs_setattr setattr_of(const struct stat *attr, int to_set)
         sa.valid |= FS_SET_GID;
         sa.gid = attr->st_gid;
     }
+    /* A kernel that sends ctime (the writeback cache) keeps the times itself, and sends "now"
+     * as read from its own clock, the ctime's: keep that one instant for all three, as ext4
+     * does.  The daemon's clock runs ahead of the kernel's coarse one, and an atime after the
+     * ctime would keep relatime from moving atime at the next read. */
+    int now_is_given = (to_set & FUSE_SET_ATTR_CTIME) != 0;
     if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
         sa.valid |= FS_SET_ATIME;
         sa.atime = attr->st_atim;
-        if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+        if ((to_set & FUSE_SET_ATTR_ATIME_NOW) && !now_is_given)
             sa.atime.tv_nsec = UTIME_NOW;
     }
     if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
         sa.valid |= FS_SET_MTIME;
         sa.mtime = attr->st_mtim;
-        if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+        if ((to_set & FUSE_SET_ATTR_MTIME_NOW) && !now_is_given)
             sa.mtime.tv_nsec = UTIME_NOW;
     }
     if (to_set & FUSE_SET_ATTR_CTIME) {
@@ -695,7 +716,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     struct stat ghost;
     if (r == -ENOENT && !named && !(to_set & FUSE_SET_ATTR_SIZE) &&
         fs_ghosts_get(c->ghosts, ino, &ghost) == 0) { /* fchmod of a removed directory */
-        fscore_setattr_apply(&sa, &ghost);
+        fscore_setattr_apply(c->fs, &sa, &ghost);
         r = fs_ghosts_set(c->ghosts, ino, &ghost);
     }
     struct stat st;
@@ -779,7 +800,7 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (r == 0)
         r = attach(fi, f);
     /* read-only opens only: an O_RDWR open (fallocate(1), editors) need not read at all */
-    int moved = r == 0 && (fi->flags & O_ACCMODE) == O_RDONLY && atime_touch(c, ino, fi, NULL);
+    int moved = r == 0 && (fi->flags & O_ACCMODE) == O_RDONLY && atime_open(c, ino, fi);
     if (r)
         reply_status(req, r);
     else if (fuse_reply_open(req, fi) != 0)
@@ -851,11 +872,20 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         atime_touch(c, ino, NULL, &st);
     if (r == 0 && own)
         fs_file_close(f);
+    if (n >= 0)
+        fs_nodes_note_pages(c->nodes, ino); /* before the reply: see atime_open */
     if (n < 0)
         reply_status(req, (int)n);
     else
         fuse_reply_buf(req, buf, (size_t)n);
     free(buf);
+}
+
+/* Whether a write of n bytes at off fills a whole page, which the kernel then keeps. */
+static int fills_page(off_t off, size_t n)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), first = ((uint64_t)off + page - 1) / page * page;
+    return first + page <= (uint64_t)off + n;
 }
 
 /* A WRITE request to acknowledge early (fs_file_write_ack). */
@@ -880,6 +910,8 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         reply_status(req, lim);
         return;
     }
+    if (fills_page(off, size)) /* the kernel made the page up to date before it sent it */
+        fs_nodes_note_pages(c->nodes, ino);
     int own, acked = 0, r = req_file(c, ino, fi, &f, &own);
     /* With daemon opens a big append is acknowledged before its table write (the flush that
      * closes the file reports a failure); with kernel opens no flush will come, so every

@@ -107,7 +107,7 @@ int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone)
     if (!b)
         return -ENOMEM;
     struct timespec now;
-    fs_now(&now);
+    fs_now(fs, &now);
     int orphaned = 0;
     fs_delta d = {0};
     pthread_rwlock_wrlock(&fs->lock);
@@ -178,7 +178,7 @@ int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone)
     if (!b)
         return -ENOMEM;
     struct timespec now;
-    fs_now(&now);
+    fs_now(fs, &now);
     fs_delta d = {0};
     pthread_rwlock_wrlock(&fs->lock);
     int r = fs_resolve_locked(fs, path, &n);
@@ -219,7 +219,7 @@ int fscore_link(fscore *fs, const char *oldpath, const char *newpath)
     if (!b)
         return -ENOMEM;
     struct timespec now;
-    fs_now(&now);
+    fs_now(fs, &now);
     int was_linked = 0;
     pthread_rwlock_wrlock(&fs->lock);
     int r = fs_resolve_locked(fs, oldpath, &n);
@@ -411,7 +411,7 @@ int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int 
     char *from_parent = parent_of(from), *to_parent = parent_of(to);
     lsm_batch *b = lsm_batch_new();
     struct timespec now;
-    fs_now(&now);
+    fs_now(fs, &now);
     int have_dst = 0, orphaned = 0;
     fs_delta d = {0};
     if (!b || !from_parent || !to_parent) {

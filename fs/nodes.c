@@ -33,6 +33,7 @@ struct nent {
     uint64_t kids; /* names (of other entries) whose parent this entry is */
     struct nname *names;
     void *held; /* fs_nodes_hold */
+    int pages;  /* fs_nodes_note_pages */
 };
 
 struct fs_nodes {
@@ -459,6 +460,24 @@ int fs_nodes_rename(fs_nodes *t, uint64_t parent, const char *name, uint64_t new
 {
     pthread_mutex_lock(&t->mu);
     int r = rename_locked(t, parent, name, newparent, newname, exchange);
+    pthread_mutex_unlock(&t->mu);
+    return r;
+}
+
+void fs_nodes_note_pages(fs_nodes *t, uint64_t id)
+{
+    pthread_mutex_lock(&t->mu);
+    struct nent *e = ent_find(t, id);
+    if (e)
+        e->pages = 1;
+    pthread_mutex_unlock(&t->mu);
+}
+
+int fs_nodes_may_have_pages(fs_nodes *t, uint64_t id)
+{
+    pthread_mutex_lock(&t->mu);
+    struct nent *e = ent_find(t, id);
+    int r = !e || e->pages;
     pthread_mutex_unlock(&t->mu);
     return r;
 }

@@ -69,6 +69,15 @@ void fs_nodes_unname(fs_nodes *t, uint64_t parent, const char *name);
 int fs_nodes_rename(fs_nodes *t, uint64_t parent, const char *name, uint64_t newparent,
                     const char *newname, int exchange);
 
+/* The kernel was sent contents of id that it may keep in its page cache: a READ reply, or a
+ * WRITE that filled a whole page.  The mark lives as long as the entry, that is as long as the
+ * kernel's inode and so its page cache.  Unknown ids are ignored. */
+void fs_nodes_note_pages(fs_nodes *t, uint64_t id);
+
+/* Whether the kernel may hold pages of id's contents (fs_nodes_note_pages since it learned
+ * id); 1 for an unknown id, the cautious answer. */
+int fs_nodes_may_have_pages(fs_nodes *t, uint64_t id);
+
 /* Number of entries (root included). */
 size_t fs_nodes_count(fs_nodes *t);
 

@@ -29,7 +29,7 @@ static int name_check(const char *name)
 static int touch_ctime(fscore *fs, lsm_batch *b, const fs_node *n)
 {
     fs_attr a = n->a;
-    fs_now(&a.ctime);
+    fs_now(fs, &a.ctime);
     fs_file *f = fs_open_find_locked(fs, a.ino);
     if (f && f->times_dirty) {
         a.mtime = f->mtime;

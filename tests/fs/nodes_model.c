@@ -9,7 +9,10 @@
  * the table and on a model tree (path -> inode).  After every step, every node the kernel
  * still holds must either have a path that names that very file in the model, or report that
  * it has no name (-ENOENT): never a wrong file, never -ESTALE.  A node just looked up must have
- * a path.  At the end every lookup is forgotten and the table must be back to the root alone.
+ * a path.  Files are marked now and then as having pages in the kernel's cache: a node holds
+ * its mark until the kernel forgets it, and a forgotten file reads as "may have pages" (the
+ * cautious answer for an unknown node).  At the end every lookup is forgotten and the table
+ * must be back to the root alone.
  * Exit 0 on success; the first failure prints the seed and step.
  */
 #include "../../fs/nodes.c"
@@ -31,6 +34,8 @@ static struct ment tree[MAXE];
 static int ntree;
 static uint64_t nlookup[MAXID];
 static int held[MAXID]; /* fs_nodes_hold'd, token &held[id] */
+static int is_dir[MAXID];
+static int pages[MAXID]; /* fs_nodes_note_pages since the kernel learned the node */
 static uint64_t next_id = 2;
 static unsigned long long rng;
 static long step;
@@ -133,6 +138,10 @@ static void check(fs_nodes *t)
 {
     char buf[256];
     for (uint64_t id = 2; id < next_id; id++) {
+        /* a forgotten directory may stay for its children: only files are sure to be gone */
+        if ((nlookup[id] || !is_dir[id]) &&
+            fs_nodes_may_have_pages(t, id) != (nlookup[id] ? pages[id] : 1))
+            die("fs_nodes_may_have_pages disagrees with the model", NULL);
         if (!nlookup[id])
             continue;
         int r = fs_nodes_path(t, id, buf, sizeof buf);
@@ -176,6 +185,7 @@ static void add_name(fs_nodes *t, const char *p, uint64_t id, int dir)
     snprintf(e->path, sizeof e->path, "%s", p);
     e->id = id;
     e->dir = dir;
+    is_dir[id] = dir;
     if (trace_from >= 0 && step >= trace_from)
         fprintf(stderr, "%ld: new name %s (%llu)\n", step, p, (unsigned long long)id);
     ref_one(t, p);
@@ -329,11 +339,23 @@ static void op_forget(fs_nodes *t)
         fprintf(stderr, "%ld: forget %llu x%llu\n", step, (unsigned long long)id,
                 (unsigned long long)n);
     void *got = fs_nodes_forget(t, id, n);
+    if (nlookup[id] == 0)
+        pages[id] = 0; /* the kernel's inode, and its page cache, are gone */
     void *want = nlookup[id] == 0 && held[id] ? &held[id] : NULL;
     if (got != want)
         die("fs_nodes_forget returned the wrong held object", NULL);
     if (got)
         held[id] = 0;
+}
+
+/* The kernel was sent contents of a file it holds (a READ reply, a whole-page WRITE). */
+static void op_pages(fs_nodes *t)
+{
+    uint64_t id = 2 + rnd((unsigned)(next_id - 2 + 1));
+    if (id >= next_id || !nlookup[id] || is_dir[id])
+        return;
+    fs_nodes_note_pages(t, id);
+    pages[id] = 1;
 }
 
 static void release_held(void *obj) { *(int *)obj = 0; }
@@ -361,6 +383,8 @@ int main(int argc, char **argv)
             op_rename(t, 0);
         else if (k < 76)
             op_rename(t, 1);
+        else if (k < 82)
+            op_pages(t);
         else
             op_forget(t);
         if (trace_from >= 0 || step % 16 == 0 || (k >= 62 && k < 76))
@@ -373,6 +397,8 @@ int main(int argc, char **argv)
                 die("entries left after forgetting everything", NULL);
             memset(nlookup, 0, sizeof nlookup);
             memset(held, 0, sizeof held);
+            memset(pages, 0, sizeof pages);
+            memset(is_dir, 0, sizeof is_dir);
             ntree = 0;
             next_id = 2;
         }

@@ -48,6 +48,15 @@ chk "a0 m1 c1" d mv d/y d/z
 chk "a0 m1 c1" d rm d/z
 chk "a1 m0 c0" f cat f            # first read since the last change
 chk "a0 m0 c0" f cat f            # relatime: not again
+# The daemon tells the kernel of the new atime only when the kernel may read without asking it
+# (after a READ it drops its atime itself): a file it has pages of, and an empty file.
+head -c 8192 /dev/zero >p || fail "write p"   # whole pages: the kernel keeps them
+chk "a1 m0 c0" p cat p
+chk "a0 m0 c0" p cat p
+chk "a1 m0 c0" g cat g            # nothing to read in an empty file, atime moves all the same
+chk "a0 m0 c0" g cat g
+dd if=/dev/zero of=p bs=4096 count=1 seek=1 conv=notrunc status=none || fail "rewrite p"
+chk "a1 m0 c0" p cat p            # read from the page cache, first since the change
 chk "a0 m1 c1" f sh -c 'echo x >> f'
 chk "a1 m0 c0" d ls d
 chk "a0 m0 c0" d ls d
