@@ -16,19 +16,18 @@
  * The record holding the attributes ("home") is the entry key, the 'I' key of a hard-linked
  * file, or the 'O' key of a file unlinked while open; namespace.c tells us when it moves.
  *
- * Big sequential writes.  Sending a big file through the WAL, the memtable and its flush
- * writes every byte twice before compaction rewrites it again.  So once a file has buffered
- * FS_DIRTY_MAX of whole chunks that all lie past its stored size, they go into an lsm_ingest
- * (a table of their own, placed deep in the tree) instead of a batch, and so do the whole
- * chunks that the following writes append, until the next commit of the file, which commits
- * the table first and then the size in the usual batch.  Until then the ingested chunks are
- * not in the store: anything else that touches their index range (a read, an overwrite, a
- * truncate) commits first.  The size must never cover chunks that are not there, and chunks
- * with data past the size must never survive (a later truncate-up would show them): between the table
- * and the batch a crash would leave exactly that.  So before an ingest starts, a 'P' + ino
- * record saying "chunks from index N on may be uncommitted" is written and synced, the
- * commit batch deletes it, and mount (fs_orphans_cleanup) deletes the chunks a leftover one
- * names, then the record.
+ * Big sequential writes.  Sending a big file through the WAL, the memtable and its flush writes
+ * every byte twice before compaction rewrites it again.  So once a file has buffered FS_DIRTY_MAX
+ * of whole chunks that all lie past its stored size, they go into an lsm_ingest (a table of their
+ * own, placed deep in the tree) instead of a batch, and so do the whole chunks that the following
+ * writes append, until the next commit of the file, which commits the table first and then the size
+ * in the usual batch.  Until then the ingested chunks are not in the store: anything else that
+ * touches their index range (a read, an overwrite, a truncate) commits first.  The size must never
+ * cover chunks that are not there, and chunks with data past the size must never survive (a later
+ * truncate-up would show them): between the table and the batch a crash would leave exactly that.
+ * So before an ingest starts, a 'P' + ino record saying "chunks from index N on may be uncommitted"
+ * is written and synced, the commit batch deletes it, and mount (fs_orphans_cleanup) deletes the
+ * chunks a leftover one names, then the record.
  *
  * A write that is nothing but whole chunks appended at the ingest's end cannot be refused any
  * more, so fs_file_write_ack lets the caller reply before the chunks are checksummed and
@@ -988,10 +987,10 @@ static int alloc_hole(fs_file *f, uint64_t idx, void *arg)
     return r;
 }
 
-/* Allocate the chunks of bytes [lo, hi) (hi <= size, or f->beyond) that the store holds nothing for, as ext4
- * allocates unwritten extents: each gets an empty value, which reads as zeros, counts in
- * st_blocks and, as promised space, in statfs (fs->unwritten).  -ENOSPC, allocating nothing,
- * if they do not fit in the free space.  Commits f first, so that no buffer covers them. */
+/* Allocate the chunks of bytes [lo, hi) (hi <= size, or f->beyond) that the store holds nothing
+ * for, as ext4 allocates unwritten extents: each gets an empty value, which reads as zeros, counts
+ * in st_blocks and, as promised space, in statfs (fs->unwritten).  -ENOSPC, allocating nothing, if
+ * they do not fit in the free space.  Commits f first, so that no buffer covers them. */
 static int alloc_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
 {
     int r = fs_file_commit_locked(f, 0, 0);

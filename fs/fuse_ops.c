@@ -884,7 +884,8 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 /* Whether a write of n bytes at off fills a whole page, which the kernel then keeps. */
 static int fills_page(off_t off, size_t n)
 {
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), first = ((uint64_t)off + page - 1) / page * page;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t first = ((uint64_t)off + page - 1) / page * page;
     return first + page <= (uint64_t)off + n;
 }
 
