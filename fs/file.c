@@ -1189,7 +1189,7 @@ static int file_put_locked(fs_file *f)
             int r2 = b ? lsm_batch_delete(b, f->home.data, f->home.len) : -ENOMEM;
             fs_delta d = {0};
             if (r2 == 0)
-                r2 = fs_batch_delete_data(fs, b, f->ino, &d);
+                r2 = fs_batch_delete_data(fs, b, f->ino, 1, &d);
             if (r2 == 0)
                 r2 = fs_write_delta_locked(fs, b, &d);
             lsm_batch_free(b);
@@ -1320,7 +1320,7 @@ static int drop_orphan(void *arg, const char *k, size_t kl, const char *v, size_
     if (kl != 9)
         return 0;
     int r = lsm_batch_delete(c->b, k, kl);
-    return r ? r : fs_batch_delete_data(c->fs, c->b, fs_get_be64(k + 1), &c->d);
+    return r ? r : fs_batch_delete_data(c->fs, c->b, fs_get_be64(k + 1), 1, &c->d);
 }
 
 /* A 'P' record left by a crash in a big write: the chunks it names were never committed. */

@@ -378,13 +378,18 @@ int fs_prefix_end(const fs_buf *p, fs_buf *end)
     return fs_buf_add(end, "\xff\xff\xff\xff", 4);
 }
 
-int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, fs_delta *d)
+int fs_may_have_chunks(const fs_attr *a)
+{
+    return S_ISREG(a->mode) && !(a->flags & FS_FLAG_INLINE);
+}
+
+int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, int chunked, fs_delta *d)
 {
     fs_buf lo, hi;
     fs_buf_init(&lo);
     fs_buf_init(&hi);
     d->inodes--;
-    long r = fs_batch_delete_chunks(fs, b, ino, 0, UINT64_MAX, d);
+    long r = chunked ? fs_batch_delete_chunks(fs, b, ino, 0, UINT64_MAX, d) : 0;
     if (r >= 0)
         r = fs_key_xattr(&lo, ino, NULL);
     if (r >= 0)

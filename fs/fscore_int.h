@@ -164,8 +164,13 @@ int fs_scan_kind(fscore *fs, char kind,
 int fs_prefix_end(const fs_buf *p, fs_buf *end);
 
 /* Delete every chunk and xattr of ino into batch b: the inode is freed (d->inodes - 1), and
- * the unwritten chunks among them are subtracted from d->unwritten. */
-int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, fs_delta *d);
+ * the unwritten chunks among them are subtracted from d->unwritten.  chunked: 0 when the inode
+ * can have no chunk keys (fs_may_have_chunks), which saves a range scan. */
+int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, int chunked, fs_delta *d);
+
+/* Whether a node with attributes a can have chunk keys: only a regular file whose contents are
+ * not inline (a chunk of an inline file is damage to lsmfs-ctl check). */
+int fs_may_have_chunks(const fs_attr *a);
 
 /* Delete the chunks of ino with index in [lo, hi) into b; returns the count deleted or -errno,
  * and subtracts the unwritten (empty) ones from d->unwritten. */

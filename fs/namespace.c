@@ -57,7 +57,7 @@ static int drop_name_locked(fscore *fs, lsm_batch *b, const fs_node *n,
         *orphaned = r == 0;
         return r;
     }
-    return fs_batch_delete_data(fs, b, a.ino, d);
+    return fs_batch_delete_data(fs, b, a.ino, fs_may_have_chunks(&a), d);
 }
 
 /* Put parent p back with times set to now and its link count changed by dnlink. */
@@ -193,7 +193,7 @@ int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone)
     if (r == 0)
         r = lsm_batch_delete(b, n.ekey.data, n.ekey.len);
     if (r == 0)
-        r = fs_batch_delete_data(fs, b, n.a.ino, &d);
+        r = fs_batch_delete_data(fs, b, n.a.ino, 0, &d); /* a directory */
     if (r == 0)
         r = touch_parent(b, &p, &now, -1);
     if (r == 0)
@@ -476,7 +476,7 @@ int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int 
     if (r == 0 && have_dst && !exchange) {
         /* the replaced target loses its name (its entry key is overwritten below) */
         if (dstdir)
-            r = fs_batch_delete_data(fs, b, dst.a.ino, &d);
+            r = fs_batch_delete_data(fs, b, dst.a.ino, 0, &d);
         else
             r = drop_name_locked(fs, b, &dst, &now, &orphaned, &d);
     }
