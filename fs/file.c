@@ -1024,9 +1024,12 @@ static int alloc_range_locked(fs_file *f, uint64_t lo, uint64_t hi)
 static int alloc_beyond_locked(fs_file *f, uint64_t lo, uint64_t hi)
 {
     if (!f->beyond) {
+        int r = fs_format_raise_locked(f->fs, FS_FORMAT_BEYOND);
+        if (r)
+            return r;
         f->beyond = 1;
         f->dirty = 1;
-        int r = fs_file_commit_locked(f, 0, 0);
+        r = fs_file_commit_locked(f, 0, 0);
         if (r) {
             f->beyond = 0;
             return r;

@@ -378,6 +378,25 @@ int fs_prefix_end(const fs_buf *p, fs_buf *end)
     return fs_buf_add(end, "\xff\xff\xff\xff", 4);
 }
 
+int fs_format_raise_locked(fscore *fs, uint64_t format)
+{
+    if (fs->format >= format)
+        return 0;
+    char v[8];
+    fs_put_be64(v, format);
+    fs_buf k;
+    fs_buf_init(&k);
+    lsm_write_options wo = fs->wo;
+    wo.sync = 1; /* on disk before the first record that needs it can be */
+    int r = fs_key_meta(&k, "format");
+    if (r == 0)
+        r = fs_store_error(fs, lsm_put(fs->db, &wo, k.data, k.len, v, sizeof v));
+    fs_buf_free(&k);
+    if (r == 0)
+        fs->format = format;
+    return r;
+}
+
 int fs_may_have_chunks(const fs_attr *a)
 {
     return S_ISREG(a->mode) && !(a->flags & FS_FLAG_INLINE);
@@ -557,6 +576,7 @@ static int init_store(fscore *fs)
     fs_now(fs, &a.mtime);
     a.atime = a.ctime = a.mtime;
     int r = fs_key_meta(&k, "format");
+    fs->format = FS_FORMAT_VERSION;
     fs_put_be64(num, FS_FORMAT_VERSION);
     if (r == 0)
         r = lsm_batch_put(b, k.data, k.len, num, 8);
@@ -625,8 +645,12 @@ int fscore_open(const char *store_dir, const lsm_options *opt, int read_only, fs
     r = fs_key_meta(&k, "format");
     if (r == 0)
         r = get_value(fs, k.data, k.len, &v, &vl);
-    if (r == 0 && (vl != 8 || fs_get_be64(v) != FS_FORMAT_VERSION))
-        r = -EMEDIUMTYPE; /* an lsm store, but not (this version of) an lsmfs one */
+    if (r == 0 && vl == 8)
+        fs->format = fs_get_be64(v);
+    if (r == 0 && vl == 8 && fs->format > FS_FORMAT_BEYOND)
+        r = -EPROTONOSUPPORT; /* written by a newer lsmfs */
+    else if (r == 0 && (vl != 8 || fs->format < FS_FORMAT_VERSION))
+        r = -EMEDIUMTYPE; /* an lsm store, but not an lsmfs one */
     if (v)
         lsm_free(v);
     fs_buf_free(&k);

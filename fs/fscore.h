@@ -35,7 +35,8 @@ typedef struct fs_file fs_file; /* opaque: an open regular file (see fs_file_* b
 /* Open the filesystem in store_dir (created if missing and not read_only, mode 0700, with an
  * empty root directory owned by the caller).  opt NULL means liblsm defaults; read_only opens
  * the store without writing (tools).  Files left open-but-unlinked by a previous run are
- * removed at a read-write open.  On success *out owns the store until fscore_close. */
+ * removed at a read-write open.  On success *out owns the store until fscore_close.
+ * -EMEDIUMTYPE: not an lsmfs store; -EPROTONOSUPPORT: a store format newer than this code. */
 int fscore_open(const char *store_dir, const lsm_options *opt, int read_only, fscore **out);
 
 /* Commit what open files still buffer, close the store (lsm_close flushes the memtable) and

@@ -43,6 +43,7 @@ struct fscore {
     fs_file *open[FS_OPEN_BUCKETS]; /* open files by inode number */
     lsm_write_options wo;
     int kernel_times; /* writes leave mtime/ctime to the caller (FUSE writeback cache) */
+    uint64_t format;  /* 'M' "format": FS_FORMAT_VERSION or FS_FORMAT_BEYOND */
     int fatal;        /* first write error that closed the store (e.g. -ENOSPC), or 0 */
     size_t dirty_chunks; /* chunk buffers held by all open files (memory bound) */
     /* reclaim.c: inodes whose deleted chunks are compacted away in the background */
@@ -167,6 +168,10 @@ int fs_prefix_end(const fs_buf *p, fs_buf *end);
  * the unwritten chunks among them are subtracted from d->unwritten.  chunked: 0 when the inode
  * can have no chunk keys (fs_may_have_chunks), which saves a range scan. */
 int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, int chunked, fs_delta *d);
+
+/* Raise the store's format to `format` (durably, before anything that needs it is written) if
+ * it is lower.  0 or -errno. */
+int fs_format_raise_locked(fscore *fs, uint64_t format);
 
 /* Whether a node with attributes a can have chunk keys: only a regular file whose contents are
  * not inline (a chunk of an inline file is damage to lsmfs-ctl check). */

@@ -303,6 +303,9 @@ static void store_error(int r, const char *store, char *err, size_t n)
     const char *m = lsm_last_error();
     if (r == LSM_EINUSE)
         snprintf(err, n, "store %s is in use by another process (already mounted?)", store);
+    else if (r == -EPROTONOSUPPORT)
+        snprintf(err, n, "store %s was written by a newer lsmfs (its format is unknown here)",
+                 store);
     else if (r == LSM_ENOTSTORE)
         snprintf(err, n, "%s is not an lsmfs store%s%s", store, m && *m ? ": " : "", m);
     else if (r == LSM_ECORRUPT)

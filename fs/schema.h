@@ -30,7 +30,11 @@
  * written inline under a larger limit stays valid: the inline flag, not the size, decides. */
 #define FS_INLINE_MAX 512u
 #define FS_NAME_MAX 255u          /* longest name component */
+/* Format 1, what a store is created with; format 2 once a record may carry FS_FLAG_BEYOND,
+ * which a daemon that knows only format 1 must not write to (its big writes would go into a
+ * table under the allocated chunks, which hide them).  A daemon opens both. */
 #define FS_FORMAT_VERSION 1u
+#define FS_FORMAT_BEYOND 2u
 #define FS_REC_VERSION 1u
 
 #define FS_KEY_ROOT 'R'

@@ -94,7 +94,7 @@ static long check_fs(struct check_state *s, const char *store, int repair)
     if (rc != 0) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "cannot open as a filesystem: %s", ctl_fs_message(rc));
-        if (rc == LSM_EINUSE) {
+        if (rc == LSM_EINUSE || rc == -EPROTONOSUPPORT) { /* nothing to check or repair */
             ctl_errorf("%s: %s", store, msg);
             return rc;
         }

@@ -85,6 +85,8 @@ const char *ctl_fs_message(int rc)
 {
     if (rc == LSM_ENOTSTORE)
         return "not an lsmfs store (no filesystem metadata; is it a bare liblsm store?)";
+    if (rc == -EPROTONOSUPPORT)
+        return "written by a newer lsmfs (its store format is unknown here)";
     if (rc == LSM_ECORRUPT || rc == LSM_EIO || rc == -ENOSPC || rc == LSM_ECLOSED)
         return ctl_lsm_message(rc);
     return strerror(rc < 0 ? -rc : rc);

@@ -5,7 +5,8 @@
 # `lsmfs STORE MNT` (backgrounding, as users run it) with: a missing mountpoint; a non-empty
 # mountpoint (and then that -o nonempty works); a store already in use by another daemon; a
 # corrupted store (bytes flipped in CURRENT, in the manifest only, in every file); a store path
-# that is a regular file; a non-empty directory that is not a store; bad option values.  Each must print ONE error
+# that is a regular file; a non-empty directory that is not a store; a store written by a newer
+# lsmfs (format above 2); bad option values.  Each must print ONE error
 # line on stderr, exit non-zero, and leave no mount and no daemon process behind.
 . "$(dirname "$0")/lib.sh" "$@"
 gen=$(t_helper gen)
@@ -87,6 +88,29 @@ corrupt() {   # corrupt LABEL GLOB: copy the pristine store, flip bytes in files
 corrupt current 'CURRENT'
 corrupt manifest 'MANIFEST-*'
 corrupt all '*'
+
+# Store formats: a store stays at format 1 until a file is preallocated past its end (format 2,
+# which daemons before it must not write to); one from a newer lsmfs is refused, unrepaired.
+fmt=$(t_helper storeformat)
+fstore=$T_TMP/fmt
+t_mount "$fstore" "$T_TMP/m1" || fail "mount of a new store"
+echo small >"$T_TMP/m1/f" || fail "write"
+t_umount "$T_TMP/m1" || fail "unmount"
+[ "$("$fmt" "$fstore")" = 1 ] || fail "a new store has format $("$fmt" "$fstore"), not 1"
+t_mount "$fstore" "$T_TMP/m1" || fail "remount"
+fallocate -n -l 1M "$T_TMP/m1/f" || fail "fallocate -n past the end"
+t_umount "$T_TMP/m1" || fail "unmount"
+[ "$("$fmt" "$fstore")" = 2 ] || fail "preallocation left format $("$fmt" "$fstore"), not 2"
+t_mount "$fstore" "$T_TMP/m1" || fail "mount of a format 2 store"
+[ "$(cat "$T_TMP/m1/f")" = small ] && [ "$(stat -c %b "$T_TMP/m1/f")" -ge 2048 ] ||
+    fail "the preallocated file after remount: $(stat -c '%s bytes, %b blocks' "$T_TMP/m1/f")"
+t_umount "$T_TMP/m1" || fail "unmount"
+"$fmt" "$fstore" 3 || fail "storeformat"
+bad_input "store format from a newer lsmfs" "$fstore" "$T_TMP/m1"
+grep -q newer "$T_TMP/err" || fail "the error does not say the store is newer"
+"$T_BUILD/lsmfs-ctl" check --repair "$fstore" >/dev/null 2>&1; rc=$?
+[ $rc = 8 ] || fail "lsmfs-ctl check --repair of a newer store exited $rc, not 8 (could not check)"
+[ "$("$fmt" "$fstore")" = 3 ] || fail "the newer store was changed"
 
 echo "not a directory" >"$T_TMP/plainfile"
 bad_input "store path is a regular file" "$T_TMP/plainfile" "$T_TMP/m1"
