@@ -7,9 +7,9 @@
  * between threads, and usually between CPUs, so each round trip pays a cross-CPU wakeup and a
  * cold thread.  Here one thread at a time holds the reader role and answers what it reads
  * itself, as a single-threaded loop would, and passes the role on only when it would stop
- * reading for long: before data transfers bigger than 64 KiB, fsyncs and the other requests
- * that may block, and, through a watcher thread, when any request has kept it busy for more
- * than a few milliseconds.  So a lone process's requests stay on one warm thread while big
+ * reading for long: before fsyncs and the other requests that may block, before data
+ * transfers bigger than 64 KiB when another request is already waiting, and, through a
+ * watcher thread, when any request has kept it busy for more than a few milliseconds.  So a lone process's requests stay on one warm thread while big
  * reads and writes of several processes, and slow requests, still run in parallel.  Between
  * requests that come in quick succession the reader polls briefly instead of sleeping, as long
  * as the CPU it polls on is not wanted by another task.
