@@ -325,8 +325,14 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
                         "opens=kernel falls back to opens=daemon\n");
         c->kernel_opens = 0;
     }
-    /* With kernel opens no OPEN carries O_TRUNC to us: the kernel must send the SETATTR. */
-    if (!c->kernel_opens && (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC))
+    /* With kernel opens no OPEN carries O_TRUNC to us: the kernel must send the SETATTR.
+     * Under the writeback cache too: after an OPEN that truncated, the kernel cuts its own
+     * size and pages to 0 later, in a step of its own (fuse_setattr, ATTR_OPEN), and a write
+     * of another process that reached us in between is cut from the kernel's file and not from
+     * ours.  The kernel then keeps its size for good (it owns it), so the two disagreed until a
+     * remount showed the longer file (tests/fs/churn.c found it).  A SETATTR of the size runs
+     * under the kernel's inode lock, in order with every write. */
+    if (!c->kernel_opens && !c->writeback && (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC))
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     else
         conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
