@@ -86,8 +86,8 @@ note "bad combinations refused"
 
 # 6. The other suites in this mode.
 export LSMFS_OPTS=${LSMFS_OPTS:+$LSMFS_OPTS,}opens=kernel
-for s in workflows errno crash; do
-    bash "$here/$s.sh" "$T_BUILD" >"$T_TMP/$s.log" 2>&1 ||
+for s in workflows errno crash churn; do
+    CHURN_SECS=8 bash "$here/$s.sh" "$T_BUILD" >"$T_TMP/$s.log" 2>&1 ||
         { tail -20 "$T_TMP/$s.log" >&2; fail "$s suite with opens=kernel"; }
     note "$s suite passed with opens=kernel"
 done
