@@ -9,8 +9,9 @@
  * itself, as a single-threaded loop would, and passes the role on only when it would stop
  * reading for long: before fsyncs and the other requests that may block, before data
  * transfers bigger than 64 KiB when another request is already waiting, and, through a
- * watcher thread, when any request has kept it busy for more than a few milliseconds.  So a lone process's requests stay on one warm thread while big
- * reads and writes of several processes, and slow requests, still run in parallel.  Between
+ * watcher thread, when any request has kept it busy for more than a few milliseconds.  So a
+ * lone process's requests stay on one warm thread while big reads and writes of several
+ * processes, and slow requests, still run in parallel.  Between
  * requests that come in quick succession the reader polls briefly instead of sleeping, as long
  * as the CPU it polls on is not wanted by another task.
  */
@@ -21,8 +22,9 @@
 
 /* Serve se's requests with nthreads (>= 2) threads, polling up to poll_us microseconds for the
  * next request before sleeping (0: never; fuse_loop.c says when it polls), until the
- * filesystem is unmounted or the process gets SIGTERM, SIGINT or SIGHUP.  REQUIRES: those three signals blocked in every
- * thread of the process, the caller's included (the caller takes them with sigwaitinfo).
+ * filesystem is unmounted or the process gets SIGTERM, SIGINT or SIGHUP.  REQUIRES: those
+ * three signals blocked in every thread of the process, the caller's included (the caller
+ * takes them with sigwaitinfo).
  * Installs a handler for SIGUSR1, which it uses to wake its threads.  Returns 0 after an
  * unmount, the signal's number after a signal, or a negative errno if no thread started. */
 int lsmfs_loop(struct fuse_session *se, int nthreads, long poll_us);
