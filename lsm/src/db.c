@@ -273,6 +273,7 @@ static void db_free(lsm_db *db)
     pthread_mutex_destroy(&db->work_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->done_cv);
+    pthread_cond_destroy(&db->sync_cv);
     free(db->dir);
     free(db);
 }
@@ -348,6 +349,7 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
     pthread_mutex_init(&db->work_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_cond_init(&db->done_cv, NULL);
+    pthread_cond_init(&db->sync_cv, NULL);
     db->snapshots.next = db->snapshots.prev = &db->snapshots;
     db->bcache = cache_new(o.block_cache_size);
     db->tc = db->dir && db->bcache ? tc_new(db->env, dir, o.max_open_tables, db->bcache) : NULL;
@@ -462,28 +464,42 @@ int lsm_close(lsm_db *db)
 
 /* ---------------------------------------------------------------- write path */
 
+/* A WAL append or fsync failed with rc: refuse every later write (only a reopen can tell what
+ * the log holds).  The first failure's message stays.  REQUIRES: mu. */
+static void set_write_error(lsm_db *db, int rc)
+{
+    if (db->write_error) return;
+    db->write_error = rc;
+    snprintf(db->write_msg, sizeof db->write_msg,
+             "store stopped accepting writes after a WAL failure: %s", lsm_last_error());
+}
+
+/* Why writes are refused now (LSM_ECLOSED with the reason), or 0.  REQUIRES: mu. */
+static int writes_refused(lsm_db *db)
+{
+    if (db->write_error) return lsm_error(LSM_ECLOSED, "%s", db->write_msg);
+    if (db->bg_error)
+        return lsm_error(LSM_ECLOSED, "store stopped after a background error: %s", db->bg_msg);
+    return 0;
+}
+
 /* Make the active memtable immutable and start a new one with a new WAL, after syncing the
  * old WAL if anything since its last sync asked for durability.  Returns 0, 1 if that sync
  * failed (write_error is set), or a negative error (nothing changed).  REQUIRES: mu held,
  * caller is the write leader. */
 static int switch_memtable(lsm_db *db)
 {
-    if (db->wal_dirty) {
+    if (db->wal_synced < db->wal_end) {
         /* lsm_sync and sync writes fsync only the current WAL, so a WAL is made durable
          * before it stops being current. */
         pthread_mutex_unlock(&db->mu);
         int src = wal_sync(db->wal);
         pthread_mutex_lock(&db->mu);
         if (src) {
-            if (!db->write_error) {
-                db->write_error = src;
-                snprintf(db->write_msg, sizeof db->write_msg,
-                         "store stopped accepting writes after a WAL failure: %s",
-                         lsm_last_error());
-            }
+            set_write_error(db, src);
             return 1;
         }
-        db->wal_dirty = 0;
+        db->wal_synced = db->wal_end;
         stat_add(&db->stats.wal_syncs, 1);
     }
     uint64_t log = vset_new_file_number(&db->vs);
@@ -506,8 +522,11 @@ static int switch_memtable(lsm_db *db)
         if (m) memtable_unref(m);
         return rc;
     }
-    wal_writer_close(db->wal); /* the leader synced what it had to */
+    /* The leader synced what it had to; an lsm_sync may still be in its fsync. */
+    while (db->wal_syncers > 0) pthread_cond_wait(&db->sync_cv, &db->mu);
+    wal_writer_close(db->wal);
     db->wal = w;
+    db->wal_end = db->wal_synced = 0;
     db->imm[db->nimm].mem = db->mem;
     db->imm[db->nimm++].log = db->mem_log;
     db->mem = m;
@@ -533,9 +552,8 @@ static int make_room(lsm_db *db, int force)
     int allow_delay = !force;
     int kicked = 0; /* asked the background thread for an immediate retry */
     for (;;) {
-        if (db->write_error) return lsm_error(LSM_ECLOSED, "%s", db->write_msg);
-        if (db->bg_error)
-            return lsm_error(LSM_ECLOSED, "store stopped after a background error: %s", db->bg_msg);
+        int refused = writes_refused(db);
+        if (refused) return refused;
         if (!db->wal) {
             /* Open (or an earlier switch) could not create the WAL for lack of space: try
              * again now, the write fails if it still cannot. */
@@ -697,23 +715,25 @@ static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *
                 rc = wal_rc = wal_append(wal, g->rep.data, g->rep.len);
             }
             stat_add(&db->stats.wal_bytes, wal_size(wal) - before);
-            db->wal_dirty = 1;
         }
+        int synced = 0;
         if (!rc && sync) {
             rc = wal_rc = wal_sync(wal);
             stat_add(&db->stats.wal_syncs, 1);
-            if (!rc) db->wal_dirty = 0;
+            synced = !rc;
         }
         if (!rc && count > 0) rc = wb_insert_into(g->rep.data, g->rep.len, mem);
         pthread_mutex_lock(&db->mu);
-        if (rc && wal_touched && !db->write_error && (wal_failed(wal) || wal_rc == 0)) {
+        if (wal_touched) { /* (only the leader switches, so wal is still db->wal) */
+            db->wal_end = wal_size(wal);
+            if (synced) db->wal_synced = db->wal_end;
+        }
+        if (rc && wal_touched && (wal_failed(wal) || wal_rc == 0)) {
             /* The WAL tail is unknown (or, if the memtable insert failed, the WAL holds a batch
              * the memtable only partly has): only a reopen can continue.  An append that
              * failed cleanly (the writer took its partial record back, e.g. on a full disk)
              * only fails this group: nothing of it is in the WAL or the memtable. */
-            db->write_error = rc;
-            snprintf(db->write_msg, sizeof db->write_msg,
-                     "store stopped accepting writes after a WAL failure: %s", lsm_last_error());
+            set_write_error(db, rc);
         }
         if (!rc) {
             db->last_seq += count;
@@ -786,14 +806,32 @@ int lsm_delete(lsm_db *db, const lsm_write_options *wopt, const void *key, size_
     return rc;
 }
 
+/* The fsync runs beside the writer queue rather than in it, as a write group of its own would:
+ * writers that queue behind a sync leader wait for its fsync, and so (in lsmfs) does every
+ * operation waiting for the file system lock those writers hold.  Only the appends of writes
+ * that have returned need covering, and wal_end counts exactly those.  A fsync of a file
+ * that the leader appends to at the same time is safe; the switch to a new WAL waits for
+ * syncers still in the old one (switch_memtable). */
 int lsm_sync(lsm_db *db)
 {
     if (db->read_only) return 0;
-    lsm_batch b;
-    lsm_write_options wo = {.sync = 1};
-    int rc = wb_init(&b);
-    if (!rc) rc = db_write(db, &wo, &b);
-    wb_destroy(&b);
+    pthread_mutex_lock(&db->mu);
+    int rc = writes_refused(db);
+    wal_writer *wal = db->wal;
+    uint64_t target = db->wal_end;
+    if (rc || !wal || db->wal_synced >= target) {
+        pthread_mutex_unlock(&db->mu);
+        return rc;
+    }
+    db->wal_syncers++;
+    pthread_mutex_unlock(&db->mu);
+    rc = wal_sync(wal);
+    pthread_mutex_lock(&db->mu);
+    stat_add(&db->stats.wal_syncs, 1);
+    if (rc) set_write_error(db, rc);
+    else if (target > db->wal_synced) db->wal_synced = target;
+    if (--db->wal_syncers == 0) pthread_cond_broadcast(&db->sync_cv);
+    pthread_mutex_unlock(&db->mu);
     return rc;
 }
 

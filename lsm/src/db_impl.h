@@ -63,7 +63,12 @@ struct lsm_db {
     memtable *mem;          /* [mu] active memtable */
     uint64_t mem_log;       /* [mu] its WAL number */
     wal_writer *wal;        /* used by the write leader only */
-    int wal_dirty;          /* leader only: appended to since its last fsync */
+    /* lsm_sync fsyncs db->wal beside the writer queue, not in it: see lsm_sync. */
+    uint64_t wal_end;       /* [mu] bytes of db->wal appended by writes that have returned */
+    uint64_t wal_synced;    /* [mu] bytes of db->wal known durable; below wal_end: dirty */
+    int wal_syncers;        /* [mu] lsm_sync calls in an fsync of db->wal, which a switch
+                               closes only once they are done */
+    pthread_cond_t sync_cv; /* the switch waits here for wal_syncers to reach 0 */
     imm_entry imm[DB_MAX_IMM]; /* [mu] oldest first */
     int nimm;
     uint64_t last_seq;      /* [mu] newest sequence visible to readers */

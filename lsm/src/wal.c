@@ -52,10 +52,20 @@ struct wal_writer {
     int fd;
     char *path;
     uint64_t end;   /* offset just past the last good record */
-    int failed;     /* first error of a failed append or sync, or 0 */
+    int failed;     /* first error of a failed append or sync, or 0 (atomic: see failed_*) */
     uint8_t *buf;   /* header + payload of the record being written */
     size_t cap;
 };
+
+/* wal_sync may run beside wal_append: the error that finishes the writer is the only state
+ * both touch.  The first one stays. */
+static int failed_get(const wal_writer *w) { return __atomic_load_n(&w->failed, __ATOMIC_ACQUIRE); }
+
+static void failed_set(wal_writer *w, int err)
+{
+    int none = 0;
+    __atomic_compare_exchange_n(&w->failed, &none, err, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
 
 /* The directory part of path ("." when there is none), malloc'd. */
 static char *dir_of(const char *path)
@@ -104,9 +114,10 @@ fail:
 
 int wal_append(wal_writer *w, const void *rec, size_t n)
 {
-    if (w->failed)
-        return lsm_error(w->failed, "%s: WAL refuses appends after an earlier write error (%s)",
-                         w->path, strerror(-w->failed));
+    int failed = failed_get(w);
+    if (failed)
+        return lsm_error(failed, "%s: WAL refuses appends after an earlier write error (%s)",
+                         w->path, strerror(-failed));
     if (n > WAL_MAX_RECORD)
         return lsm_error(LSM_ETOOBIG, "%s: WAL record of %zu bytes exceeds the %u-byte limit",
                          w->path, n, WAL_MAX_RECORD);
@@ -156,25 +167,26 @@ int wal_append(wal_writer *w, const void *rec, size_t n)
      * the tail holds garbage that a later append would bury, so the writer refuses for good
      * (replay drops the partial record as a torn tail). */
     int tr = done ? w->env->ftruncate(w->env, w->fd, (off_t)w->end) : 0;
-    if (tr < 0) w->failed = err;
+    if (tr < 0) failed_set(w, err);
     return lsm_error(err, "%s: WAL append of %zu bytes at offset %llu failed after %zu bytes: "
                      "%s%s", w->path, total, (unsigned long long)w->end, done, strerror(-err),
                      tr < 0 ? " (and truncating the partial record failed)" : "");
 }
 
-int wal_failed(const wal_writer *w) { return w->failed; }
+int wal_failed(const wal_writer *w) { return failed_get(w); }
 
 int wal_sync(wal_writer *w)
 {
-    if (w->failed)
-        return lsm_error(w->failed, "%s: WAL refuses to sync after an earlier write error (%s)",
-                         w->path, strerror(-w->failed));
+    int failed = failed_get(w);
+    if (failed)
+        return lsm_error(failed, "%s: WAL refuses to sync after an earlier write error (%s)",
+                         w->path, strerror(-failed));
     /* The log only ever grows by appends: fdatasync covers its data and size. */
     int rc = w->env->fdatasync ? w->env->fdatasync(w->env, w->fd) : w->env->fsync(w->env, w->fd);
     if (rc < 0) {
         /* After a failed fsync the kernel may have dropped the dirty pages: nothing written
          * since the last good sync can be trusted, so the log is finished. */
-        w->failed = rc;
+        failed_set(w, rc);
         return lsm_error(rc, "%s: WAL fsync failed: %s", w->path, strerror(-rc));
     }
     return 0;

@@ -25,8 +25,8 @@ typedef struct wal_writer wal_writer;
 /* Create path (truncating any old file) and fsync its directory. */
 int wal_writer_open(lsm_env *env, const char *path, wal_writer **out);
 /* Append one record.  Not durable until wal_sync.  Not thread-safe: the db's group commit has
- * one writer at a time.  A short write is continued; the error that stops it (e.g. -ENOSPC) is
- * returned, never acknowledged.  After a failed append the file is truncated back to the end of
+ * one writer at a time (wal_sync may run in other threads meanwhile).  A short write is
+ * continued; the error that stops it (e.g. -ENOSPC) is returned, never acknowledged.  After a failed append the file is truncated back to the end of
  * the last good record: if that works the writer stays usable (later appends may succeed);
  * if it fails the writer is finished (wal_failed() != 0) and every later wal_append / wal_sync
  * returns that first error.  A failed wal_sync also finishes the writer (the kernel may have

@@ -18,6 +18,7 @@ DB_BENCH_SRCS := tests/bench/db_bench.c tests/bench/bench_lsm.c tests/bench/benc
 DB_BENCH_OBJS := $(DB_BENCH_SRCS:%.c=$(BUILD)/%.o)
 DB_BENCH := $(BENCH_DIR)/db_bench
 FS_BENCH := $(BENCH_DIR)/fs_bench
+FSYNC_STALL := $(BENCH_DIR)/fsync_stall
 BENCH_NICE ?= nice -n 10
 BENCH_ARGS ?=
 FS_BENCH_ARGS ?=
@@ -34,7 +35,10 @@ $(DB_BENCH): $(DB_BENCH_OBJS) $(LSM_A)
 $(FS_BENCH): $(BUILD)/tests/bench/fs_bench.o
 	$(CC) $(LDFLAGS) -o $@ $^
 
-bench-bins: $(DB_BENCH) $(FS_BENCH)
+$(FSYNC_STALL): $(BUILD)/tests/bench/fsync_stall.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
+bench-bins: $(DB_BENCH) $(FS_BENCH) $(FSYNC_STALL)
 
 bench: $(DB_BENCH)
 	@mkdir -p tests/bench/results
@@ -48,7 +52,7 @@ bench-compaction: $(DB_BENCH)
 	@mkdir -p tests/bench/results
 	$(BENCH_NICE) $(DB_BENCH) --compaction $(BENCH_ARGS)
 
-bench-fs: all $(FS_BENCH)
+bench-fs: all $(FS_BENCH) $(FSYNC_STALL)
 	@mkdir -p tests/bench/results
 	$(BENCH_NICE) tests/bench/fs_bench.sh $(BUILD) $(FS_BENCH_ARGS)
 

@@ -6,8 +6,11 @@
 # Target lsmfs_ko is lsmfs mounted with -o opens=kernel (the kernel opens files itself), with
 # its own ratio columns ko/pt and ko/native.
 #
+# After fs_bench, fsync_stall (fsync_stall.c) runs on each target for --stall-secs seconds a
+# round (default 5; 0 skips it): phases meta_alone, meta_fsync and fsyncs.
+#
 # usage: tests/bench/fs_bench.sh [BUILD_DIR] [--targets native,passthrough,lsmfs[,lsmfs_ko]]
-#                                [--repeat K]
+#                                [--repeat K] [--stall-secs S]
 #                                [--lsmfs-opts OPTS] [fs_bench options: --files N --dirs D
 #                                 --flat M --big-mib S --renames R]
 #
@@ -24,19 +27,22 @@ BUILD=build
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then BUILD=$1; shift; fi
 TARGETS=native,passthrough,lsmfs
 REPEAT=1
+STALL_SECS=5
 LSMFS_OPTS=""
 ARGS=()
 while [ $# -gt 0 ]; do
     case $1 in
         --targets) TARGETS=$2; shift 2 ;;
         --repeat) REPEAT=$2; shift 2 ;;
+        --stall-secs) STALL_SECS=$2; shift 2 ;;
         --lsmfs-opts) LSMFS_OPTS=$2; shift 2 ;;
-        --help|-h) sed -n '2,20p' "$0"; exit 0 ;;
+        --help|-h) sed -n '2,23p' "$0"; exit 0 ;;
         *) ARGS+=("$1" "$2"); shift 2 ;;
     esac
 done
 
 FS_BENCH=$BUILD/tests/bench/fs_bench
+FSYNC_STALL=$BUILD/tests/bench/fsync_stall
 LSMFS=$BUILD/lsmfs
 PT=$BUILD/tests/bench/passthrough
 ROOT=${FS_BENCH_ROOT:-/tmp/lsmfs_bench.$$}
@@ -64,6 +70,7 @@ trap 'exit 130' INT TERM
 die() { echo "fs_bench.sh: $*" >&2; exit 1; }
 
 [ -x "$FS_BENCH" ] || die "$FS_BENCH not built (make bench-bins)"
+[ "$STALL_SECS" = 0 ] || [ -x "$FSYNC_STALL" ] || die "$FSYNC_STALL not built (make bench-bins)"
 mkdir -p "$ROOT" "$(dirname "$OUT")" || die "cannot create $ROOT"
 
 # Wait (up to 10 s) until $1 is a mount point served by process $2.
@@ -104,6 +111,14 @@ run_target() { # label dir [daemon pid]
     if ! "$FS_BENCH" --dir "$dir" --label "$label" "${ARGS[@]}" "${extra[@]}" >> "$RAW"; then
         echo "fs_bench.sh: $label failed" >&2
         failed=1
+    fi
+    if [ "$STALL_SECS" != 0 ]; then
+        mkdir -p "$dir/stall"
+        if ! "$FSYNC_STALL" "$dir/stall" "$label" "$STALL_SECS" >> "$RAW"; then
+            echo "fs_bench.sh: fsync_stall on $label failed" >&2
+            failed=1
+        fi
+        rm -rf "$dir/stall"
     fi
 }
 

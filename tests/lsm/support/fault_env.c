@@ -64,6 +64,7 @@ typedef struct fault_state {
     /* armed short write */
     uint64_t short_n, short_seen;
     size_t short_keep;
+    unsigned fsync_delay_us; /* see fault_env_fsync_delay */
     ftrack *files;
     rename_rec *renames;
     ftrack **fds; /* descriptor -> tracked file (NULL: untracked or read-only) */
@@ -284,7 +285,9 @@ static int f_fsync(lsm_env *env, int fd)
             f->undo_lost = 0;
         }
     }
+    unsigned delay = s->fsync_delay_us;
     pthread_mutex_unlock(&s->mu);
+    if (delay) usleep(delay);
     return rc;
 }
 
@@ -553,6 +556,14 @@ void fault_env_short_write(lsm_env *env, uint64_t n, size_t keep)
     s->short_n = n;
     s->short_seen = 0;
     s->short_keep = keep;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void fault_env_fsync_delay(lsm_env *env, unsigned usec)
+{
+    fault_state *s = st_of(env);
+    pthread_mutex_lock(&s->mu);
+    s->fsync_delay_us = usec;
     pthread_mutex_unlock(&s->mu);
 }
 

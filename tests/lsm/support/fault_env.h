@@ -74,6 +74,12 @@ void fault_env_fail(lsm_env *env, unsigned mask, uint64_t n, int err, int sticky
  * short) and returns that count.  Independent of fault_env_fail. */
 void fault_env_short_write(lsm_env *env, uint64_t n, size_t keep);
 
+/* From now on every fsync (and fdatasync) returns usec microseconds after it took effect, with
+ * the env unlocked meanwhile: it covers the file as it was when called, and writes made while
+ * it "runs" are not covered, as with a real fsync that started before them.  0 (the default)
+ * turns the delay off.  Not cleared by fault_env_clear. */
+void fault_env_fsync_delay(lsm_env *env, unsigned usec);
+
 /* Disarm every failure and short write. */
 void fault_env_clear(lsm_env *env);
 
