@@ -133,8 +133,7 @@ static int replay_wals(lsm_db *db, char **names, size_t count)
                 rc = lsm_error(LSM_ENOMEM, "WAL replay: out of memory");
                 break;
             }
-            db->imm[db->nimm].mem = m;
-            db->imm[db->nimm++].log = logs[i];
+            db->imm[db->nimm++] = (imm_entry){.mem = m, .log = logs[i]};
         } else if (memtable_entries(db->imm[db->nimm - 1].mem) == 0) {
             db->imm[db->nimm - 1].log = logs[i]; /* an empty WAL's slot is reused */
         }
@@ -263,7 +262,10 @@ static void db_free(lsm_db *db)
 {
     if (db->wal) wal_writer_close(db->wal);
     if (db->mem) memtable_unref(db->mem);
-    for (int i = 0; i < db->nimm; i++) memtable_unref(db->imm[i].mem);
+    for (int i = 0; i < db->nimm; i++) {
+        memtable_unref(db->imm[i].mem);
+        wal_writer_close(db->imm[i].wal);
+    }
     vset_destroy(&db->vs);
     tc_free(db->tc);
     if (db->bcache) cache_free(db->bcache);
@@ -400,6 +402,8 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
     return 0;
 }
 
+static int sync_closed_wals(lsm_db *db);
+
 int lsm_close(lsm_db *db)
 {
     if (!db) return 0;
@@ -415,8 +419,8 @@ int lsm_close(lsm_db *db)
         while (!rc && !db->bg_error && !db->write_error && db->nimm > 0) rc = flush_oldest_imm(db);
         if (!rc && !db->bg_error && !db->write_error && memtable_entries(db->mem) > 0) {
             pthread_mutex_lock(&db->mu);
-            db->imm[db->nimm].mem = db->mem;
-            db->imm[db->nimm++].log = db->mem_log;
+            /* (db->wal stays its writer: closed below) */
+            db->imm[db->nimm++] = (imm_entry){.mem = db->mem, .log = db->mem_log};
             db->mem_log = vset_new_file_number(&db->vs); /* no WAL: nothing more is written */
             db->mem = memtable_new();
             pthread_mutex_unlock(&db->mu);
@@ -434,9 +438,13 @@ int lsm_close(lsm_db *db)
         pthread_mutex_unlock(&db->work_mu);
         if (db->write_error && !rc) rc = lsm_error(LSM_ECLOSED, "%s", db->write_msg);
         if (db->bg_error && !rc) rc = lsm_error(db->bg_error, "%s", db->bg_msg);
+        if (rc || db->nimm > 0) { /* keep what could not be flushed durable */
+            int src = sync_closed_wals(db);
+            if (src && !rc) rc = src;
+        }
         if (db->wal) {
             if (rc || db->nimm > 0 || memtable_entries(db->mem) > 0) {
-                int src = wal_sync(db->wal); /* keep what could not be flushed durable */
+                int src = wal_sync(db->wal); /* (the same) */
                 if (src && !rc) rc = src;
             }
             wal_writer_close(db->wal);
@@ -483,25 +491,44 @@ static int writes_refused(lsm_db *db)
     return 0;
 }
 
-/* Make the active memtable immutable and start a new one with a new WAL, after syncing the
- * old WAL if anything since its last sync asked for durability.  Returns 0, 1 if that sync
- * failed (write_error is set), or a negative error (nothing changed).  REQUIRES: mu held,
- * caller is the write leader. */
+/* Fsync the WALs of immutable memtables that hold writes no fsync has covered (see
+ * switch_memtable), so that a sync covers every write before it, not only those in the
+ * current WAL.  Returns 0, or the error of a failed fsync (write_error is then set).
+ * REQUIRES: mu not held. */
+static int sync_closed_wals(lsm_db *db)
+{
+    wal_writer *w[DB_MAX_IMM];
+    int n = 0;
+    pthread_mutex_lock(&db->mu);
+    for (int i = 0; i < db->nimm; i++)
+        if (db->imm[i].wal && db->imm[i].wal_dirty) w[n++] = db->imm[i].wal;
+    if (n == 0) {
+        pthread_mutex_unlock(&db->mu);
+        return 0;
+    }
+    db->wal_syncers++; /* keeps them open: flush_imms waits for us */
+    pthread_mutex_unlock(&db->mu);
+    int rc = 0;
+    for (int k = 0; k < n && !rc; k++) rc = wal_sync(w[k]);
+    pthread_mutex_lock(&db->mu);
+    stat_add(&db->stats.wal_syncs, (uint64_t)n);
+    if (rc) set_write_error(db, rc);
+    for (int i = 0; i < db->nimm && !rc; i++)
+        for (int k = 0; k < n; k++)
+            if (db->imm[i].wal == w[k]) db->imm[i].wal_dirty = 0;
+    if (--db->wal_syncers == 0) pthread_cond_broadcast(&db->sync_cv);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+/* Make the active memtable immutable and start a new one with a new WAL.  The old WAL is not
+ * synced here, in the write path, where the leader would hold up every writer (and lsmfs every
+ * operation) while it fsyncs up to a memtable's worth of data: it stays open with its
+ * memtable, marked dirty, and the next lsm_sync or sync write fsyncs it (sync_closed_wals),
+ * unless a flush puts its memtable into a table first.  Returns 0, or a negative error
+ * (nothing changed).  REQUIRES: mu held, caller is the write leader. */
 static int switch_memtable(lsm_db *db)
 {
-    if (db->wal_synced < db->wal_end) {
-        /* lsm_sync and sync writes fsync only the current WAL, so a WAL is made durable
-         * before it stops being current. */
-        pthread_mutex_unlock(&db->mu);
-        int src = wal_sync(db->wal);
-        pthread_mutex_lock(&db->mu);
-        if (src) {
-            set_write_error(db, src);
-            return 1;
-        }
-        db->wal_synced = db->wal_end;
-        stat_add(&db->stats.wal_syncs, 1);
-    }
     uint64_t log = vset_new_file_number(&db->vs);
     /* Creating the WAL (and fsyncing its directory) is done without mu, so readers, which
      * take mu to pin the memtables, do not wait for the disk.  Only the leader touches
@@ -522,13 +549,10 @@ static int switch_memtable(lsm_db *db)
         if (m) memtable_unref(m);
         return rc;
     }
-    /* The leader synced what it had to; an lsm_sync may still be in its fsync. */
-    while (db->wal_syncers > 0) pthread_cond_wait(&db->sync_cv, &db->mu);
-    wal_writer_close(db->wal);
+    db->imm[db->nimm++] = (imm_entry){.mem = db->mem, .log = db->mem_log, .wal = db->wal,
+                                      .wal_dirty = db->wal_synced < db->wal_end};
     db->wal = w;
     db->wal_end = db->wal_synced = 0;
-    db->imm[db->nimm].mem = db->mem;
-    db->imm[db->nimm++].log = db->mem_log;
     db->mem = m;
     db->mem_log = log;
     db->want_switch = 0;
@@ -614,7 +638,6 @@ static int make_room(lsm_db *db, int force)
         } else {
             if (force && memtable_entries(db->mem) == 0) return 0;
             int rc = switch_memtable(db);
-            if (rc == 1) continue; /* the old WAL's sync failed: write_error is set */
             if (rc) return rc;
             force = 0;
             if (inline_work) {
@@ -717,6 +740,7 @@ static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *
             stat_add(&db->stats.wal_bytes, wal_size(wal) - before);
         }
         int synced = 0;
+        if (!rc && sync) rc = sync_closed_wals(db); /* (sets write_error itself) */
         if (!rc && sync) {
             rc = wal_rc = wal_sync(wal);
             stat_add(&db->stats.wal_syncs, 1);
@@ -810,29 +834,30 @@ int lsm_delete(lsm_db *db, const lsm_write_options *wopt, const void *key, size_
  * writers that queue behind a sync leader wait for its fsync, and so (in lsmfs) does every
  * operation waiting for the file system lock those writers hold.  Only the appends of writes
  * that have returned need covering, and wal_end counts exactly those.  A fsync of a file
- * that the leader appends to at the same time is safe; the switch to a new WAL waits for
- * syncers still in the old one (switch_memtable). */
+ * that the leader appends to at the same time is safe.  Then the WALs of immutable memtables
+ * that a switch left unsynced (sync_closed_wals); a flush closes a WAL only once no sync is in
+ * one (flush_imms). */
 int lsm_sync(lsm_db *db)
 {
     if (db->read_only) return 0;
+    /* The current WAL first: if a switch makes it an immutable memtable's meanwhile, it is
+     * still dirty there, and sync_closed_wals below covers it. */
     pthread_mutex_lock(&db->mu);
     int rc = writes_refused(db);
     wal_writer *wal = db->wal;
     uint64_t target = db->wal_end;
-    if (rc || !wal || db->wal_synced >= target) {
+    if (!rc && wal && db->wal_synced < target) {
+        db->wal_syncers++;
         pthread_mutex_unlock(&db->mu);
-        return rc;
+        rc = wal_sync(wal);
+        pthread_mutex_lock(&db->mu);
+        stat_add(&db->stats.wal_syncs, 1);
+        if (rc) set_write_error(db, rc);
+        else if (db->wal == wal && target > db->wal_synced) db->wal_synced = target;
+        if (--db->wal_syncers == 0) pthread_cond_broadcast(&db->sync_cv);
     }
-    db->wal_syncers++;
     pthread_mutex_unlock(&db->mu);
-    rc = wal_sync(wal);
-    pthread_mutex_lock(&db->mu);
-    stat_add(&db->stats.wal_syncs, 1);
-    if (rc) set_write_error(db, rc);
-    else if (target > db->wal_synced) db->wal_synced = target;
-    if (--db->wal_syncers == 0) pthread_cond_broadcast(&db->sync_cv);
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+    return rc ? rc : sync_closed_wals(db);
 }
 
 int lsm_flush(lsm_db *db)

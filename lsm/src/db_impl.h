@@ -42,7 +42,9 @@ struct lsm_snapshot {
 
 typedef struct imm_entry {
     memtable *mem;
-    uint64_t log; /* WAL holding its data, deleted once it is in a table */
+    uint64_t log;    /* WAL holding its data, deleted once it is in a table */
+    wal_writer *wal; /* that WAL, still open if it was written in this session, else NULL */
+    int wal_dirty;   /* the WAL holds writes no fsync has covered yet */
 } imm_entry;
 
 struct lsm_db {
@@ -66,9 +68,9 @@ struct lsm_db {
     /* lsm_sync fsyncs db->wal beside the writer queue, not in it: see lsm_sync. */
     uint64_t wal_end;       /* [mu] bytes of db->wal appended by writes that have returned */
     uint64_t wal_synced;    /* [mu] bytes of db->wal known durable; below wal_end: dirty */
-    int wal_syncers;        /* [mu] lsm_sync calls in an fsync of db->wal, which a switch
-                               closes only once they are done */
-    pthread_cond_t sync_cv; /* the switch waits here for wal_syncers to reach 0 */
+    int wal_syncers;        /* [mu] syncs in an fsync of some WAL (current or an imm's),
+                               which a flush closes only once they are done */
+    pthread_cond_t sync_cv; /* the flush waits here for wal_syncers to reach 0 */
     imm_entry imm[DB_MAX_IMM]; /* [mu] oldest first */
     int nimm;
     uint64_t last_seq;      /* [mu] newest sequence visible to readers */

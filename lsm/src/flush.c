@@ -211,12 +211,17 @@ int flush_imms(lsm_db *db, int all)
         pthread_mutex_unlock(&db->mu);
         return rc;
     }
+    wal_writer *wals[DB_MAX_IMM];
     pthread_mutex_lock(&db->mu);
+    /* Their data is in a table now: their WALs go, once no sync is in one (lsm_sync) */
+    while (db->wal_syncers > 0) pthread_cond_wait(&db->sync_cv, &db->mu);
+    for (int i = 0; i < n; i++) wals[i] = db->imm[i].wal;
     for (int i = n; i < db->nimm; i++) db->imm[i - n] = db->imm[i];
     db->nimm -= n;
     pthread_cond_broadcast(&db->done_cv);
     pthread_mutex_unlock(&db->mu);
     for (int i = 0; i < n; i++) {
+        wal_writer_close(wals[i]);
         memtable_unref(ms[i]);
         char *path = wal_file_name(db->dir, logs[i]);
         if (path) db->env->unlink(db->env, path);
