@@ -64,7 +64,7 @@ struct lsm_db {
 
     memtable *mem;          /* [mu] active memtable */
     uint64_t mem_log;       /* [mu] its WAL number */
-    wal_writer *wal;        /* used by the write leader only */
+    wal_writer *wal;        /* the write leader's; replaced under mu, which lsm_sync takes */
     /* lsm_sync fsyncs db->wal beside the writer queue, not in it: see lsm_sync. */
     uint64_t wal_end;       /* [mu] bytes of db->wal appended by writes that have returned */
     uint64_t wal_synced;    /* [mu] bytes of db->wal known durable; below wal_end: dirty */

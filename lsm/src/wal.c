@@ -59,7 +59,10 @@ struct wal_writer {
 
 /* wal_sync may run beside wal_append: the error that finishes the writer is the only state
  * both touch.  The first one stays. */
-static int failed_get(const wal_writer *w) { return __atomic_load_n(&w->failed, __ATOMIC_ACQUIRE); }
+static int failed_get(const wal_writer *w)
+{
+    return __atomic_load_n(&w->failed, __ATOMIC_ACQUIRE);
+}
 
 static void failed_set(wal_writer *w, int err)
 {
