@@ -444,7 +444,7 @@ int lsm_close(lsm_db *db)
         }
         if (db->wal) {
             if (rc || db->nimm > 0 || memtable_entries(db->mem) > 0) {
-                int src = wal_sync(db->wal); /* (the same) */
+                int src = wal_sync(db->wal); /* and the current WAL's */
                 if (src && !rc) rc = src;
             }
             wal_writer_close(db->wal);
@@ -508,10 +508,10 @@ static int sync_closed_wals(lsm_db *db)
     }
     db->wal_syncers++; /* keeps them open: flush_imms waits for us */
     pthread_mutex_unlock(&db->mu);
-    int rc = 0;
-    for (int k = 0; k < n && !rc; k++) rc = wal_sync(w[k]);
+    int rc = 0, done = 0;
+    while (done < n && !rc) rc = wal_sync(w[done++]);
     pthread_mutex_lock(&db->mu);
-    stat_add(&db->stats.wal_syncs, (uint64_t)n);
+    stat_add(&db->stats.wal_syncs, (uint64_t)done);
     if (rc) set_write_error(db, rc);
     for (int i = 0; i < db->nimm && !rc; i++)
         for (int k = 0; k < n; k++)

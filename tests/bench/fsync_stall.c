@@ -157,9 +157,14 @@ static void round_of(const char *label, const char *phase, const char *dir, doub
     long syncs = 0;
     if (with_syncer) {
         kill(pid, SIGTERM);
-        if (read(p[0], &syncs, sizeof syncs) != (ssize_t)sizeof syncs)
-            syncs = -1;
-        waitpid(pid, NULL, 0);
+        ssize_t got = read(p[0], &syncs, sizeof syncs);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (got != (ssize_t)sizeof syncs || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            /* a broken syncer must fail the benchmark, not post a number */
+            fprintf(stderr, "fsync_stall: the syncer in %s failed (status %d)\n", dir, status);
+            exit(1);
+        }
     }
     close(p[0]);
     qsort(samples, (size_t)nsamples, sizeof *samples, cmp_double);
