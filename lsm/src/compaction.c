@@ -412,7 +412,7 @@ static int output_add(output_state *o, slice k, slice v, uint64_t seq)
         char *path = table_file_name(db->dir, o->number);
         if (!path) return lsm_error(LSM_ENOMEM, "compaction: out of memory");
         sst_options so = {db->opt.block_size, db->opt.block_restart_interval,
-                          db->opt.bloom_bits_per_key, db->opt.compression};
+                          db->opt.bloom_bits_per_key, db->opt.compression, 0};
         int rc = sst_builder_open(db->env, path, o->number, &so, &o->b);
         free(path);
         if (rc) {

@@ -130,7 +130,8 @@ int db_stats_render(lsm_db *db, int json, char **out)
              ",\"slowdown_us\":%" PRIu64 ",\"bloom_checked\":%" PRIu64 ",\"bloom_useful\":%" PRIu64
              ",\"block_cache_hits\":%" PRIu64 ",\"block_cache_misses\":%" PRIu64
              ",\"memtable_bytes\":%" PRIu64 ",\"wal_bytes\":%" PRIu64 ",\"num_keys\":%" PRIu64
-             ",\"gets\":%" PRIu64 ",\"wal_salvaged_bytes\":%" PRIu64 "}",
+             ",\"gets\":%" PRIu64 ",\"wal_salvaged_bytes\":%" PRIu64
+             ",\"ingest_bytes\":%" PRIu64 ",\"ingest_direct_bytes\":%" PRIu64 "}",
              db->opt.compaction_style == LSM_COMPACTION_TIERED ? "tiered" : "leveled",
              f.total_bytes, f.live_bytes, stat_get(&s->user_bytes), stat_get(&s->user_ops),
              stat_get(&s->wal_bytes), stat_get(&s->wal_syncs), stat_get(&s->flush_bytes),
@@ -139,7 +140,8 @@ int db_stats_render(lsm_db *db, int json, char **out)
              stat_get(&s->stall_count), stat_get(&s->stall_us), stat_get(&s->slowdown_count),
              stat_get(&s->slowdown_us), stat_get(&s->bloom_checked), stat_get(&s->bloom_useful),
              f.cache_hits, f.cache_misses, f.mem_bytes, f.wal_bytes, f.entries,
-             stat_get(&s->gets), stat_get(&s->salvaged_bytes));
+             stat_get(&s->gets), stat_get(&s->salvaged_bytes), stat_get(&s->ingest_bytes),
+             stat_get(&s->ingest_direct_bytes));
     } else {
         outf(&o, "Level  Files        Bytes   Score   CompRead(B)  CompWritten(B)  Compactions\n");
         for (int l = 0; l < LSM_NUM_LEVELS; l++)
@@ -156,6 +158,8 @@ int db_stats_render(lsm_db *db, int json, char **out)
              stat_get(&s->wal_bytes), stat_get(&s->wal_syncs));
         outf(&o, "bytes flushed:        %" PRIu64 " (%" PRIu64 " flushes)\n",
              stat_get(&s->flush_bytes), stat_get(&s->flushes));
+        outf(&o, "bytes ingested:       %" PRIu64 " (%" PRIu64 " written directly)\n",
+             stat_get(&s->ingest_bytes), stat_get(&s->ingest_direct_bytes));
         outf(&o, "trivial moves:        %" PRIu64 "\n", stat_get(&s->trivial_moves));
         outf(&o, "subcompactions:       %" PRIu64 "\n", stat_get(&s->subcompactions));
         outf(&o, "idle compactions:     %" PRIu64 "\n", stat_get(&s->idle_compactions));

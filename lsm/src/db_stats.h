@@ -22,6 +22,7 @@ typedef struct db_stats {
     uint64_t stall_count, stall_us, slowdown_count, slowdown_us;
     uint64_t bloom_checked, bloom_useful;
     uint64_t gets, salvaged_bytes;
+    uint64_t ingest_bytes, ingest_direct_bytes; /* table bytes ingested; of them with O_DIRECT */
 } db_stats;
 
 static inline void stat_add(uint64_t *field, uint64_t v)

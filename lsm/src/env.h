@@ -36,6 +36,10 @@ struct lsm_env {
      * durability promise (sync_file_range SYNC_FILE_RANGE_WRITE): a later fsync of a big file
      * then has little left to do.  Optional: NULL means no hint. */
     int (*start_writeback)(lsm_env *env, int fd, off_t off, off_t len);
+    /* Turn O_DIRECT on (on != 0) or off for fd's writes: then they go to the device without
+     * the page cache, and the file system may refuse unaligned ones (EINVAL).  Optional: NULL
+     * means the environment writes through the page cache only (direct_writer.h). */
+    int (*set_direct)(lsm_env *env, int fd, int on);
     int (*ftruncate)(lsm_env *env, int fd, off_t len);
     /* Size of an open file. */
     int (*fsize)(lsm_env *env, int fd, uint64_t *size);
@@ -61,6 +65,8 @@ lsm_env *lsm_env_posix(void);
 /* Helpers over an env: loop until all n bytes are transferred.  Return 0, -errno, or for
  * env_read_full -ENODATA when the file ends before n bytes. */
 int env_write_full(lsm_env *env, int fd, const void *buf, size_t n, off_t off);
+/* env_write_full that also tells, on failure, the offset where writing stopped (*at). */
+int env_write_full_at(lsm_env *env, int fd, const void *buf, size_t n, off_t off, off_t *at);
 int env_read_full(lsm_env *env, int fd, void *buf, size_t n, off_t off);
 /* Free a list returned by list_dir. */
 void env_free_list(char **names, size_t count);

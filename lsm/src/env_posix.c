@@ -107,6 +107,14 @@ static int px_start_writeback(lsm_env *env, int fd, off_t off, off_t len)
     return sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE) < 0 ? -errno : 0;
 }
 
+static int px_set_direct(lsm_env *env, int fd, int on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -errno;
+    fl = on ? fl | O_DIRECT : fl & ~O_DIRECT;
+    return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
 static int px_fsync_dir(lsm_env *env, const char *dir)
 {
     int fd = px_open(env, dir, O_RDONLY | O_DIRECTORY, 0);
@@ -196,6 +204,7 @@ static lsm_env posix_env = {
     .fsync_dir = px_fsync_dir,
     .fdatasync = px_fdatasync,
     .start_writeback = px_start_writeback,
+    .set_direct = px_set_direct,
     .list_dir = px_list_dir,
     .stat = px_stat,
     .lock = px_lock,
@@ -204,18 +213,25 @@ static lsm_env posix_env = {
 
 lsm_env *lsm_env_posix(void) { return &posix_env; }
 
-int env_write_full(lsm_env *env, int fd, const void *buf, size_t n, off_t off)
+int env_write_full_at(lsm_env *env, int fd, const void *buf, size_t n, off_t off, off_t *at)
 {
     const uint8_t *p = buf;
     while (n) {
         ssize_t w = env->pwrite(env, fd, p, n, off);
-        if (w < 0) return (int)w;
-        if (w == 0) return -EIO; /* no progress: treat as an I/O error rather than spin */
+        if (w <= 0) {
+            if (at) *at = off;
+            return w < 0 ? (int)w : -EIO; /* no progress: an I/O error rather than a spin */
+        }
         p += w;
         n -= (size_t)w;
         off += w;
     }
     return 0;
+}
+
+int env_write_full(lsm_env *env, int fd, const void *buf, size_t n, off_t off)
+{
+    return env_write_full_at(env, fd, buf, n, off, NULL);
 }
 
 int env_read_full(lsm_env *env, int fd, void *buf, size_t n, off_t off)

@@ -57,7 +57,7 @@ int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out)
     pthread_mutex_unlock(&db->mu);
     char *path = table_file_name(db->dir, number);
     sst_options so = {db->opt.block_size, db->opt.block_restart_interval,
-                      db->opt.bloom_bits_per_key, db->opt.compression};
+                      db->opt.bloom_bits_per_key, db->opt.compression, 0};
     sst_builder *b = NULL;
     int rc = path ? sst_builder_open(db->env, path, number, &so, &b)
                   : lsm_error(LSM_ENOMEM, "flush: out of memory");

@@ -35,6 +35,10 @@
  * a load.  Commit places all of them in one manifest edit (or falls back for all of them).  A
  * size-tiered store keeps one table per ingest: its runs must hold disjoint sequence ranges.
  *
+ * Tables are written with O_DIRECT where the file system allows (direct_writer.h): a big file's
+ * chunks would otherwise fill the page cache with pages that its readers do not use (the
+ * FUSE client caches the file itself) and that cost an allocation and a copy each.
+ *
  * Durability.  Commit fsyncs every table (most of each is on disk by then), renames it from
  * its temporary name and fsyncs the directory once; the manifest edit is synced before commit
  * returns.  A crash before that leaves temporary or orphan tables that open deletes.
@@ -101,7 +105,7 @@ static int table_open(lsm_ingest *in)
     in->path = table_file_name(db->dir, in->number);
     if (!in->path) return lsm_error(LSM_ENOMEM, "ingest: out of memory");
     sst_options so = {db->opt.block_size, db->opt.block_restart_interval,
-                      db->opt.bloom_bits_per_key, db->opt.compression};
+                      db->opt.bloom_bits_per_key, db->opt.compression, 1};
     int rc = sst_builder_open(db->env, in->path, in->number, &so, &in->b);
     if (rc) {
         free(in->path);
@@ -124,6 +128,8 @@ static int table_close(lsm_ingest *in)
     int rc = sst_builder_finish_unsynced(in->b, &t->meta);
     in->b = NULL;
     if (rc) return rc; /* (the builder removed its file) */
+    stat_add(&in->db->stats.ingest_bytes, t->meta.file_size);
+    stat_add(&in->db->stats.ingest_direct_bytes, t->meta.direct_bytes);
     t->number = in->number;
     t->path = in->path;
     in->path = NULL;

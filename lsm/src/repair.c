@@ -175,7 +175,7 @@ int lsm_repair(const char *dir, void (*report)(void *arg, const char *line), voi
         lsm_options o;
         lsm_options_init(&o);
         sst_options so = {o.block_size, o.block_restart_interval, o.bloom_bits_per_key,
-                          o.compression};
+                          o.compression, 0};
         char *path = table_file_name(dir, table);
         buf prev = {0};
         rc = path ? sst_builder_open(env, path, table, &so, &b) : LSM_ENOMEM;

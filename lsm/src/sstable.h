@@ -21,6 +21,8 @@ typedef struct sst_options {
     int restart_interval;    /* keys between restart points */
     int bloom_bits_per_key;  /* 0: no filter */
     int compression;         /* enum lsm_compression */
+    int direct;              /* write with O_DIRECT where possible (direct_writer.h): for
+                              * tables whose pages nobody will read soon (ingests) */
 } sst_options;
 
 /* What the manifest records about a finished table. */
@@ -32,6 +34,7 @@ typedef struct sst_meta {
     uint64_t raw_key_bytes, raw_value_bytes; /* uncompressed user bytes */
     uint8_t *smallest; size_t smallest_len;  /* internal keys, malloc'd */
     uint8_t *largest; size_t largest_len;
+    uint64_t direct_bytes;                   /* of file_size, written with O_DIRECT (not kept) */
 } sst_meta;
 void sst_meta_clear(sst_meta *m); /* free the key copies */
 

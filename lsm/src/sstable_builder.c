@@ -6,7 +6,9 @@
  * and masked CRC, and appended to an output buffer that is written out in 64 KiB pieces (a
  * block of 64 KiB or more is written from where it is).  A value of 64 KiB or more arriving at
  * an empty block that would not be compressed (a file chunk of random or compressed data) is
- * not even copied into the block: its block is written around it, from the caller's buffer.  The index entry for a block is added
+ * not even copied into the block: its block is written around it, from the caller's buffer.
+ * With sst_options.direct the bytes go to the file through a direct_writer (O_DIRECT, staged
+ * in aligned buffers) instead of the page cache.  The index entry for a block is added
  * when the NEXT key arrives, so that it can be a short separator between the two blocks (as
  * LevelDB's FindShortestSeparator) instead of a full key.  The bloom filter is built at the end
  * from one 32-bit hash per distinct user key.  Bytes go to PATH.tmp; finish fsyncs it, renames
@@ -23,6 +25,8 @@
 #include "block_builder.h"
 #include "bloom.h"
 #include "crc32c.h"
+#include "direct_writer.h"
+#include "helper_thread.h"
 #include "sstable.h"
 #include "sstable_format.h"
 #include "status.h"
@@ -47,13 +51,10 @@
  * the file is synced or closed.  Only the POSIX environment's hint is given from another
  * thread (a test environment need not be thread-safe); the others are hinted inline. */
 typedef struct wb_helper {
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    helper_thread t;     /* t.mu guards the fields below */
     uint64_t want, done; /* the helper hints [done, want) next */
     uint64_t synced;     /* file offset up to which the helper's fdatasync made data durable */
     int err;             /* the helper's first fdatasync error (it consumed the file's report) */
-    int stop, running;
 } wb_helper;
 
 struct sst_builder {
@@ -65,6 +66,7 @@ struct sst_builder {
     uint64_t offset;     /* file offset of the next block (including bytes still in out) */
     uint64_t out_off;    /* file offset of out.data[0] */
     buf out;             /* framed blocks not yet written */
+    direct_writer dw;    /* where written bytes go: to the file, or staged for O_DIRECT */
     buf cbuf;            /* compression scratch */
     block_builder data, index;
     buf last_key;        /* the last internal key added */
@@ -96,21 +98,21 @@ static void *wb_main(void *arg)
 {
     sst_builder *b = arg;
     wb_helper *w = &b->wb;
-    pthread_mutex_lock(&w->mu);
+    pthread_mutex_lock(&w->t.mu);
     for (;;) {
-        while (!w->stop && w->want == w->done) pthread_cond_wait(&w->cv, &w->mu);
+        while (!w->t.stop && w->want == w->done) pthread_cond_wait(&w->t.cv, &w->t.mu);
         if (w->want == w->done) break; /* stopped, nothing left */
         uint64_t lo = w->done, hi = w->want;
-        pthread_mutex_unlock(&w->mu);
+        pthread_mutex_unlock(&w->t.mu);
         b->env->start_writeback(b->env, b->fd, (off_t)lo, (off_t)(hi - lo));
         int sync = hi - w->synced >= SYNC_STEP;
         int rc = sync ? b->env->fdatasync(b->env, b->fd) : 0;
-        pthread_mutex_lock(&w->mu);
+        pthread_mutex_lock(&w->t.mu);
         w->done = hi;
         if (rc && !w->err) w->err = rc;
         if (sync && !rc) w->synced = hi;
     }
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&w->t.mu);
     return NULL;
 }
 
@@ -121,36 +123,16 @@ static int wb_start(sst_builder *b)
     if (b->env != lsm_env_posix()) return 0;
     w->want = w->done = w->synced = b->written_back;
     w->err = 0;
-    w->stop = 0;
-    if (pthread_mutex_init(&w->mu, NULL)) return 0;
-    if (pthread_cond_init(&w->cv, NULL)) {
-        pthread_mutex_destroy(&w->mu);
-        return 0;
-    }
-    if (pthread_create(&w->th, NULL, wb_main, b)) {
-        pthread_cond_destroy(&w->cv);
-        pthread_mutex_destroy(&w->mu);
-        return 0;
-    }
-    w->running = 1;
-    return 1;
+    return helper_thread_start(&w->t, wb_main, b);
 }
 
 /* Wait until the helper has given every hint asked for, and end it; returns its fdatasync
  * error (0 if none, or if there was no helper). */
 static int wb_stop(sst_builder *b)
 {
-    wb_helper *w = &b->wb;
-    if (!w->running) return 0;
-    pthread_mutex_lock(&w->mu);
-    w->stop = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->th, NULL);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
-    w->running = 0;
-    return w->err;
+    if (!b->wb.t.running) return 0;
+    helper_thread_stop(&b->wb.t);
+    return b->wb.err;
 }
 
 /* Hint the kernel to write back what was written since the last hint, every WRITEBACK_STEP,
@@ -159,11 +141,11 @@ static int wb_stop(sst_builder *b)
 static void maybe_start_writeback(sst_builder *b)
 {
     if (!b->env->start_writeback || b->out_off - b->written_back < WRITEBACK_STEP) return;
-    if (b->wb.running || wb_start(b)) {
-        pthread_mutex_lock(&b->wb.mu);
+    if (b->wb.t.running || wb_start(b)) {
+        pthread_mutex_lock(&b->wb.t.mu);
         b->wb.want = b->out_off;
-        pthread_cond_signal(&b->wb.cv);
-        pthread_mutex_unlock(&b->wb.mu);
+        pthread_cond_signal(&b->wb.t.cv);
+        pthread_mutex_unlock(&b->wb.t.mu);
     } else {
         b->env->start_writeback(b->env, b->fd, (off_t)b->written_back,
                                 (off_t)(b->out_off - b->written_back));
@@ -171,34 +153,31 @@ static void maybe_start_writeback(sst_builder *b)
     b->written_back = b->out_off;
 }
 
-static int flush_out(sst_builder *b)
+static int fail_write(sst_builder *b, int rc, uint64_t at)
 {
-    if (b->err) return b->err;
-    if (!b->out.len) return 0;
-    int rc = env_write_full(b->env, b->fd, b->out.data, b->out.len, (off_t)b->out_off);
-    if (rc) {
-        char what[64];
-        snprintf(what, sizeof what, "write at offset %llu", (unsigned long long)b->out_off);
-        return fail(b, rc, what);
-    }
-    b->out_off += b->out.len;
-    b->out.len = 0;
+    char what[64];
+    snprintf(what, sizeof what, "write at offset %llu", (unsigned long long)at);
+    return fail(b, rc, what);
+}
+
+/* Append n bytes at p to the file (at out_off). */
+static int emit(sst_builder *b, const uint8_t *p, size_t n)
+{
+    uint64_t at = b->out_off;
+    int rc = direct_writer_append(&b->dw, p, n, &at);
+    if (rc) return fail_write(b, rc, at);
+    b->out_off += n;
     maybe_start_writeback(b);
     return 0;
 }
 
-/* Write n bytes at the end of the file, out being empty. */
-static int write_direct(sst_builder *b, const uint8_t *p, size_t n)
+static int flush_out(sst_builder *b)
 {
-    int rc = env_write_full(b->env, b->fd, p, n, (off_t)b->out_off);
-    if (rc) {
-        char what[64];
-        snprintf(what, sizeof what, "write at offset %llu", (unsigned long long)b->out_off);
-        return fail(b, rc, what);
-    }
-    b->out_off += n;
-    maybe_start_writeback(b);
-    return 0;
+    if (b->err) return b->err;
+    if (!b->out.len) return 0;
+    int rc = emit(b, b->out.data, b->out.len);
+    if (!rc) b->out.len = 0;
+    return rc;
 }
 
 /* Whether a block of n bytes is worth compressing: blocks of SAMPLE_MIN bytes or more (big
@@ -249,7 +228,7 @@ static int write_block(sst_builder *b, const uint8_t *contents, size_t n, int ma
     if (plen >= OUT_FLUSH) {
         /* a big block (a file chunk) goes to the file from where it is, not through out */
         if ((rc = flush_out(b))) return rc;
-        if ((rc = write_direct(b, payload, plen))) return rc;
+        if ((rc = emit(b, payload, plen))) return rc;
     } else if ((rc = buf_append(&b->out, payload, plen))) {
         return fail(b, rc, "out of memory");
     }
@@ -293,7 +272,7 @@ static int write_single_entry_block(sst_builder *b, const uint8_t *ikey, size_t 
     int rc = buf_append(&b->out, head, hlen);
     if (!rc) rc = buf_append(&b->out, ikey, klen);
     if (rc) return fail(b, rc, "out of memory");
-    if ((rc = flush_out(b)) || (rc = write_direct(b, value, vlen))) return rc;
+    if ((rc = flush_out(b)) || (rc = emit(b, value, vlen))) return rc;
     if ((rc = buf_append(&b->out, tail, sizeof tail)) ||
         (rc = buf_append(&b->out, trailer, sizeof trailer)))
         return fail(b, rc, "out of memory");
@@ -388,6 +367,7 @@ int sst_builder_open(lsm_env *env, const char *path, uint64_t file_number,
         sst_builder_abandon(b);
         return rc;
     }
+    direct_writer_init(&b->dw, b->env, b->fd, b->opt.direct);
     *out = b;
     return 0;
 }
@@ -467,6 +447,7 @@ static void builder_free(sst_builder *b)
 {
     block_builder_free(&b->data);
     block_builder_free(&b->index);
+    direct_writer_free(&b->dw);
     buf_free(&b->out);
     buf_free(&b->cbuf);
     buf_free(&b->last_key);
@@ -536,6 +517,8 @@ static int finish_file(sst_builder *b, int defer)
     if ((rc = buf_append(&b->out, foot, sizeof foot))) return fail(b, rc, "out of memory");
     b->offset += sizeof foot;
     if ((rc = flush_out(b))) return rc;
+    uint64_t at = b->out_off;
+    if ((rc = direct_writer_flush(&b->dw, &at))) return fail_write(b, rc, at);
     if ((rc = wb_stop(b))) return fail(b, rc, "fdatasync");
     if (defer) {
         /* the rest of the file goes to disk in the background until sst_table_publish */
@@ -577,6 +560,7 @@ static int finish(sst_builder *b, sst_meta *meta, int defer)
     meta->num_deletions = b->deletions;
     meta->raw_key_bytes = b->raw_key_bytes;
     meta->raw_value_bytes = b->raw_value_bytes;
+    meta->direct_bytes = b->dw.direct_bytes;
     /* Hand the key buffers over instead of copying them. */
     meta->smallest = b->smallest.data;
     meta->smallest_len = b->smallest.len;
@@ -616,6 +600,7 @@ void sst_builder_abandon(sst_builder *b)
 {
     if (!b) return;
     wb_stop(b);
+    direct_writer_free(&b->dw); /* its helper may be writing to fd */
     if (b->fd >= 0) b->env->close(b->env, b->fd);
     if (b->tmp_path) b->env->unlink(b->env, b->tmp_path);
     builder_free(b);

@@ -124,19 +124,6 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static uint64_t stat_field(lsm_db *db, const char *field)
-{
-    char *s;
-    cr_assert_eq(lsm_property(db, "lsm.stats.json", &s), 0);
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", field);
-    const char *p = strstr(s, pat);
-    cr_assert_not_null(p, "no %s in %s", field, s);
-    uint64_t v = strtoull(p + strlen(pat), NULL, 10);
-    lsm_free(s);
-    return v;
-}
-
 /* Update-heavy without a manual compaction: left idle (no reads or writes), the store's
  * background compaction alone brings its tables to within 1.2x of what a full compaction
  * leaves.  The wait is polled with a generous bound (against a hang, not a speed check). */
@@ -184,7 +171,7 @@ static void idle_settles(int style, const char *name)
         last = now;
     }
     uint64_t idle = prop_u64(db, "lsm.total-sst-bytes"), idle_work = 0;
-    if (style == LSM_COMPACTION_LEVELED) idle_work = stat_field(db, "idle_compactions");
+    if (style == LSM_COMPACTION_LEVELED) idle_work = tu_stats_field(db, "idle_compactions");
     cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0, "%s", lsm_last_error());
     uint64_t full = prop_u64(db, "lsm.total-sst-bytes");
     fprintf(stderr, "%s: %d keys x %d overwrites: %" PRIu64 " table bytes (%" PRIu64 " L0 "

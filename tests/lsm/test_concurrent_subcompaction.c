@@ -54,19 +54,6 @@ static size_t value_of(uint64_t i, uint32_t ver, char *v)
     return len;
 }
 
-/* A number from the "lsm.stats.json" property, or UINT64_MAX if it is missing. */
-static uint64_t stats_field(lsm_db *db, const char *field)
-{
-    char *s;
-    if (lsm_property(db, "lsm.stats.json", &s)) return UINT64_MAX;
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", field);
-    const char *p = strstr(s, pat);
-    uint64_t v = p ? strtoull(p + strlen(pat), NULL, 10) : UINT64_MAX;
-    lsm_free(s);
-    return v;
-}
-
 /* Whether what the iterator (through ropt) sees is exactly the model: key i at version ver[i]
  * (0: absent).  0 or -1 with the reason in why. */
 static int check_contents(lsm_db *db, const lsm_read_options *ropt, const uint32_t *ver,
@@ -148,8 +135,8 @@ static int run(char *why, size_t n)
         if (check_contents(db[d], &ro, then, why, n)) return -1;
         lsm_snapshot_release(db[d], snap[d]);
     }
-    CHECK(stats_field(db[0], "subcompactions") == 0, "max_subcompactions 1 split anyway");
-    uint64_t spans = stats_field(db[1], "subcompactions");
+    CHECK(tu_stats_field(db[0], "subcompactions") == 0, "max_subcompactions 1 split anyway");
+    uint64_t spans = tu_stats_field(db[1], "subcompactions");
     fprintf(stderr, "subcompaction: seed %" PRIu64 ", %d ops, %" PRIu64 " spans merged in "
             "parallel\n", seed, OPS, spans);
     CHECK(spans > 0 && spans != UINT64_MAX, "no compaction was split (seed %" PRIu64 ")", seed);

@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,14 +509,24 @@ static void expect_filled_and_finish(lsm_db *db, char *dir, int n)
 }
 
 /* 40 MiB into one table of the POSIX environment: its writeback helper starts writeback every
- * 4 MiB and fdatasyncs every 8 MiB while the writer goes on appending; every value reads back
- * at commit and after a reopen. */
+ * 4 MiB and fdatasyncs every 8 MiB while the writer goes on appending, and where the file
+ * system takes O_DIRECT the table's full megabytes are written directly; every value reads
+ * back at commit and after a reopen. */
 Test(ingest, a_big_table_synced_as_it_is_written_reads_back)
 {
     char *dir = tu_tmpdir("ingest_big_sync");
     lsm_db *db = open_db(dir, 0);
     ingest_range(db, 0, 640, 1, VAL);
     cr_assert_eq(count_files(dir, ".tmp"), 0);
+    uint64_t all = tu_stats_field(db, "ingest_bytes");
+    uint64_t direct = tu_stats_field(db, "ingest_direct_bytes");
+    cr_assert(all >= 640ull * VAL && all != UINT64_MAX, "ingest_bytes %llu",
+              (unsigned long long)all);
+    if (tu_dir_takes_direct(dir))
+        cr_assert_eq(direct, all / (1u << 20) * (1u << 20), "%llu of %llu bytes directly",
+                     (unsigned long long)direct, (unsigned long long)all);
+    else
+        cr_assert_eq(direct, 0);
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < 640; i++) expect(db, i, 1, VAL);
         cr_assert_eq(lsm_close(db), 0);

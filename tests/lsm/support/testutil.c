@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lsm.h"
+
 char *tu_tmpdir(const char *tag)
 {
     const char *base = getenv("TMPDIR");
@@ -131,4 +133,27 @@ int tu_write_file(const char *path, const void *data, size_t n)
         done += (size_t)w;
     }
     return close(fd) < 0 ? -errno : 0;
+}
+
+uint64_t tu_stats_field(lsm_db *db, const char *field)
+{
+    char *s;
+    if (lsm_property(db, "lsm.stats.json", &s)) return UINT64_MAX;
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", field);
+    const char *p = strstr(s, pat);
+    uint64_t v = p ? strtoull(p + strlen(pat), NULL, 10) : UINT64_MAX;
+    lsm_free(s);
+    return v;
+}
+
+int tu_dir_takes_direct(const char *dir)
+{
+    char *p = tu_path(dir, "direct-probe");
+    if (!p) return 0;
+    int fd = open(p, O_WRONLY | O_CREAT | O_DIRECT, 0600);
+    if (fd >= 0) close(fd);
+    unlink(p);
+    free(p);
+    return fd >= 0;
 }

@@ -32,6 +32,13 @@ uint64_t tu_uniform(tu_rng *r, uint64_t n);
 /* Fill buf with n random bytes. */
 void tu_fill(tu_rng *r, void *buf, size_t n);
 
+/* Whether files in dir can be opened O_DIRECT (tmpfs before Linux 6.6 cannot). */
+int tu_dir_takes_direct(const char *dir);
+
+/* A number from db's "lsm.stats.json" property, or UINT64_MAX if it is missing. */
+struct lsm_db;
+uint64_t tu_stats_field(struct lsm_db *db, const char *field);
+
 /* Whole-file helpers for tests that damage files: read into a malloc'd buffer (*n set) or
  * NULL; write (create/truncate) returning 0 or -errno. */
 uint8_t *tu_read_file(const char *path, size_t *n);
