@@ -34,7 +34,10 @@
 
 #define LSMFS_VERSION "0.1.0"
 #define LOOP_THREADS 10    /* request threads: libfuse's default maximum */
-#define DEFAULT_POLL_US 50 /* fuse_loop.c: a create's requests come 5-20 us apart */
+/* fuse_loop.c: a create's requests come 5-20 us apart, but on a VM that wakes a halted CPU
+ * slowly a stat's reply reaches its process and the next stat comes back 40-100 us later
+ * (KVM's own halt polling defaults to 200 us for the same reason) */
+#define DEFAULT_POLL_US 200
 
 struct lsmfs_args {
     char *store;
@@ -165,7 +168,7 @@ static void usage(const char *prog)
            "                           or strictatime\n"
            "    -o poll_us=N           after a request, poll up to N microseconds for the\n"
            "                           next one before sleeping, while CPU time is spare\n"
-           "                           (default 50; 0: never)\n"
+           "                           (default 200; 0: never)\n"
            "    -o nonempty            allow mounting over a non-empty directory\n"
            "    -o relatime|strictatime|noatime|nodiratime  when reads move atime (default\n"
            "                           relatime: the first read after a change, or daily)\n"
