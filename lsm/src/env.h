@@ -40,9 +40,6 @@ struct lsm_env {
      * the page cache, and the file system may refuse unaligned ones (EINVAL).  Optional: NULL
      * means the environment writes through the page cache only (direct_writer.h). */
     int (*set_direct)(lsm_env *env, int fd, int on);
-    /* Let the page cache drop [off, off + len) of the file (posix_fadvise DONTNEED): for data
-     * read once and kept elsewhere.  Only a hint.  Optional: NULL means no hint. */
-    int (*drop_cached)(lsm_env *env, int fd, off_t off, off_t len);
     int (*ftruncate)(lsm_env *env, int fd, off_t len);
     /* Size of an open file. */
     int (*fsize)(lsm_env *env, int fd, uint64_t *size);

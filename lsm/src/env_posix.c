@@ -115,11 +115,6 @@ static int px_set_direct(lsm_env *env, int fd, int on)
     return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
 }
 
-static int px_drop_cached(lsm_env *env, int fd, off_t off, off_t len)
-{
-    return -posix_fadvise(fd, off, len, POSIX_FADV_DONTNEED);
-}
-
 static int px_fsync_dir(lsm_env *env, const char *dir)
 {
     int fd = px_open(env, dir, O_RDONLY | O_DIRECTORY, 0);
@@ -210,7 +205,6 @@ static lsm_env posix_env = {
     .fdatasync = px_fdatasync,
     .start_writeback = px_start_writeback,
     .set_direct = px_set_direct,
-    .drop_cached = px_drop_cached,
     .list_dir = px_list_dir,
     .stat = px_stat,
     .lock = px_lock,

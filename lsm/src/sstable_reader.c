@@ -394,11 +394,6 @@ int sst_reader_get_into(sst_reader *r, const uint8_t *ukey, size_t ukey_len, uin
         rc = get_direct(r, h, ukey, ukey_len, seq, dst, value_len);
         if (rc != DIRECT_NO) {
             if (rc == SST_GET_VALUE) *value = dst->buf;
-            /* a big value read past the cache is the caller's now (lsmfs: the kernel caches
-             * the file's pages itself): its pages here would only be a second copy */
-            if (rc == SST_GET_VALUE && !fill_cache && r->env->drop_cached)
-                r->env->drop_cached(r->env, r->fd, (off_t)h.offset,
-                                    (off_t)(h.size + SST_BLOCK_TRAILER));
             goto out_ix;
         }
     }

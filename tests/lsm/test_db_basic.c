@@ -389,28 +389,12 @@ Test(db_basic, manifest_rolls_during_a_long_session)
     cr_assert_eq(lsm_close(db), 0);
 }
 
-/* The POSIX environment, counting the page-cache drop hints it passes on. */
-static int drops;
-static off_t dropped_len;
-static int counting_drop(lsm_env *env, int fd, off_t off, off_t len)
-{
-    drops++;
-    dropped_len += len;
-    return lsm_env_posix()->drop_cached(lsm_env_posix(), fd, off, len);
-}
-
 /* lsm_get_into agrees with lsm_get for a value in the memtable and in a table (big ones are
- * read in place there, and then, read past the block cache, dropped from the page cache),
- * cuts a value longer than the buffer, and reports absent and deleted keys as
- * LSM_ENOTFOUND. */
+ * read in place there), cuts a value longer than the buffer, and reports absent and deleted
+ * keys as LSM_ENOTFOUND. */
 Test(db_basic, get_into)
 {
-    lsm_env env = *lsm_env_posix();
-    env.drop_cached = counting_drop;
-    lsm_options o;
-    lsm_options_init(&o);
-    o.env = &env;
-    lsm_db *db = open_db(&o);
+    lsm_db *db = open_db(NULL);
     size_t big = 65536;
     char *v = malloc(big), *out = malloc(big + 16);
     tu_rng rng;
@@ -428,17 +412,12 @@ Test(db_basic, get_into)
         ro.fill_cache = 0;
         size_t n = 0;
         memset(out, 0, big + 16);
-        drops = 0;
-        dropped_len = 0;
         cr_assert_eq(lsm_get_into(db, &ro, "big", 3, out, big + 16, &n), 0, "%s", lsm_last_error());
         cr_assert_eq(n, big);
         cr_assert(memcmp(out, v, big) == 0, "big value differs (flushed %d)", flushed);
-        cr_assert_eq(drops, flushed, "one drop hint for the value read from the table");
-        cr_assert(!flushed || dropped_len > (off_t)big, "the hint covers the value's block");
         memset(out, 0, big + 16);
         cr_assert_eq(lsm_get_into(db, NULL, "big", 3, out, 1000, &n), 0);
         cr_assert_eq(n, big, "the whole length is reported");
-        cr_assert_eq(drops, flushed, "no hint for a read through the block cache");
         cr_assert(memcmp(out, v, 1000) == 0 && out[1000] == 0, "exactly 1000 bytes copied");
         cr_assert_eq(lsm_get_into(db, &ro, "small", 5, out, big, &n), 0);
         cr_assert(n == 3 && memcmp(out, "xyz", 3) == 0);
