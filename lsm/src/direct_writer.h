@@ -5,8 +5,8 @@
  * page cache, and filling it costs: every page is allocated, copied into, tracked dirty and
  * written back, and evicts pages that others use.  A direct writer copies the bytes into one
  * aligned buffer instead and writes it straight to the device whenever it is full, at an
- * aligned offset, from a helper thread while the caller fills a second buffer.  What does not fill a whole buffer (the end of the file) is written through
- * the page cache.  Where the environment or the file system cannot write directly (no
+ * aligned offset, from a helper thread while the caller fills a second buffer.  What does not
+ * fill a whole buffer (the end of the file) is written through the page cache.  Where the environment or the file system cannot write directly (no
  * set_direct hook, a file system without O_DIRECT, an alignment it refuses), the writer falls
  * back to plain writes for the rest of the file: direct I/O is a speed-up, never a new way to
  * fail.  At most a few direct writers live in a process at once (each holds 2 MiB and a

@@ -160,7 +160,8 @@ Test(direct_writer, a_failing_write_comes_back_with_its_offset)
     char *dir = tu_tmpdir("direct_writer_enospc");
     uint8_t *data = random_data(9);
     /* in a full buffer the helper writes; in the tail that the flush writes */
-    uint64_t limits[] = {2 * (uint64_t)DIRECT_WRITER_BUF + 8192, 5 * (uint64_t)DIRECT_WRITER_BUF + 4096};
+    uint64_t limits[] = {2 * (uint64_t)DIRECT_WRITER_BUF + 8192,
+                         5 * (uint64_t)DIRECT_WRITER_BUF + 4096};
     for (int i = 0; i < 2; i++) {
         for (int direct = 0; direct < 2; direct++) {
             lsm_env e = odd_env(2);
