@@ -206,6 +206,20 @@ static void delete_obsolete_files(lsm_db *db, char **names, size_t count)
     }
 }
 
+/* Create the WAL numbered log in the store, with zeros kept ahead of its end while it is
+ * synced (wal_writer_prefill).  Returns 0 or a negative error; *w is NULL on failure. */
+static int open_db_wal(lsm_db *db, uint64_t log, wal_writer **w)
+{
+    *w = NULL;
+    char *path = wal_file_name(db->dir, log);
+    int rc = path ? wal_writer_open(db->env, path, w)
+                  : lsm_error(LSM_ENOMEM, "out of memory naming WAL %llu",
+                              (unsigned long long)log);
+    free(path);
+    if (!rc) wal_writer_prefill(*w);
+    return rc;
+}
+
 static int open_store_files(lsm_db *db, int fresh)
 {
     lsm_env *env = db->env;
@@ -243,9 +257,7 @@ static int open_store_files(lsm_db *db, int fresh)
         uint64_t mnum = vset_new_file_number(&db->vs);
         db->mem_log = log;
         if (db->nimm == 0) db->vs.log_number = log; /* no replayed WAL holds anything */
-        char *wpath = wal_file_name(db->dir, log);
-        int wrc = wpath ? wal_writer_open(env, wpath, &db->wal) : lsm_error(LSM_ENOMEM, "oom");
-        free(wpath);
+        int wrc = open_db_wal(db, log, &db->wal);
         if (wrc && !db_error_transient(wrc)) rc = wrc;
         if (!rc) {
             int mrc = manifest_write_snapshot(&db->vs, mnum);
@@ -534,12 +546,10 @@ static int switch_memtable(lsm_db *db)
      * take mu to pin the memtables, do not wait for the disk.  Only the leader touches
      * db->wal and db->mem, and the imm slot is taken after relocking. */
     pthread_mutex_unlock(&db->mu);
-    char *path = wal_file_name(db->dir, log);
     memtable *m = memtable_new();
     wal_writer *w = NULL;
-    int rc = path && m ? wal_writer_open(db->env, path, &w)
-                       : lsm_error(LSM_ENOMEM, "out of memory switching memtable");
-    free(path);
+    int rc = m ? open_db_wal(db, log, &w)
+               : lsm_error(LSM_ENOMEM, "out of memory switching memtable");
     pthread_mutex_lock(&db->mu);
     if (!rc && db->nimm >= DB_MAX_IMM) { /* (cannot happen: callers check, flushes only shrink) */
         wal_writer_close(w);
@@ -581,10 +591,7 @@ static int make_room(lsm_db *db, int force)
         if (!db->wal) {
             /* Open (or an earlier switch) could not create the WAL for lack of space: try
              * again now, the write fails if it still cannot. */
-            char *path = wal_file_name(db->dir, db->mem_log);
-            int rc = path ? wal_writer_open(db->env, path, &db->wal)
-                          : lsm_error(LSM_ENOMEM, "out of memory");
-            free(path);
+            int rc = open_db_wal(db, db->mem_log, &db->wal);
             if (rc) return rc;
         }
         size_t l0 = db->vs.current->nfiles[0];

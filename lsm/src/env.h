@@ -40,6 +40,10 @@ struct lsm_env {
      * the page cache, and the file system may refuse unaligned ones (EINVAL).  Optional: NULL
      * means the environment writes through the page cache only (direct_writer.h). */
     int (*set_direct)(lsm_env *env, int fd, int on);
+    /* Bytes an unprivileged writer may still use on the file system holding fd (fstatvfs:
+     * f_bavail * f_frsize).  Optional: NULL means unknown, and the engine then trades no space
+     * for speed (the WAL's prefill, wal.c). */
+    int (*free_space)(lsm_env *env, int fd, uint64_t *bytes);
     int (*ftruncate)(lsm_env *env, int fd, off_t len);
     /* Size of an open file. */
     int (*fsize)(lsm_env *env, int fd, uint64_t *size);

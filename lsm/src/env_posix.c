@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "env.h"
@@ -115,6 +116,14 @@ static int px_set_direct(lsm_env *env, int fd, int on)
     return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
 }
 
+static int px_free_space(lsm_env *env, int fd, uint64_t *bytes)
+{
+    struct statvfs sv;
+    if (fstatvfs(fd, &sv) < 0) return -errno;
+    *bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    return 0;
+}
+
 static int px_fsync_dir(lsm_env *env, const char *dir)
 {
     int fd = px_open(env, dir, O_RDONLY | O_DIRECTORY, 0);
@@ -205,6 +214,7 @@ static lsm_env posix_env = {
     .fdatasync = px_fdatasync,
     .start_writeback = px_start_writeback,
     .set_direct = px_set_direct,
+    .free_space = px_free_space,
     .list_dir = px_list_dir,
     .stat = px_stat,
     .lock = px_lock,

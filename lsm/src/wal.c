@@ -18,6 +18,16 @@
  * short write until it completes or fails).  A failed append is taken back by truncating the
  * file to the end of the last good record, so a full disk costs the failed record only: the
  * writer goes on once there is room again.
+ *
+ * Prefill.  An fdatasync after an append must also write the inode (the file grew); one after
+ * an overwrite of blocks already written need not.  So a log that is being synced keeps
+ * WAL_PREFILL_STEP bytes of zeros written ahead of its end: its appends then overwrite zeros
+ * and its syncs write data only (ext4 here, 64 KiB record + fdatasync: 1500-2200 syncs/s
+ * appending, 2900-4100 over zeros).  The zeros are what a crash during an append leaves
+ * anyway, so the reader needs no new rule: a zero-filled tail is dropped (quickly: see
+ * zero_tail).  A log that is not synced between two prefills gets no more of them, so a bulk
+ * load does not write its log twice.  Nor does a file system short of room get any: there the
+ * zeros would take space a flush needs to free the log's own.
  */
 #include "wal.h"
 
@@ -33,6 +43,11 @@
 
 #define WAL_READ_WINDOW (256u * 1024u)   /* bytes the reader fetches per pread */
 #define WAL_KEEP_BUFFER (4u * 1024u * 1024u) /* larger buffers are freed after use */
+#define WAL_PREFILL_STEP (1u << 20)  /* zeros written ahead at a time (prefill, above) */
+#define WAL_PREFILL_LOW (256u << 10) /* fewer zeros ahead than this start the next step */
+#define WAL_PREFILL_MIN_FREE (256ull << 20) /* no prefill on a file system with less room */
+
+static const uint8_t zeros[64 * 1024];
 
 /* The header checksum covers the record's own file offset as well as its length and payload
  * checksum, so a copy of a valid record stored INSIDE another record's payload (lsmfs may well
@@ -55,6 +70,10 @@ struct wal_writer {
     int failed;     /* first error of a failed append or sync, or 0 (atomic: see failed_*) */
     uint8_t *buf;   /* header + payload of the record being written */
     size_t cap;
+    int prefill;             /* wal_writer_prefill was called */
+    uint64_t zeroed;         /* bytes [end, zeroed) of the file are prefilled zeros */
+    uint64_t syncs;          /* successful syncs (atomic: wal_sync runs beside appends) */
+    uint64_t syncs_at_fill;  /* syncs when the last prefill was written */
 };
 
 /* wal_sync may run beside wal_append: the error that finishes the writer is the only state
@@ -115,6 +134,31 @@ fail:
     return fd;
 }
 
+void wal_writer_prefill(wal_writer *w) { w->prefill = 1; }
+
+/* Keep zeros ahead of the end while the log is being synced (prefill, above).  Best effort:
+ * a failed zero write only leaves fewer zeros, and a failed append truncates the file to its
+ * end, zeros and all. */
+static void prefill(wal_writer *w)
+{
+    if (!w->prefill || w->zeroed >= w->end + WAL_PREFILL_LOW) return;
+    uint64_t syncs = __atomic_load_n(&w->syncs, __ATOMIC_ACQUIRE), room = 0;
+    if (syncs == w->syncs_at_fill) return;
+    w->syncs_at_fill = syncs;
+    if (!w->env->free_space || w->env->free_space(w->env, w->fd, &room) < 0 ||
+        room < WAL_PREFILL_MIN_FREE)
+        return;
+    uint64_t at = w->zeroed > w->end ? w->zeroed : w->end;
+    uint64_t to = (w->end + WAL_PREFILL_STEP) & ~(uint64_t)4095; /* whole pages */
+    while (at < to) {
+        size_t n = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
+        ssize_t wr = w->env->pwrite(w->env, w->fd, zeros, n, (off_t)at);
+        if (wr <= 0) break;
+        at += (uint64_t)wr;
+    }
+    w->zeroed = at;
+}
+
 int wal_append(wal_writer *w, const void *rec, size_t n)
 {
     int failed = failed_get(w);
@@ -163,14 +207,16 @@ int wal_append(wal_writer *w, const void *rec, size_t n)
     }
     if (!err) {
         w->end += total;
+        prefill(w);
         return 0;
     }
     /* Take back any partial record.  When that works the file ends with the last good record
      * and the writer stays usable (a full disk may have room again later); when it does not,
      * the tail holds garbage that a later append would bury, so the writer refuses for good
      * (replay drops the partial record as a torn tail). */
-    int tr = done ? w->env->ftruncate(w->env, w->fd, (off_t)w->end) : 0;
+    int tr = done || w->zeroed > w->end ? w->env->ftruncate(w->env, w->fd, (off_t)w->end) : 0;
     if (tr < 0) failed_set(w, err);
+    else w->zeroed = w->end; /* (a full disk gets the prefill's space back too) */
     return lsm_error(err, "%s: WAL append of %zu bytes at offset %llu failed after %zu bytes: "
                      "%s%s", w->path, total, (unsigned long long)w->end, done, strerror(-err),
                      tr < 0 ? " (and truncating the partial record failed)" : "");
@@ -192,6 +238,7 @@ int wal_sync(wal_writer *w)
         failed_set(w, rc);
         return lsm_error(rc, "%s: WAL fsync failed: %s", w->path, strerror(-rc));
     }
+    __atomic_fetch_add(&w->syncs, 1, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -321,6 +368,21 @@ static int check_record(wal_reader *r, uint64_t off, uint32_t *len, const char *
     return REC_OK;
 }
 
+/* 1 if bytes [from, size) are all zero (a prefilled tail, or a crash's), 0 if not, or a
+ * negative error.  Spares the byte-by-byte search of valid_record_after a megabyte of zeros. */
+static int zero_tail(wal_reader *r, uint64_t from)
+{
+    while (from < r->size) {
+        size_t n = r->size - from < sizeof zeros ? (size_t)(r->size - from) : sizeof zeros;
+        const uint8_t *p;
+        int rc = read_at(r, from, n, &p);
+        if (rc < 0) return rc;
+        if (memcmp(p, zeros, n) != 0) return 0;
+        from += n;
+    }
+    return 1;
+}
+
 /* 1 if a valid record starts anywhere in [from, size), 0 if not, or a negative error. */
 static int valid_record_after(wal_reader *r, uint64_t from)
 {
@@ -363,7 +425,9 @@ int wal_read(wal_reader *r, const uint8_t **rec, size_t *n)
     }
     if (rc < 0) return rc;
     uint64_t from = rc == REC_BAD_BODY ? r->off + WAL_HEADER_SIZE + (uint64_t)len : r->off + 1;
-    int more = from < r->size ? valid_record_after(r, from) : 0;
+    int zeros_only = zero_tail(r, r->off);
+    if (zeros_only < 0) return zeros_only;
+    int more = from < r->size && !zeros_only ? valid_record_after(r, from) : 0;
     if (more < 0) return more;
     if (!more) {
         r->torn = r->size - r->off;

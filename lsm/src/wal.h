@@ -24,6 +24,10 @@ typedef struct wal_writer wal_writer;
 
 /* Create path (truncating any old file) and fsync its directory. */
 int wal_writer_open(lsm_env *env, const char *path, wal_writer **out);
+/* From now on keep zeros written ahead of the end while the log is being synced, so that a
+ * sync writes data only, not the grown file's inode (wal.c, "Prefill").  For logs that are
+ * synced often (the db's WALs); the reader drops the zeros as a crash's tail. */
+void wal_writer_prefill(wal_writer *w);
 /* Append one record.  Not durable until wal_sync.  Not thread-safe: the db's group commit has
  * one writer at a time (wal_sync may run in other threads meanwhile).  A short write is
  * continued; the error that stops it (e.g. -ENOSPC) is returned, never acknowledged.  After a failed append the file is truncated back to the end of
@@ -35,6 +39,7 @@ int wal_append(wal_writer *w, const void *rec, size_t n);
 int wal_sync(wal_writer *w);
 /* 0 while the writer is usable, else the error that finished it. */
 int wal_failed(const wal_writer *w);
+/* Offset just past the last record (prefilled zeros beyond it are not counted). */
 uint64_t wal_size(const wal_writer *w);
 /* Close without syncing (the caller syncs first when it must). */
 int wal_writer_close(wal_writer *w);

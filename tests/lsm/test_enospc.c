@@ -211,6 +211,15 @@ static ssize_t quota_pwrite(lsm_env *env, int fd, const void *buf, size_t n, off
     return px->pwrite(px, fd, buf, n, off);
 }
 
+/* The room the quota leaves: what a small disk would report. */
+static int quota_free_space(lsm_env *env, int fd, uint64_t *bytes)
+{
+    quota *q = env->ctx;
+    uint64_t used = dir_usage(q->dir);
+    *bytes = used < q->limit ? q->limit - used : 0;
+    return 0;
+}
+
 /* Incompressible contents for value i (so that a table is as big as its WAL data). */
 static void fill_value(char *v, size_t n, int i)
 {
@@ -230,6 +239,7 @@ Test(enospc, deleting_data_makes_room, .timeout = 60)
     quota q;
     q.env = *lsm_env_posix();
     q.env.pwrite = quota_pwrite;
+    q.env.free_space = quota_free_space;
     q.env.ctx = &q;
     q.dir = store;
     q.limit = 640 * 1024;

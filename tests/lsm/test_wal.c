@@ -2,7 +2,9 @@
  * 256 MiB), a torn tail at every truncation length of the last record (and zero-filled tails),
  * every byte of a small log flipped (detected with a clear error, or dropped only when the flip
  * is in the last record — never a wrong record), salvage, and write errors through fault_env
- * (ENOSPC, short write, failed fsync: nothing acknowledged, earlier records intact). */
+ * (ENOSPC, short write, failed fsync: nothing acknowledged, earlier records intact); the
+ * prefill of zeros ahead of a synced log (only while synced, only with room, given back by a
+ * failed append, never hiding damage in the middle). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -577,5 +579,160 @@ Test(wal, sync_uses_fdatasync)
     cr_assert_eq(fault_env_count_op(env, FAULT_OP_FSYNC), before + 1);
     cr_assert_eq(wal_writer_close(w), 0);
     fault_env_free(env);
+    free(path);
+}
+
+static uint64_t file_size(const char *path)
+{
+    size_t n;
+    uint8_t *img = tu_read_file(path, &n);
+    cr_assert(img, "read %s", path);
+    free(img);
+    return n;
+}
+
+/* 1 if bytes [from, to) of path are all zero. */
+static int zeros_in(const char *path, uint64_t from, uint64_t to)
+{
+    size_t n;
+    uint8_t *img = tu_read_file(path, &n);
+    cr_assert(img && to <= n);
+    int z = 1;
+    for (uint64_t i = from; i < to && z; i++) z = img[i] == 0;
+    free(img);
+    return z;
+}
+
+Test(wal, prefill_only_while_synced)
+{
+    char *path = tu_path(dir, "pf.log");
+    wal_writer *w;
+    cr_assert_eq(wal_writer_open(lsm_env_posix(), path, &w), 0);
+    wal_writer_prefill(w);
+    size_t lens[401];
+    uint8_t buf[4000];
+    int k = 0;
+    for (; k < 20; k++) { /* never synced: no zeros */
+        lens[k] = 1000;
+        rec_fill(buf, lens[k], k);
+        cr_assert_eq(wal_append(w, buf, lens[k]), 0);
+    }
+    cr_assert_eq(file_size(path), wal_size(w), "a log that is not synced gets no prefill");
+    cr_assert_eq(wal_sync(w), 0);
+    lens[k] = 10;
+    rec_fill(buf, lens[k], k);
+    cr_assert_eq(wal_append(w, buf, lens[k++]), 0);
+    uint64_t end = wal_size(w), size = file_size(path);
+    cr_assert_eq(size, (end + (1u << 20)) & ~(uint64_t)4095, "a megabyte of zeros ahead: %llu",
+                 (unsigned long long)size);
+    cr_assert(zeros_in(path, end, size));
+    /* Appends overwrite the zeros; without another sync, no new ones come, past the first. */
+    for (; k < 400; k++) {
+        lens[k] = 4000;
+        rec_fill(buf, lens[k], k);
+        cr_assert_eq(wal_append(w, buf, lens[k]), 0);
+    }
+    cr_assert_gt(wal_size(w), size, "the appends went past the zeros");
+    cr_assert_eq(file_size(path), wal_size(w), "no sync since the last prefill: no more zeros");
+    cr_assert_eq(wal_sync(w), 0);
+    lens[k] = 1;
+    rec_fill(buf, 1, k);
+    cr_assert_eq(wal_append(w, buf, 1), 0);
+    cr_assert_gt(file_size(path), wal_size(w) + (256u << 10), "synced again: zeros again");
+    /* Read while the writer is open, as replay after a kill would: every record, then the
+     * zeros are the (dropped) tail. */
+    int rc;
+    uint64_t torn;
+    cr_assert_eq(read_log(path, lens, 401, 0, &rc, NULL, &torn), 401);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(torn, file_size(path) - wal_size(w), "the zeros are the tail");
+    cr_assert_eq(wal_writer_close(w), 0);
+    free(path);
+}
+
+Test(wal, prefilled_log_damaged_in_the_middle_is_still_corrupt)
+{
+    char *path = tu_path(dir, "pm.log");
+    wal_writer *w;
+    cr_assert_eq(wal_writer_open(lsm_env_posix(), path, &w), 0);
+    wal_writer_prefill(w);
+    size_t lens[3] = {100, 200, 300};
+    uint64_t ends[3];
+    uint8_t buf[300];
+    for (int i = 0; i < 3; i++) {
+        rec_fill(buf, lens[i], i);
+        cr_assert_eq(wal_append(w, buf, lens[i]), 0);
+        cr_assert_eq(wal_sync(w), 0);
+        ends[i] = wal_size(w);
+    }
+    cr_assert_gt(file_size(path), ends[2], "prefilled");
+    cr_assert_eq(wal_writer_close(w), 0);
+    /* Record 1 zeroed: zeros, then a valid record, then zeros.  Not a tail. */
+    size_t n;
+    uint8_t *img = tu_read_file(path, &n);
+    cr_assert(img);
+    memset(img + ends[0], 0, (size_t)(ends[1] - ends[0]));
+    tu_write_file(path, img, n);
+    free(img);
+    int rc;
+    cr_assert_eq(read_log(path, lens, 3, 0, &rc, NULL, NULL), 1);
+    cr_assert_eq(rc, LSM_ECORRUPT, "%s", lsm_last_error());
+    cr_assert(strstr(lsm_last_error(), "offset"), "%s", lsm_last_error());
+    free(path);
+}
+
+Test(wal, failed_append_gives_the_prefill_back)
+{
+    lsm_env *env = fault_env_new();
+    cr_assert(env);
+    char *path = tu_path(dir, "pe.log");
+    wal_writer *w;
+    cr_assert_eq(wal_writer_open(env, path, &w), 0);
+    wal_writer_prefill(w);
+    size_t lens[3] = {100, 100, 100};
+    uint8_t buf[100];
+    rec_fill(buf, 100, 0);
+    cr_assert_eq(wal_append(w, buf, 100), 0);
+    cr_assert_eq(wal_sync(w), 0);
+    rec_fill(buf, 100, 1);
+    cr_assert_eq(wal_append(w, buf, 100), 0);
+    uint64_t good = wal_size(w);
+    cr_assert_gt(file_size(path), good, "prefilled");
+    fault_env_fail(env, FAULT_MASK(FAULT_OP_WRITE), 1, -ENOSPC, 0);
+    rec_fill(buf, 100, 2);
+    cr_assert_eq(wal_append(w, buf, 100), -ENOSPC);
+    cr_assert_eq(wal_failed(w), 0);
+    cr_assert_eq(file_size(path), good, "the file ends at the last good record again");
+    cr_assert_eq(wal_append(w, buf, 100), 0);
+    cr_assert_eq(wal_writer_close(w), 0);
+    int rc;
+    cr_assert_eq(read_log(path, lens, 3, 0, &rc, NULL, NULL), 3);
+    cr_assert_eq(rc, 0);
+    fault_env_free(env);
+    free(path);
+}
+
+static int little_room(lsm_env *env, int fd, uint64_t *bytes)
+{
+    *bytes = 100u << 20; /* under the 256 MiB the prefill wants */
+    return 0;
+}
+
+Test(wal, no_prefill_without_room)
+{
+    lsm_env env = *lsm_env_posix();
+    char *path = tu_path(dir, "nr.log");
+    for (int round = 0; round < 2; round++) {
+        env.free_space = round == 0 ? little_room : NULL; /* short of room; room unknown */
+        wal_writer *w;
+        cr_assert_eq(wal_writer_open(&env, path, &w), 0);
+        wal_writer_prefill(w);
+        for (int i = 0; i < 10; i++) {
+            cr_assert_eq(wal_append(w, "record", 6), 0);
+            cr_assert_eq(wal_sync(w), 0);
+        }
+        cr_assert_eq(file_size(path), wal_size(w), "round %d: no zeros written", round);
+        cr_assert_eq(wal_writer_close(w), 0);
+    }
     free(path);
 }

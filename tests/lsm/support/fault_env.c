@@ -312,6 +312,13 @@ static int f_fsize(lsm_env *env, int fd, uint64_t *size)
     return s->base->fsize(s->base, fd, size);
 }
 
+/* The real file system's room: the simulation injects ENOSPC itself, it has no quota. */
+static int f_free_space(lsm_env *env, int fd, uint64_t *bytes)
+{
+    fault_state *s = st_of(env);
+    return s->base->free_space(s->base, fd, bytes);
+}
+
 /* The contents path would have after a power cut now (its synced bytes, per its record if the
  * env tracks it), malloc'd into *out.  Returns 0, or -1 when it cannot be saved (too big,
  * unreadable, not a regular file), in which case the name change is not undoable.
@@ -503,7 +510,7 @@ lsm_env *fault_env_new(void)
         .link = f_link,         .mkdir = f_mkdir,       .fsync_dir = f_fsync_dir,
         .fdatasync = f_fsync, /* a data sync is a sync for the power-cut simulation */
         .list_dir = f_list_dir, .stat = f_stat,         .lock = f_lock,
-        .ctx = s,
+        .free_space = f_free_space, .ctx = s,
     };
     return &s->env;
 }
