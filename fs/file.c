@@ -1052,6 +1052,9 @@ int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len)
         return -EROFS;
     uint64_t lo = (uint64_t)off, hi = (uint64_t)off + (uint64_t)len;
     pthread_rwlock_wrlock(&f->fs->lock);
+    /* Every fallocate moves mtime and ctime, as ext4's does (file_modified, before it
+     * allocates): also one that only allocates, or punches past the size and changes nothing. */
+    touch(f);
     int r = 0;
     if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
         uint64_t zhi = hi < f->size ? hi : f->size;
@@ -1070,6 +1073,8 @@ int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len)
         else
             r = alloc_range_locked(f, lo, hi < f->size ? hi : f->size);
     }
+    if (r == 0)
+        r = fs_file_commit_locked(f, 0, 0); /* the times, if no step above committed them */
     pthread_rwlock_unlock(&f->fs->lock);
     return r;
 }

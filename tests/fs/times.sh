@@ -64,6 +64,11 @@ chk "a1 m0 c0" s readlink s
 chk "a0 m1 c1" d mkfifo d/ff
 chk "a0 m1 c1" f fallocate -l 100 f
 chk "a0 m1 c1" f fallocate -p -o 0 -l 2 f
+# ext4 moves both on every fallocate (file_modified), also when nothing changes size or data
+chk "a0 m1 c1" f fallocate -n -o 1M -l 64K f       # KEEP_SIZE past the end
+chk "a0 m1 c1" f fallocate -n -o 0 -l 2 f          # KEEP_SIZE inside
+chk "a0 m1 c1" f fallocate -p -o 1M -l 100000 f    # punch past the end
+chk "a0 m1 c1" f fallocate -z -n -o 1M -l 100 f    # zero range past the end, KEEP_SIZE
 # a day-old atime moves on read even if it is after mtime
 touch -a -d '1 day ago' f && touch -m -d '2 days ago' f || fail "touch -d"
 chk "a1 m0 c0" f cat f
