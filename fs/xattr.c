@@ -3,7 +3,7 @@
  *
  * Keyed by inode number, so every name of a hard-linked file sees the same attributes and a
  * rename moves nothing.  Setting or removing an attribute updates the inode's ctime in the same
- * batch.  Linux limits apply: names up to 255 bytes (ERANGE), values up to 64 KiB (E2BIG).
+ * batch; setting one to the value it already has changes nothing, ctime included (as ext4).  Linux limits apply: names up to 255 bytes (ERANGE), values up to 64 KiB (E2BIG).
  * The FUSE daemon names a node by path, or by inode number alone when the node has no name it
  * knows (fgetxattr and friends on a file unlinked while open): see fs_resolve_node_locked.
  */
@@ -57,11 +57,13 @@ int fscore_setxattr_node(fscore *fs, const char *path, uint64_t ino, const char 
     r = fs_resolve_node_locked(fs, path, ino, &n);
     if (r == 0)
         r = fs_key_xattr(&k, n.a.ino, name);
-    if (r == 0 && (flags & (XATTR_CREATE | XATTR_REPLACE))) {
+    int same = 0; /* the attribute already has this value: ext4 then changes nothing */
+    if (r == 0) {
         void *v;
         size_t vl;
         int g = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
         if (g == 0) {
+            same = vl == size && (size == 0 || memcmp(v, value, size) == 0);
             lsm_free(v);
             if (flags & XATTR_CREATE)
                 r = -EEXIST;
@@ -72,11 +74,11 @@ int fscore_setxattr_node(fscore *fs, const char *path, uint64_t ino, const char 
             r = g;
         }
     }
-    if (r == 0)
+    if (r == 0 && !same)
         r = lsm_batch_put(b, k.data, k.len, value, size);
-    if (r == 0)
+    if (r == 0 && !same)
         r = touch_ctime(fs, b, &n);
-    if (r == 0)
+    if (r == 0 && !same)
         r = fs_write_locked(fs, b);
     pthread_rwlock_unlock(&fs->lock);
     lsm_batch_free(b);
