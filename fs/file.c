@@ -57,6 +57,15 @@ fs_file *fs_open_find_locked(fscore *fs, uint64_t ino)
     return NULL;
 }
 
+void fs_open_merge_times_locked(fscore *fs, fs_attr *a)
+{
+    fs_file *f = fs_open_find_locked(fs, a->ino);
+    if (f && f->times_dirty) {
+        a->mtime = f->mtime;
+        f->ctime = a->ctime;
+    }
+}
+
 void fs_open_overlay_locked(fscore *fs, struct stat *st)
 {
     fs_file *f = fs_open_find_locked(fs, (uint64_t)st->st_ino);

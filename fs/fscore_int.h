@@ -221,6 +221,10 @@ int fs_counts_set(fscore *fs, lsm_batch *b, uint64_t inodes, uint64_t unwritten)
 fs_file *fs_open_find_locked(fscore *fs, uint64_t ino);
 /* Overlay the buffered size/times of an open file on st. */
 void fs_open_overlay_locked(fscore *fs, struct stat *st);
+/* a, the attributes about to be stored for an inode with a new ctime, meets the buffered times
+ * of the inode's open file (if it buffers any): a takes the buffered mtime and the file takes
+ * a's ctime, so that neither a stat nor the file's next commit brings the old ctime back. */
+void fs_open_merge_times_locked(fscore *fs, fs_attr *a);
 /* The attributes of ino now live at key (rename, link, unlink of an open file). */
 int fs_open_rehome_locked(fscore *fs, uint64_t ino, const char *key, size_t key_len);
 /* Path from was renamed to to (exchange: and to to from): open files whose attributes live in

@@ -36,6 +36,7 @@ static int drop_name_locked(fscore *fs, lsm_batch *b, const fs_node *n,
     *orphaned = 0;
     fs_attr a = n->a;
     a.ctime = *now;
+    fs_open_merge_times_locked(fs, &a);
     int r;
     if (n->linked) {
         if (a.nlink > 1) {
@@ -238,6 +239,7 @@ int fscore_link(fscore *fs, const char *oldpath, const char *newpath)
         was_linked = n.linked;
         a.nlink++;
         a.ctime = now;
+        fs_open_merge_times_locked(fs, &a);
         if (!was_linked) {
             /* the first extra name: attributes and inline data move to an inode record */
             fs_buf_reset(&n.hkey);
@@ -334,11 +336,12 @@ static int move_subtree(fscore *fs, lsm_batch *b, const char *from, const char *
 
 /* Put node n's entry under key newkey with ctime now (a stub keeps its value; its inode
  * record gets the new ctime). */
-static int put_moved_entry(lsm_batch *b, const fs_node *n, const fs_buf *newkey,
+static int put_moved_entry(fscore *fs, lsm_batch *b, const fs_node *n, const fs_buf *newkey,
                            const struct timespec *now)
 {
     fs_attr a = n->a;
     a.ctime = *now;
+    fs_open_merge_times_locked(fs, &a);
     fs_buf v;
     fs_buf_init(&v);
     int r;
@@ -484,13 +487,13 @@ int fscore_rename_as(fscore *fs, const char *from, const char *to, unsigned int 
     if (r == 0)
         r = fs_key_path(&newkey, to, strlen(to));
     if (r == 0)
-        r = put_moved_entry(b, &src, &newkey, &now);
+        r = put_moved_entry(fs, b, &src, &newkey, &now);
     if (r == 0 && srcdir)
         r = move_subtree(fs, b, from, to, 1);
     if (r == 0 && exchange) {
         r = fs_key_path(&newkey, from, strlen(from));
         if (r == 0)
-            r = put_moved_entry(b, &dst, &newkey, &now);
+            r = put_moved_entry(fs, b, &dst, &newkey, &now);
         if (r == 0 && dstdir)
             r = move_subtree(fs, b, to, from, 1);
     }

@@ -30,11 +30,7 @@ static int touch_ctime(fscore *fs, lsm_batch *b, const fs_node *n)
 {
     fs_attr a = n->a;
     fs_now(fs, &a.ctime);
-    fs_file *f = fs_open_find_locked(fs, a.ino);
-    if (f && f->times_dirty) {
-        a.mtime = f->mtime;
-        f->ctime = a.ctime;
-    }
+    fs_open_merge_times_locked(fs, &a);
     return fs_batch_put_rec(b, n, &a, n->tail, n->tail_len);
 }
 

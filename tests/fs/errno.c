@@ -1453,6 +1453,37 @@ static void t_attr_ctime(struct ctx *c)
     check(c, ts_cmp(e.st_ctim, d.st_ctim) == 0, "UTIME_OMIT for both changes nothing, not even ctime");
 }
 
+/* A file open with a write buffered in the daemon, and times set while it is open: link, rename
+ * and unlink of its names still move its ctime, and its close does not put an older one back. */
+static void t_open_ctime(struct ctx *c)
+{
+    char f[PATH_MAX], g[PATH_MAX], h[PATH_MAX];
+    struct stat a, b;
+    printf("== names of an open file with buffered writes move its ctime\n");
+    P(c, f, "oc");
+    P(c, g, "oc.link");
+    P(c, h, "oc.moved");
+    int fd = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    check(c, fd >= 0 && write(fd, "more", 4) == 4, "create and write oc");
+    struct timespec old[2] = {{1, 0}, {1, 0}};
+    EXPECT_OK(c, utimensat(AT_FDCWD, f, old, 0), "utimensat of the open file");
+    fstat(fd, &a);
+    const char *what[3] = {"link", "rename of the second name", "unlink of the second name"};
+    for (int i = 0; i < 3; i++) {
+        nap();
+        int r = i == 0 ? link(f, g) : i == 1 ? rename(g, h) : unlink(h);
+        check(c, r == 0, "%s (%s)", what[i], r == 0 ? "ok" : strerror(errno));
+        fstat(fd, &b);
+        check(c, ts_cmp(b.st_ctim, a.st_ctim) > 0, "%s moves the open file's ctime", what[i]);
+        check(c, b.st_mtim.tv_sec == 1, "%s keeps the mtime set while open", what[i]);
+        a = b;
+    }
+    if (fd >= 0) close(fd);
+    b = st_of(f);
+    check(c, ts_cmp(b.st_ctim, a.st_ctim) == 0 && b.st_mtim.tv_sec == 1,
+          "after close: the same ctime and mtime");
+}
+
 static void t_rename_dots(struct ctx *c)
 {
     char a[PATH_MAX], q[PATH_MAX], r[PATH_MAX];
@@ -2042,6 +2073,7 @@ int main(int argc, char **argv)
     t_xattr_namespaces(&c);
     t_suid(&c);
     t_attr_ctime(&c);
+    t_open_ctime(&c);
     t_rename_dots(&c);
     t_open_flags2(&c);
     t_readlink_sizes(&c);
