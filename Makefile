@@ -39,9 +39,10 @@ include lsm/lsm.mk
 -include tests/bench/bench.mk
 -include packaging/packaging.mk
 
-# Debian packages for building and testing (leveldb/rocksdb only for benchmarks).
+# Debian packages for building and testing (leveldb/rocksdb only for benchmarks; python3 for
+# tests/fs/differ.py, the differential test against ext4; e2fsprogs for its ext4 image).
 DEPS := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev libcriterion-dev \
-        attr psmisc jq stress-ng libleveldb-dev librocksdb-dev
+        attr psmisc jq stress-ng libleveldb-dev librocksdb-dev python3 e2fsprogs
 
 deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
