@@ -3,7 +3,8 @@
  *
  * Keyed by inode number, so every name of a hard-linked file sees the same attributes and a
  * rename moves nothing.  Setting or removing an attribute updates the inode's ctime in the same
- * batch; setting one to the value it already has changes nothing, ctime included (as ext4).  Linux limits apply: names up to 255 bytes (ERANGE), values up to 64 KiB (E2BIG).
+ * batch; setting one to the value it already has changes nothing, ctime included (as ext4).
+ * Linux limits apply: names up to 255 bytes (ERANGE), values up to 64 KiB (E2BIG).
  * The FUSE daemon names a node by path, or by inode number alone when the node has no name it
  * knows (fgetxattr and friends on a file unlinked while open): see fs_resolve_node_locked.
  */

@@ -288,7 +288,8 @@ def main():
         if i % 50 == 49 or i == count - 1:
             ta, tb = tree(ref), tree(mnt)
             if ta != tb:
-                diff = next(((x, y) for x, y in zip(ta, tb) if x != y), (ta[len(tb):], tb[len(ta):]))
+                diff = next(((x, y) for x, y in zip(ta, tb) if x != y),
+                            (ta[len(tb):], tb[len(ta):]))
                 return report(i, f"trees differ after it: {ref}: {diff[0]}, {mnt}: {diff[1]}")
     print(f"differ: seed {seed}: {count} operations, no difference")
     return 0

@@ -7,7 +7,7 @@
 #     SEED=N DIFFER_ROUNDS=1 tests/fs/run.sh build differ
 # replays it.  lsmfs only: the reference is ext4 itself.
 . "$(dirname "$0")/lib.sh" "$@"
-[ "$T_NATIVE" = 0 ] || { note "lsmfs only (its reference is a native ext4): nothing to do"; exit 0; }
+[ "$T_NATIVE" = 0 ] || { note "lsmfs only (its reference is ext4 itself): nothing to do"; exit 0; }
 command -v python3 >/dev/null || fail "python3 is missing (make deps installs it)"
 t_fs allow_other || fail "mount failed"
 ref=$T_TMP/ext4

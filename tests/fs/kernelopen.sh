@@ -9,7 +9,8 @@
 #   4. the first read after a write moves atime, the next does not (relatime);
 #   5. bad combinations are refused with one line and a non-zero exit;
 #   6. the user workflows, errno checks, crash test (closed files survive SIGKILL: every write
-#      is committed as it arrives) and a shorter fsx run in this mode.
+#      is committed as it arrives), one round of the differential test against ext4 and a
+#      shorter fsx run in this mode.
 . "$(dirname "$0")/lib.sh" "$@"
 [ "$T_NATIVE" = 1 ] && { note "lsmfs only: nothing to do in native mode"; exit 0; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -86,8 +87,8 @@ note "bad combinations refused"
 
 # 6. The other suites in this mode.
 export LSMFS_OPTS=${LSMFS_OPTS:+$LSMFS_OPTS,}opens=kernel
-for s in workflows errno crash churn; do
-    CHURN_SECS=8 bash "$here/$s.sh" "$T_BUILD" >"$T_TMP/$s.log" 2>&1 ||
+for s in workflows errno crash churn differ; do
+    CHURN_SECS=8 DIFFER_ROUNDS=1 bash "$here/$s.sh" "$T_BUILD" >"$T_TMP/$s.log" 2>&1 ||
         { tail -20 "$T_TMP/$s.log" >&2; fail "$s suite with opens=kernel"; }
     note "$s suite passed with opens=kernel"
 done
