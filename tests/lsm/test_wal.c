@@ -603,11 +603,26 @@ static int zeros_in(const char *path, uint64_t from, uint64_t to)
     return z;
 }
 
+/* The prefill wants 256 MiB free: these tests must not depend on the disk they run on. */
+static int plenty_of_room(lsm_env *env, int fd, uint64_t *bytes)
+{
+    *bytes = 1ull << 40;
+    return 0;
+}
+
+static lsm_env roomy_env(void)
+{
+    lsm_env e = *lsm_env_posix();
+    e.free_space = plenty_of_room;
+    return e;
+}
+
 Test(wal, prefill_only_while_synced)
 {
     char *path = tu_path(dir, "pf.log");
     wal_writer *w;
-    cr_assert_eq(wal_writer_open(lsm_env_posix(), path, &w), 0);
+    lsm_env env = roomy_env();
+    cr_assert_eq(wal_writer_open(&env, path, &w), 0);
     wal_writer_prefill(w);
     size_t lens[401];
     uint8_t buf[4000];
@@ -654,7 +669,8 @@ Test(wal, prefilled_log_damaged_in_the_middle_is_still_corrupt)
 {
     char *path = tu_path(dir, "pm.log");
     wal_writer *w;
-    cr_assert_eq(wal_writer_open(lsm_env_posix(), path, &w), 0);
+    lsm_env env = roomy_env();
+    cr_assert_eq(wal_writer_open(&env, path, &w), 0);
     wal_writer_prefill(w);
     size_t lens[3] = {100, 200, 300};
     uint64_t ends[3];
@@ -685,6 +701,7 @@ Test(wal, failed_append_gives_the_prefill_back)
 {
     lsm_env *env = fault_env_new();
     cr_assert(env);
+    env->free_space = plenty_of_room; /* (fault_env forwards it to the real disk otherwise) */
     char *path = tu_path(dir, "pe.log");
     wal_writer *w;
     cr_assert_eq(wal_writer_open(env, path, &w), 0);
