@@ -617,13 +617,20 @@ static lsm_env roomy_env(void)
     return e;
 }
 
+/* A new log at path through env, with the prefill on. */
+static wal_writer *open_prefilled(lsm_env *env, const char *path)
+{
+    wal_writer *w;
+    cr_assert_eq(wal_writer_open(env, path, &w), 0, "%s", lsm_last_error());
+    wal_writer_prefill(w);
+    return w;
+}
+
 Test(wal, prefill_only_while_synced)
 {
     char *path = tu_path(dir, "pf.log");
-    wal_writer *w;
     lsm_env env = roomy_env();
-    cr_assert_eq(wal_writer_open(&env, path, &w), 0);
-    wal_writer_prefill(w);
+    wal_writer *w = open_prefilled(&env, path);
     size_t lens[401];
     uint8_t buf[4000];
     int k = 0;
@@ -668,10 +675,8 @@ Test(wal, prefill_only_while_synced)
 Test(wal, prefilled_log_damaged_in_the_middle_is_still_corrupt)
 {
     char *path = tu_path(dir, "pm.log");
-    wal_writer *w;
     lsm_env env = roomy_env();
-    cr_assert_eq(wal_writer_open(&env, path, &w), 0);
-    wal_writer_prefill(w);
+    wal_writer *w = open_prefilled(&env, path);
     size_t lens[3] = {100, 200, 300};
     uint64_t ends[3];
     uint8_t buf[300];
@@ -703,9 +708,7 @@ Test(wal, failed_append_gives_the_prefill_back)
     cr_assert(env);
     env->free_space = plenty_of_room; /* (fault_env forwards it to the real disk otherwise) */
     char *path = tu_path(dir, "pe.log");
-    wal_writer *w;
-    cr_assert_eq(wal_writer_open(env, path, &w), 0);
-    wal_writer_prefill(w);
+    wal_writer *w = open_prefilled(env, path);
     size_t lens[3] = {100, 100, 100};
     uint8_t buf[100];
     rec_fill(buf, 100, 0);
@@ -741,9 +744,7 @@ Test(wal, no_prefill_without_room)
     char *path = tu_path(dir, "nr.log");
     for (int round = 0; round < 2; round++) {
         env.free_space = round == 0 ? little_room : NULL; /* short of room; room unknown */
-        wal_writer *w;
-        cr_assert_eq(wal_writer_open(&env, path, &w), 0);
-        wal_writer_prefill(w);
+        wal_writer *w = open_prefilled(&env, path);
         for (int i = 0; i < 10; i++) {
             cr_assert_eq(wal_append(w, "record", 6), 0);
             cr_assert_eq(wal_sync(w), 0);
