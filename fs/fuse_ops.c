@@ -647,21 +647,51 @@ static fs_setattr setattr_of(const struct stat *attr, int to_set)
     return sa;
 }
 
-/* An open with O_TRUNC by a caller without CAP_FSETID (taken as: not root) clears S_ISUID,
- * and S_ISGID of a group-executable file, as the kernel's truncate does on ext4: with atomic
- * O_TRUNC the kernel leaves the truncation, and so this, to us.  f is the opened file, path its
- * name or NULL (ns held).  A failure here is not the opener's: it is ignored. */
+/* Whether the caller of req is in group gid (its fsgid or a supplementary group), or is root,
+ * taken for a caller with CAP_FSETID: one who keeps a file's S_ISGID when it changes it. */
+static int caller_keeps_sgid(fuse_req_t req, gid_t gid)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    if (ctx->uid == 0 || ctx->gid == gid)
+        return 1;
+    gid_t few[32], *list = few;
+    int n = fuse_req_getgroups(req, 32, list);
+    if (n > 32 && (list = malloc((size_t)n * sizeof *list)) != NULL)
+        n = fuse_req_getgroups(req, n, list);
+    int in = 0;
+    for (int i = 0; list && i < n && !in; i++)
+        in = list[i] == gid;
+    if (list != few)
+        free(list);
+    return in;
+}
+
+/* The mode st keeps when the caller of req writes, truncates or chowns it (not a directory),
+ * as the VFS rules for ext4 (setattr_should_drop_suidgid): S_ISUID goes unless the caller is
+ * root; S_ISGID goes from a group-executable file unless the caller is root, and from any
+ * file when the caller is neither root nor in the file's group. */
+static mode_t mode_after_change(fuse_req_t req, const struct stat *st)
+{
+    mode_t m = st->st_mode & 07777;
+    if (fuse_req_ctx(req)->uid == 0 || S_ISDIR(st->st_mode))
+        return m;
+    m &= ~(mode_t)S_ISUID;
+    if ((m & S_ISGID) && ((m & S_IXGRP) || !caller_keeps_sgid(req, st->st_gid)))
+        m &= ~(mode_t)S_ISGID;
+    return m;
+}
+
+/* An open with O_TRUNC clears set-id bits as the kernel's truncate does on ext4
+ * (mode_after_change): with atomic O_TRUNC the kernel leaves the truncation, and so this, to
+ * us.  f is the opened file, path its name or NULL (ns held).  A failure here is not the
+ * opener's: it is ignored. */
 static void trunc_kill_privs(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, fs_file *f,
                              const char *path)
 {
     struct stat st;
     if (fuse_req_ctx(req)->uid == 0 || fs_file_stat(f, &st) != 0)
         return;
-    mode_t m = st.st_mode & 07777;
-    if (m & S_ISUID)
-        m &= ~(mode_t)S_ISUID;
-    if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-        m &= ~(mode_t)S_ISGID;
+    mode_t m = mode_after_change(req, &st);
     if (m == (st.st_mode & 07777))
         return;
     fs_setattr sa;
@@ -669,6 +699,27 @@ static void trunc_kill_privs(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino, fs_fi
     sa.valid = FS_SET_MODE;
     sa.mode = m;
     fscore_setattr(c->fs, path, ino, &sa);
+}
+
+/* The kernel's FUSE code kills set-id bits on write, truncate and chown (a SETATTR with the
+ * mode it computed, the size, the owner, or nothing at all) but S_ISGID only from a
+ * group-executable file; ext4 also drops it when the caller is neither root nor in the file's
+ * group (mode_after_change).  Adds that to sa: chmod never sends such a mode, as the kernel
+ * strips S_ISGID from a non-member's chmod itself, and utimes is left alone. */
+static void setattr_kill_sgid(lsmfs_ctx *c, fuse_req_t req, fuse_ino_t ino,
+                              struct fuse_file_info *fi, int to_set, fs_setattr *sa)
+{
+    int kills = (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_UID |
+                           FUSE_SET_ATTR_GID)) || (to_set & ~FUSE_SET_ATTR_CTIME) == 0;
+    struct stat st;
+    if (!kills || fuse_req_ctx(req)->uid == 0 || node_stat(c, ino, fi, &st) != 0 ||
+        S_ISDIR(st.st_mode))
+        return;
+    mode_t now = (sa->valid & FS_SET_MODE) ? (sa->mode & 07777) : (st.st_mode & 07777);
+    if (!(now & S_ISGID) || caller_keeps_sgid(req, st.st_gid))
+        return;
+    sa->valid |= FS_SET_MODE;
+    sa->mode = now & ~(mode_t)S_ISGID;
 }
 
 /* The largest file size applied to a write of *size bytes at off, as ext4 does: -EFBIG at or
@@ -707,6 +758,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     char path[PATH_BUF];
     int named;
     fs_setattr sa = setattr_of(attr, to_set);
+    setattr_kill_sgid(c, req, ino, fi, to_set, &sa);
     pthread_rwlock_rdlock(&c->ns);
     int r = node_path(c, ino, path, &named);
     if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))

@@ -1037,11 +1037,12 @@ static void t_setgid(struct ctx *c)
     check(c, s.st_gid == 4321 && (s.st_mode & 02000), "subdir inherits gid and S_ISGID (%o, %u)", s.st_mode, s.st_gid);
 }
 
-/* Run fn(c, arg) in a child process as uid:gid without supplementary groups; the child's check
- * lines are copied to our output and counted in c, and one more check says whether it ran at
- * least min_checks of them and exited as its lines say. */
-static void as_user(struct ctx *c, uid_t uid, gid_t gid, void (*fn)(struct ctx *c, void *arg),
-                    void *arg, int min_checks)
+/* Run fn(c, arg) in a child process as uid:gid with the one supplementary group extra (or none
+ * when extra is (gid_t)-1); the child's check lines are copied to our output and counted in c,
+ * and one more check says whether it ran at least min_checks of them and exited as its lines
+ * say. */
+static void as_user_in(struct ctx *c, uid_t uid, gid_t gid, gid_t extra,
+                       void (*fn)(struct ctx *c, void *arg), void *arg, int min_checks)
 {
     fflush(stdout);
     int pipefd[2];
@@ -1051,7 +1052,8 @@ static void as_user(struct ctx *c, uid_t uid, gid_t gid, void (*fn)(struct ctx *
         close(pipefd[0]);
         dup2(pipefd[1], 1);
         struct ctx cc = {.base = c->base};
-        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) { printf("FAIL setuid %u\n", (unsigned)uid); _exit(1); }
+        int ngroups = extra != (gid_t)-1;
+        if (setgroups((size_t)ngroups, &extra) != 0 || setgid(gid) != 0 || setuid(uid) != 0) { printf("FAIL setuid %u\n", (unsigned)uid); _exit(1); }
         fn(&cc, arg);
         fflush(stdout);
         _exit(cc.fails ? 1 : 0);
@@ -1072,6 +1074,13 @@ static void as_user(struct ctx *c, uid_t uid, gid_t gid, void (*fn)(struct ctx *
     c->fails += child_fails;
     check(c, WIFEXITED(st) && (WEXITSTATUS(st) == 0) == (child_fails == 0) && child_checks >= min_checks,
           "child as uid %u ran all its checks (%d checks, exit %d)", (unsigned)uid, child_checks, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+/* as_user_in without supplementary groups. */
+static void as_user(struct ctx *c, uid_t uid, gid_t gid, void (*fn)(struct ctx *c, void *arg),
+                    void *arg, int min_checks)
+{
+    as_user_in(c, uid, gid, (gid_t)-1, fn, arg, min_checks);
 }
 
 /* The paths t_perms prepares as root for its uid-nobody child. */
@@ -1429,6 +1438,59 @@ static void t_suid(struct ctx *c)
     chmod(sp.otr_other, 06777);
     as_user(c, 65534, 65534, suid_as_nobody, &sp, 8);
     as_user(c, 1000, 1000, suid_as_other, &sp, 4);
+}
+
+/* The files t_sgid_nonmember prepares: owned by nobody, group 4444, mode 02745. */
+struct sgid_paths {
+    char app[PATH_MAX], tr[PATH_MAX], otr[PATH_MAX], own[PATH_MAX], ut[PATH_MAX], mem[PATH_MAX];
+};
+
+static void sgid_as_nonmember(struct ctx *c, void *arg)
+{
+    const struct sgid_paths *sp = arg;
+    append_then_mode(c, sp->app, "nobody (not in the group)", 0745);
+    EXPECT_OK(c, truncate(sp->tr, 0), "nobody: truncate own 02745 file of another group");
+    check(c, mode_of(sp->tr) == 0745, "nobody: the truncate cleared S_ISGID (%o)", mode_of(sp->tr));
+    otrunc_then_mode(c, sp->otr, "nobody (not in the group)", 0745);
+    EXPECT_OK(c, chown(sp->own, -1, -1), "nobody: chown(-1, -1) of own 02745 file");
+    check(c, mode_of(sp->own) == 0745, "nobody: the chown cleared S_ISGID (%o)", mode_of(sp->own));
+    EXPECT_OK(c, utimensat(AT_FDCWD, sp->ut, NULL, 0), "nobody: utimensat of own 02745 file");
+    check(c, mode_of(sp->ut) == 02745, "nobody: utimensat kept S_ISGID (%o)", mode_of(sp->ut));
+}
+
+static void sgid_as_member(struct ctx *c, void *arg)
+{
+    const struct sgid_paths *sp = arg;
+    append_then_mode(c, sp->mem, "nobody (in the group as a supplementary one)", 02745);
+    EXPECT_OK(c, truncate(sp->mem, 0), "nobody in the group: truncate");
+    check(c, mode_of(sp->mem) == 02745, "nobody in the group: S_ISGID kept (%o)", mode_of(sp->mem));
+}
+
+/* S_ISGID without group execute (not set-group-ID, but kept by chmod as a mode bit): a write,
+ * truncate or chown by a caller who is neither root nor in the file's group clears it (Linux's
+ * setattr_should_drop_sgid, as ext4 has it since 6.2); a member of the group keeps it. */
+static void t_sgid_nonmember(struct ctx *c)
+{
+    struct sgid_paths sp;
+    char d[PATH_MAX];
+    printf("== S_ISGID of a file that is not group-executable\n");
+    P(c, d, "sgnm");
+    mkdir(d, 0777);
+    chmod(d, 0777);
+    P(c, sp.app, "sgnm/append");
+    P(c, sp.tr, "sgnm/truncate");
+    P(c, sp.otr, "sgnm/otrunc");
+    P(c, sp.own, "sgnm/chown");
+    P(c, sp.ut, "sgnm/utime");
+    P(c, sp.mem, "sgnm/member");
+    const char *all[] = {sp.app, sp.tr, sp.otr, sp.own, sp.ut, sp.mem};
+    for (int i = 0; i < 6; i++) {
+        write_file(all[i], "y", 1);
+        chown(all[i], 65534, 4444);
+        chmod(all[i], 02745);
+    }
+    as_user(c, 65534, 65534, sgid_as_nonmember, &sp, 9);
+    as_user_in(c, 65534, 65534, 4444, sgid_as_member, &sp, 3);
 }
 
 static void t_attr_ctime(struct ctx *c)
@@ -2067,6 +2129,7 @@ int main(int argc, char **argv)
     t_statfs(&c);
     t_statfs_inodes(&c);
     t_setgid(&c);
+    t_sgid_nonmember(&c);
     t_fallocate_sparse(&c);
     t_perms(&c);
     t_xattr_unlinked(&c);
