@@ -8,13 +8,21 @@ every 50 operations and at the end -- the whole tree (types, modes, owners, link
 contents, symlink targets, xattr names).  Operations: mkdir, rmdir, unlink, rename (plain,
 NOREPLACE, EXCHANGE), link, symlink, chmod, chown, truncate, open (random flags) / close,
 pwrite, write, pread, ftruncate, fallocate (all modes), setxattr / getxattr / removexattr,
-lstat, fstat, readlink, listdir, utime, fchmod, futimens, mkfifo, copy_file_range,
-SEEK_DATA/SEEK_HOLE, and as uid/gid 65534 (a forked child): open, unlink, rename, chmod,
-utime, setxattr, truncate, mkdir.  Names come from a small set, so operations collide.
+lstat, stat (through symlinks), fstat, readlink, listdir, utime, utimensat (UTIME_NOW,
+UTIME_OMIT, AT_SYMLINK_NOFOLLOW), fchmod, futimens, mkfifo, mknod, copy_file_range,
+SEEK_DATA/SEEK_HOLE, names of 255 and 256 bytes, a directory renamed into itself, and as
+uid/gid 65534 (a forked child): open, O_TRUNC, write, unlink, rename, chmod, chown, utime,
+utimensat, access, link, symlink, rmdir, listdir, setxattr, getxattr, removexattr, truncate,
+mkdir, mkfifo.  Modes include set-id and sticky bits.  Names come from a small set, so
+operations collide.
 
 What is allowed to differ (and so is not compared): where SEEK_DATA/SEEK_HOLE put a hole
 (lsmfs: 64 KiB chunks, ext4: 4 KiB blocks; both answers are checked against the contents
-instead), the times of FIFOs (FIFO I/O never reaches a FUSE daemon), and st_blocks.
+instead), the times of FIFOs (FIFO I/O never reaches a FUSE daemon), and st_blocks.  Not run:
+chown(f, -1, -1) by a caller who neither owns f nor is in its group, of a file with S_ISGID
+but not group-executable (NOBODY_CHOWN): ext4 refuses it (EPERM: it would drop S_ISGID, and
+only the owner may), lsmfs drops the bit, because the kernel sends it the same request as for
+a write by that caller, which must drop it.
 Prints the seed, the operation and the recent history on a difference; exits 1.
 """
 import ctypes
@@ -42,6 +50,21 @@ def check_libc(r):
 
 def renameat2(a, b, flags):
     return check_libc(libc.renameat2(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(), flags))
+
+
+UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+AT_SYMLINK_NOFOLLOW = 0x100
+
+
+class Timespec(ctypes.Structure):
+    _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
+
+
+def utimensat(path, atime, mtime, flags):
+    """utimensat(2) with each time (sec, nsec), UTIME_NOW or UTIME_OMIT (os.utime has neither)."""
+    ts = (Timespec * 2)(*[Timespec(*t) if isinstance(t, tuple) else Timespec(0, t)
+                          for t in (atime, mtime)])
+    return check_libc(libc.utimensat(AT_FDCWD, path.encode(), ts, flags))
 
 
 def fallocate(fd, mode, off, length):
@@ -162,12 +185,27 @@ def as_nobody(fn):
     return ("child", out.decode())
 
 
+def nobody_write(path, data, off):
+    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # a FIFO: ENXIO, not a wait for a reader
+    try:
+        return os.pwrite(fd, data, off)
+    finally:
+        os.close(fd)
+
+
+def stat_of(path, follow):
+    x = os.stat(path, follow_symlinks=follow)
+    return (stat.S_IFMT(x.st_mode), oct(stat.S_IMODE(x.st_mode)), x.st_nlink,
+            0 if stat.S_ISDIR(x.st_mode) else x.st_size, x.st_uid, x.st_gid)
+
+
 def draw(rng):
     """One random operation: its description and a function that runs it on a side."""
-    k = rng.randrange(30)
+    k = rng.randrange(36)
     sub = rng.randrange(8)
     a, b = rng.choice(NAMES), rng.choice(NAMES)
-    mode = rng.choice([0o644, 0o755, 0o600, 0o4755, 0o2755, 0o000, 0o777, 0o1777])
+    mode = rng.choice([0o644, 0o755, 0o600, 0o4755, 0o2755, 0o000, 0o777, 0o1777, 0o2777, 0o6777,
+                       0o2745, 0o4666])
     data = bytes([rng.randrange(256)]) * rng.choice([0, 1, 100, 5000, 70000, 200000])
     off = rng.choice([0, 1, 4095, 65536, 65537, 300000, 1 << 20])
     slot, slot2 = rng.randrange(3), rng.randrange(3)
@@ -181,9 +219,13 @@ def draw(rng):
     length = rng.choice([1, 4096, 65536, 100000])
     target = rng.choice(["a", "d/a", "d/../c", "e", "nonexist"])
     uid, gid = rng.choice([0, 65534, -1]), rng.choice([0, 65534, -1])
+    stamp = rng.choice([UTIME_NOW, UTIME_OMIT, (7, 8), (0, 999999999)])
+    stamp2 = rng.choice([UTIME_NOW, UTIME_OMIT, (9, 10)])
+    nofollow = rng.choice([0, AT_SYMLINK_NOFOLLOW])
+    how = rng.randrange(12)
     desc = dict(k=k, sub=sub, a=a, b=b, mode=oct(mode), data=len(data), off=off, slot=slot,
                 slot2=slot2, fl=fl, xname=xname[:12], xflags=xflags, rflags=rflags,
-                falloc=falloc, len=length)
+                falloc=falloc, len=length, stamp=stamp, stamp2=stamp2, nofollow=nofollow, how=how)
 
     def run(s):
         P, fds = s.path, s.fds
@@ -251,6 +293,38 @@ def draw(rng):
             29: lambda: (seek_check(fd, off, sub < 4)
                          if fd is not None and stat.S_ISREG(os.fstat(fd).st_mode)
                          else ("not a regular file",)),
+            30: lambda: as_nobody(lambda: nobody_write(P(a), data[:10] or b"x", off)),
+            31: lambda: as_nobody([lambda: os.access(P(a), os.R_OK),
+                                   lambda: os.access(P(a), os.W_OK),
+                                   lambda: os.access(P(a), os.X_OK | os.W_OK),
+                                   # never (-1, -1): see NOBODY_CHOWN
+                                   lambda: os.chown(P(a), -1, gid if gid != -1 else 65534),
+                                   lambda: os.chown(P(a), uid if uid != -1 else 65534, -1),
+                                   lambda: os.link(P(a), P(b), follow_symlinks=False),
+                                   lambda: os.symlink(target, P(a)),
+                                   lambda: os.rmdir(P(a)),
+                                   lambda: sorted(os.listdir(P(a))),
+                                   lambda: os.removexattr(P(a), xname),
+                                   lambda: utimensat(P(a), stamp, stamp2, nofollow),
+                                   lambda: os.mkfifo(P(a), mode & 0o7777)][how]),
+            32: lambda: call(lambda: os.mknod(P(a), stat.S_IFREG | (mode & 0o7777))),
+            33: lambda: call(lambda: utimensat(P(a), stamp, stamp2, nofollow)),
+            34: lambda: call([lambda: stat_of(P(a), True), lambda: os.access(P(a), os.W_OK),
+                              lambda: os.link(P(a), P(b), follow_symlinks=False),
+                              lambda: os.chown(P(a), uid, gid, follow_symlinks=False),
+                              lambda: os.mkdir(P(a) + "/" + "n" * (255 + sub % 2)),
+                              lambda: os.rename(P(a), P(a) + "/sub"),
+                              lambda: os.close(os.open(P(a), os.O_CREAT | os.O_DIRECTORY, mode)),
+                              lambda: os.chmod(P(a), mode)][sub]),
+            35: lambda: as_nobody([lambda: stat_of(P(a), True),
+                                   lambda: os.close(os.open(P(a), os.O_WRONLY | os.O_TRUNC |
+                                                                   os.O_NONBLOCK)),
+                                   lambda: os.truncate(P(a), 0),
+                                   lambda: os.setxattr(P(a), "user.n", b"v"),
+                                   lambda: os.getxattr(P(a), "user.a"),
+                                   lambda: os.chown(P(a), 65534, 65534),
+                                   lambda: renameat2(P(a), P(b), rflags),
+                                   lambda: os.mkdir(P(a), mode)][sub]),
         }
         return ops[k]()
 
