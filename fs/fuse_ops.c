@@ -655,11 +655,11 @@ static int caller_keeps_sgid(fuse_req_t req, gid_t gid)
     if (ctx->uid == 0 || ctx->gid == gid)
         return 1;
     gid_t few[32], *list = few;
-    int n = fuse_req_getgroups(req, 32, list);
-    if (n > 32 && (list = malloc((size_t)n * sizeof *list)) != NULL)
-        n = fuse_req_getgroups(req, n, list);
-    int in = 0;
-    for (int i = 0; list && i < n && !in; i++)
+    int cap = 32, n = fuse_req_getgroups(req, cap, list);
+    if (n > cap && (list = malloc((size_t)n * sizeof *list)) != NULL)
+        n = fuse_req_getgroups(req, cap = n, list);
+    int in = 0; /* n counts all groups, also those a list grown since had no room for */
+    for (int i = 0; list && i < n && i < cap && !in; i++)
         in = list[i] == gid;
     if (list != few)
         free(list);
