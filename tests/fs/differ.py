@@ -193,8 +193,8 @@ def nobody_write(path, data, off):
         os.close(fd)
 
 
-def stat_of(path, follow):
-    x = os.stat(path, follow_symlinks=follow)
+def stat_of(path):
+    x = os.stat(path)  # through symlinks
     return (stat.S_IFMT(x.st_mode), oct(stat.S_IMODE(x.st_mode)), x.st_nlink,
             0 if stat.S_ISDIR(x.st_mode) else x.st_size, x.st_uid, x.st_gid)
 
@@ -309,14 +309,14 @@ def draw(rng):
                                    lambda: os.mkfifo(P(a), mode & 0o7777)][how]),
             32: lambda: call(lambda: os.mknod(P(a), stat.S_IFREG | (mode & 0o7777))),
             33: lambda: call(lambda: utimensat(P(a), stamp, stamp2, nofollow)),
-            34: lambda: call([lambda: stat_of(P(a), True), lambda: os.access(P(a), os.W_OK),
+            34: lambda: call([lambda: stat_of(P(a)), lambda: os.access(P(a), os.W_OK),
                               lambda: os.link(P(a), P(b), follow_symlinks=False),
                               lambda: os.chown(P(a), uid, gid, follow_symlinks=False),
                               lambda: os.mkdir(P(a) + "/" + "n" * (255 + sub % 2)),
                               lambda: os.rename(P(a), P(a) + "/sub"),
                               lambda: os.close(os.open(P(a), os.O_CREAT | os.O_DIRECTORY, mode)),
                               lambda: os.chmod(P(a), mode)][sub]),
-            35: lambda: as_nobody([lambda: stat_of(P(a), True),
+            35: lambda: as_nobody([lambda: stat_of(P(a)),
                                    lambda: os.close(os.open(P(a), os.O_WRONLY | os.O_TRUNC |
                                                                    os.O_NONBLOCK)),
                                    lambda: os.truncate(P(a), 0),
