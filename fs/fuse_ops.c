@@ -61,6 +61,7 @@ struct lsmfs_ctx {
     enum lsmfs_rdplus rdplus;
     enum lsmfs_atime atime;
     int nodiratime;
+    unsigned max_readahead; /* bytes, for INIT */
     struct fuse_session *se;
 };
 
@@ -98,6 +99,7 @@ lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
     c->fs = fs;
     c->writeback = writeback;
     c->rdplus = rdplus;
+    c->max_readahead = 1u << 20;
     pthread_rwlock_init(&c->ns, NULL);
     return c;
 }
@@ -124,6 +126,12 @@ void lsmfs_ctx_set_atime(lsmfs_ctx *c, enum lsmfs_atime mode, int nodiratime)
 void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se) { c->se = se; }
 
 void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on) { c->kernel_opens = on; }
+
+void lsmfs_ctx_set_readahead(lsmfs_ctx *c, unsigned bytes)
+{
+    if (bytes > c->max_readahead)
+        c->max_readahead = bytes;
+}
 
 size_t lsmfs_ctx_nodes(lsmfs_ctx *c) { return fs_nodes_count(c->nodes); }
 
@@ -345,7 +353,7 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
     if (c->rdplus == LSMFS_RDPLUS_AUTO && (conn->capable & FUSE_CAP_READDIRPLUS_AUTO))
         conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
     conn->max_write = 1u << 20;
-    conn->max_readahead = 1u << 20;
+    conn->max_readahead = c->max_readahead;
 }
 
 /* The kernel forgot n lookups of ino; a file kept for it (hold_orphan) goes with the last. */

@@ -55,6 +55,11 @@ void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se);
  * one).  Set before the session starts; ignored if the kernel lacks FUSE_NO_OPEN_SUPPORT. */
 void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on);
 
+/* The readahead window the daemon will set for the mount (fs/readahead.h), in bytes: the
+ * kernel keeps the smaller of it and INIT's max_readahead (at least 1 MiB, the biggest READ),
+ * so INIT must ask for as much.  Set before the session starts. */
+void lsmfs_ctx_set_readahead(lsmfs_ctx *c, unsigned bytes);
+
 /* Entries in the node table now (what the kernel remembers, plus their parents). */
 size_t lsmfs_ctx_nodes(lsmfs_ctx *c);
 

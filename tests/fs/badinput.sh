@@ -55,13 +55,30 @@ t_umount "$T_TMP/nonempty" || fail "unmount of the nonempty mount"
 [ -f "$T_TMP/nonempty/file" ] || fail "the directory's own file is gone after unmount"
 
 # Bad option values: one line naming the option.  And the request loop without polling works.
-for opt in poll_us=abc poll_us=-1 poll_us=2000000 memtable_size=12x compaction=sideways; do
+for opt in poll_us=abc poll_us=-1 poll_us=2000000 memtable_size=12x compaction=sideways \
+           readahead=1x readahead=2G; do
     bad_input "-o $opt" "$good" "$T_TMP/m1" -o "$opt"
     grep -q "${opt%%=*}" "$T_TMP/err" || fail "-o $opt: the error does not name ${opt%%=*}"
 done
 t_mount "$good" "$T_TMP/m1" poll_us=0 || fail "mount with -o poll_us=0"
 echo unpolled >"$T_TMP/m1/p" && [ "$(cat "$T_TMP/m1/p")" = unpolled ] || fail "write and read with poll_us=0"
 t_umount "$T_TMP/m1" || fail "unmount of the poll_us=0 mount"
+
+# The readahead window (fs/readahead.h): 1 MiB by default, as asked, or the kernel's own.
+ra_kb() { local d; d=$(stat -c %d "$1") && cat "/sys/class/bdi/$((d >> 8)):$((d & 255))/read_ahead_kb"; }
+if [ "$(id -u)" = 0 ]; then
+    for want in :1024 readahead=4M:4096 readahead=192K:192; do
+        t_mount "$good" "$T_TMP/m1" "${want%%:*}" || fail "mount with '${want%%:*}'"
+        got=$(ra_kb "$T_TMP/m1")
+        t_umount "$T_TMP/m1" || fail "unmount of the '${want%%:*}' mount"
+        [ "$got" = "${want#*:}" ] || fail "'${want%%:*}': read_ahead_kb is $got, expected ${want#*:}"
+    done
+    t_mount "$good" "$T_TMP/m1" readahead=0 || fail "mount with readahead=0"
+    got=$(ra_kb "$T_TMP/m1")
+    t_umount "$T_TMP/m1" || fail "unmount of the readahead=0 mount"
+    [ "$got" -lt 1024 ] || fail "readahead=0: read_ahead_kb is $got, expected the kernel's default"
+    note "readahead: 1024 KiB by default, 4096 and 192 as asked, $got KiB (the kernel's) with 0"
+fi
 
 # Corrupted stores: write some data, unmount, copy the store, flip bytes in chosen files.
 pristine=$T_TMP/pristine
