@@ -13,7 +13,10 @@ UTIME_OMIT, AT_SYMLINK_NOFOLLOW), fchmod, futimens, mkfifo, mknod, copy_file_ran
 SEEK_DATA/SEEK_HOLE, names of 255 and 256 bytes, a directory renamed into itself, and as
 uid/gid 65534 (a forked child): open, O_TRUNC, write, unlink, rename, chmod, chown, utime,
 utimensat, access, link, symlink, rmdir, listdir, setxattr, getxattr, removexattr, truncate,
-mkdir, mkfifo.  Modes include set-id and sticky bits.  Names come from a small set, so
+mkdir, mkfifo; and as uid/gid 65533 with 65534 as a supplementary group: chown to either
+group, chmod, write, open, access, mkdir, unlink, rename, utimensat, setxattr, truncate (group
+rights, S_ISGID kept or dropped by membership, new files' groups).  Modes include set-id and
+sticky bits.  Names come from a small set, so
 operations collide.
 
 What is allowed to differ (and so is not compared): where SEEK_DATA/SEEK_HOLE put a hole
@@ -160,16 +163,16 @@ class Side:
         return os.path.join(self.root, n)
 
 
-def as_nobody(fn):
-    """fn() in a child running as uid/gid 65534; its result as text."""
+def as_user(uid, gid, groups, fn):
+    """fn() in a child running as uid, gid and the supplementary groups; its result as text."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(r)
-            os.setgroups([])
-            os.setresgid(65534, 65534, 65534)
-            os.setresuid(65534, 65534, 65534)
+            os.setgroups(groups)
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
             os.write(w, repr(call(fn)).encode())
         finally:
             os._exit(0)
@@ -183,6 +186,17 @@ def as_nobody(fn):
     os.close(r)
     os.waitpid(pid, 0)
     return ("child", out.decode())
+
+
+def as_nobody(fn):
+    """fn() as uid/gid 65534, no supplementary groups."""
+    return as_user(65534, 65534, [], fn)
+
+
+def as_member(fn):
+    """fn() as uid/gid 65533 with nobody's group (65534) as a supplementary group: a caller
+    whose rights on nobody's files come through a group it is only a supplementary member of."""
+    return as_user(65533, 65533, [65534], fn)
 
 
 def nobody_write(path, data, off):
@@ -201,7 +215,7 @@ def stat_of(path):
 
 def draw(rng):
     """One random operation: its description and a function that runs it on a side."""
-    k = rng.randrange(36)
+    k = min(rng.randrange(39), 36)  # the member's operations three times as often: few succeed
     sub = rng.randrange(8)
     a, b = rng.choice(NAMES), rng.choice(NAMES)
     mode = rng.choice([0o644, 0o755, 0o600, 0o4755, 0o2755, 0o000, 0o777, 0o1777, 0o2777, 0o6777,
@@ -218,7 +232,7 @@ def draw(rng):
     falloc = rng.choice([0, 1, 3, 0x10, 0x11])  # KEEP_SIZE 1, PUNCH_HOLE 2, ZERO_RANGE 0x10
     length = rng.choice([1, 4096, 65536, 100000])
     target = rng.choice(["a", "d/a", "d/../c", "e", "nonexist"])
-    uid, gid = rng.choice([0, 65534, -1]), rng.choice([0, 65534, -1])
+    uid, gid = rng.choice([0, 65534, 65533, -1]), rng.choice([0, 65534, 65533, -1])
     stamp = rng.choice([UTIME_NOW, UTIME_OMIT, (7, 8), (0, 999999999)])
     stamp2 = rng.choice([UTIME_NOW, UTIME_OMIT, (9, 10)])
     nofollow = rng.choice([0, AT_SYMLINK_NOFOLLOW])
@@ -325,6 +339,19 @@ def draw(rng):
                                    lambda: os.chown(P(a), 65534, 65534),
                                    lambda: renameat2(P(a), P(b), rflags),
                                    lambda: os.mkdir(P(a), mode)][sub]),
+            # never chown (-1, -1): see NOBODY_CHOWN
+            36: lambda: as_member([lambda: os.chown(P(a), -1, gid if gid != -1 else 65534),
+                                   lambda: os.chown(P(a), uid if uid != -1 else 65533, -1),
+                                   lambda: os.chmod(P(a), mode),
+                                   lambda: nobody_write(P(a), data[:10] or b"x", off),
+                                   lambda: os.close(os.open(P(a), fl, mode)),
+                                   lambda: os.access(P(a), [os.R_OK, os.W_OK, os.X_OK][slot]),
+                                   lambda: os.mkdir(P(a), mode),
+                                   lambda: os.unlink(P(a)),
+                                   lambda: renameat2(P(a), P(b), rflags),
+                                   lambda: utimensat(P(a), stamp, stamp2, nofollow),
+                                   lambda: os.setxattr(P(a), "user.m", b"v", xflags),
+                                   lambda: os.truncate(P(a), off)][how]),
         }
         return ops[k]()
 
