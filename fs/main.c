@@ -173,7 +173,8 @@ static void usage(const char *prog)
            "                           next one before sleeping, while CPU time is spare\n"
            "                           (default 200; 0: never)\n"
            "    -o readahead=N         the kernel's readahead window for sequential reads\n"
-           "                           (default 1M; 0: the kernel's own, 128 KiB; root only)\n"
+           "                           (4K..1G, default 1M; 0: the kernel's own, 128 KiB;\n"
+           "                           root only)\n"
            "    -o nonempty            allow mounting over a non-empty directory\n"
            "    -o relatime|strictatime|noatime|nodiratime  when reads move atime (default\n"
            "                           relatime: the first read after a change, or daily)\n"
@@ -509,8 +510,11 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
      * one the daemon answers; with the kernel's 128 KiB a cold 1 GiB read measured about half
      * as fast (fs/readahead.h) */
     size_t readahead = 1u << 20;
-    if (a.readahead && (parse_size(a.readahead, &readahead) || readahead > (1u << 30))) {
-        fprintf(stderr, "lsmfs: invalid readahead '%s' (0..1G)\n", a.readahead);
+    /* The kernel counts the window in KiB: below 4K it would be 0, which turns readahead off
+     * rather than leaving the kernel's */
+    if (a.readahead && (parse_size(a.readahead, &readahead) || readahead > (1u << 30) ||
+                        (readahead > 0 && readahead < 4096))) {
+        fprintf(stderr, "lsmfs: invalid readahead '%s' (0, or 4K..1G)\n", a.readahead);
         return 1;
     }
     enum lsmfs_rdplus rdplus = LSMFS_RDPLUS_AUTO;

@@ -56,7 +56,7 @@ t_umount "$T_TMP/nonempty" || fail "unmount of the nonempty mount"
 
 # Bad option values: one line naming the option.  And the request loop without polling works.
 for opt in poll_us=abc poll_us=-1 poll_us=2000000 memtable_size=12x compaction=sideways \
-           readahead=1x readahead=2G; do
+           readahead=1x readahead=2G readahead=512; do
     bad_input "-o $opt" "$good" "$T_TMP/m1" -o "$opt"
     grep -q "${opt%%=*}" "$T_TMP/err" || fail "-o $opt: the error does not name ${opt%%=*}"
 done
