@@ -18,8 +18,9 @@
  * the core as an orphan; the kernel still reaches it by node id, through the file handle or
  * fscore_stat_open / fscore_file_get.  File locks are left to the kernel, which implements
  * POSIX and flock locks locally when the filesystem does not.  SEEK_DATA/SEEK_HOLE find the
- * chunks that hold data, except under the writeback cache (see ll_lseek).  With
- * -o opens=kernel the kernel opens files without asking: see "files the kernel opens itself".
+ * chunks that hold data, except under the writeback cache (see ll_lseek).  By default
+ * (-o opens=kernel) the kernel opens files without asking: see "files the kernel opens
+ * itself"; with -o opens=daemon every open reaches the daemon.
  */
 #include "fuse_ops.h"
 
@@ -157,6 +158,8 @@ static int is_multi(const struct stat *st) { return !S_ISDIR(st->st_mode) && st-
 
 static void reply_status(fuse_req_t req, int r) { fuse_reply_err(req, r < 0 ? -r : 0); }
 
+static double attr_timeout(lsmfs_ctx *c, const struct stat *st);
+
 /* Fill e for the entry name in parent, whose attributes are st, and count the lookup. */
 static int entry_of(lsmfs_ctx *c, fuse_ino_t parent, const char *name, const struct stat *st,
                     struct fuse_entry_param *e)
@@ -167,7 +170,8 @@ static int entry_of(lsmfs_ctx *c, fuse_ino_t parent, const char *name, const str
         return r;
     e->ino = (fuse_ino_t)st->st_ino;
     e->attr = *st;
-    e->attr_timeout = e->entry_timeout = TIMEOUT;
+    e->entry_timeout = TIMEOUT;
+    e->attr_timeout = attr_timeout(c, st);
     return 0;
 }
 
@@ -314,6 +318,44 @@ static void atime_notify(lsmfs_ctx *c, fuse_ino_t ino, int moved)
         fuse_lowlevel_notify_inval_inode(c->se, ino, -1, 0);
 }
 
+/* How long the kernel may keep the attributes st of a node.  With kernel opens it serves the
+ * reads of a file it holds pages of, or of an empty file, without asking the daemon: while
+ * such a read owes an atime (atime_due), the attributes are given no time at all, and
+ * otherwise only until atime turns a day old.  A read that reaches the end of the file then
+ * asks for them first, with a GETATTR through the open file, and that moves atime
+ * (ll_getattr). */
+static double attr_timeout(lsmfs_ctx *c, const struct stat *st)
+{
+    if (!c->kernel_opens || !S_ISREG(st->st_mode) || c->atime == LSMFS_ATIME_NEVER ||
+        (st->st_size != 0 && !fs_nodes_may_have_pages(c->nodes, (uint64_t)st->st_ino)))
+        return TIMEOUT;
+    if (atime_due(c, st))
+        return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double left = (double)(st->st_atim.tv_sec + 24 * 3600 - now.tv_sec);
+    return left < 1 ? 1 : left < TIMEOUT ? left : TIMEOUT;
+}
+
+/* With kernel opens, after a change the kernel does not answer with attributes (rename,
+ * unlink of another name, extended attributes) moved the ctime of the file with attributes
+ * st: if a read now owes an atime (attr_timeout), drop the kernel's attributes, before the
+ * reply so that the caller cannot read first.  Only attributes (offset -1): that takes no lock
+ * the kernel could hold while it waits for the reply. */
+static void atime_owed(lsmfs_ctx *c, const struct stat *st)
+{
+    if (c->kernel_opens && c->se && st->st_ino && attr_timeout(c, st) == 0)
+        fuse_lowlevel_notify_inval_inode(c->se, (fuse_ino_t)st->st_ino, -1, 0);
+}
+
+/* The attributes of path for atime_owed, taken while the caller holds ns (the notice goes out
+ * after it lets go); st_ino 0 if there is nothing to tell. */
+static void atime_owed_at(lsmfs_ctx *c, const char *path, struct stat *st)
+{
+    if (!c->kernel_opens || fscore_stat(c->fs, path, st) != 0)
+        st->st_ino = 0;
+}
+
 /* ---- connection ---- */
 
 static void ll_init(void *data, struct fuse_conn_info *conn)
@@ -441,17 +483,18 @@ static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
     make_node(req, parent, name, MAKE_SYMLINK, 0, 0, target);
 }
 
-/* unlink and rmdir: remove a name, exclusively (paths that use it must not be in flight). */
 /* ---- files the kernel opens itself ----
  * With -o opens=kernel the daemon answers OPEN and FLUSH with ENOSYS, and the kernel then
  * opens, flushes and releases regular files without asking (FUSE_NO_OPEN_SUPPORT): a cached
  * file costs no round trip to open, read and close.  What it costs instead: no close reaches
  * the daemon, so every WRITE is committed before it is answered (a closed file's writes must
- * survive a kill of the daemon), and reads the kernel serves from its page cache move no
- * atime (the first read after a write still does: non-writeback writes leave partial pages
- * uncached).  And the daemon no longer knows which files are open, so a regular file whose
- * last name goes is kept (an orphan, as for an open file) until the kernel forgets its inode,
- * which it does at once unless the file is open or mapped. */
+ * survive a kill of the daemon).  Reads the kernel serves from its page cache reach the
+ * daemon only when they owe an atime: the kernel then holds the file's attributes with no
+ * timeout, and a read to the end of the file asks for them first (attr_timeout; a read that
+ * stops short of the end, or of a mapping, is not seen).  And the daemon no longer knows
+ * which files are open, so a regular file whose last name goes is kept (an orphan, as for an
+ * open file) until the kernel forgets its inode, which it does at once unless the file is
+ * open or mapped. */
 
 /* Before a name of path goes (unlink, rename over it): with kernel opens, a reference to the
  * regular file behind it, so that if this is its last name it lives on; NULL otherwise. */
@@ -464,15 +507,19 @@ static fs_file *keep_victim(lsmfs_ctx *c, const char *path)
 }
 
 /* After the name went: keep f with its node until the kernel forgets the inode if that was
- * its last name, else drop it. */
+ * its last name, else drop it (its ctime moved: atime_owed). */
 static void hold_orphan(lsmfs_ctx *c, fs_file *f)
 {
     struct stat st;
-    if (!f)
+    if (!f || fs_file_stat(f, &st) != 0) {
+        if (f)
+            fs_file_close(f);
         return;
-    if (fs_file_stat(f, &st) == 0 && st.st_nlink == 0 &&
-        fs_nodes_hold(c->nodes, (uint64_t)st.st_ino, f) == 0)
+    }
+    if (st.st_nlink == 0 && fs_nodes_hold(c->nodes, (uint64_t)st.st_ino, f) == 0)
         return;
+    if (st.st_nlink > 0)
+        atime_owed(c, &st);
     fs_file_close(f); /* still named, or the kernel already forgot it: nobody can have it */
 }
 
@@ -507,6 +554,7 @@ static int req_file_done(lsmfs_ctx *c, fs_file *f, int own, int r)
     return r ? r : r2 ? r2 : r3;
 }
 
+/* unlink and rmdir: remove a name, exclusively (paths that use it must not be in flight). */
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 {
     lsmfs_ctx *c = CTX(req);
@@ -557,7 +605,15 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     if (r == 0) /* on -ENOMEM the table forgets the name: a later lookup relearns it */
         fs_nodes_rename(c->nodes, parent, name, newparent, newname,
                         (flags & RENAME_EXCHANGE) != 0);
+    struct stat moved[2] = {{.st_ino = 0}, {.st_ino = 0}};
+    if (r == 0) { /* a rename moves the ctime of what it moves */
+        atime_owed_at(c, to, &moved[0]);
+        if (flags & RENAME_EXCHANGE)
+            atime_owed_at(c, from, &moved[1]);
+    }
     pthread_rwlock_unlock(&c->ns);
+    atime_owed(c, &moved[0]);
+    atime_owed(c, &moved[1]);
     hold_orphan(c, victim);
     if (r == 0)
         keep_ghost(c, &gone);
@@ -606,12 +662,19 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    lsmfs_ctx *c = CTX(req);
     struct stat st;
-    int r = node_stat(CTX(req), ino, fi, &st);
+    int r = node_stat(c, ino, fi, &st);
+    /* With kernel opens a GETATTR through an open regular file comes from a read that reached
+     * the end of what the kernel caches (or an lseek to the end): the read asks first when
+     * it owes an atime (attr_timeout), and this moves it. */
+    if (r == 0 && fi && c->kernel_opens && S_ISREG(st.st_mode) &&
+        atime_touch(c, ino, NULL, &st))
+        r = node_stat(c, ino, NULL, &st);
     if (r)
         reply_status(req, r);
     else
-        fuse_reply_attr(req, &st, TIMEOUT);
+        fuse_reply_attr(req, &st, attr_timeout(c, &st));
 }
 
 /* The SETATTR fields other than the size, as one fscore_setattr. */
@@ -791,7 +854,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (r)
         reply_status(req, r);
     else
-        fuse_reply_attr(req, &st, TIMEOUT);
+        fuse_reply_attr(req, &st, attr_timeout(c, &st));
 }
 
 static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
@@ -1116,7 +1179,11 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     r = xattr_node(c, ino, path, &p);
     if (r == 0)
         r = fscore_setxattr_node(c->fs, p, ino, name, value, size, flags);
+    struct stat st = {.st_ino = 0};
+    if (r == 0 && p)
+        atime_owed_at(c, p, &st);
     pthread_rwlock_unlock(&c->ns);
+    atime_owed(c, &st);
     if (r == -ENOENT && !p) /* a removed directory held open keeps taking attributes (ext4) */
         r = fs_ghosts_setxattr(c->ghosts, ino, name, value, size, flags);
     reply_status(req, r);
@@ -1233,7 +1300,11 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
         r = xattr_node(c, ino, path, &p);
         if (r == 0)
             r = fscore_removexattr_node(c->fs, p, ino, name);
+        struct stat st = {.st_ino = 0};
+        if (r == 0 && p)
+            atime_owed_at(c, p, &st);
         pthread_rwlock_unlock(&c->ns);
+        atime_owed(c, &st);
         if (r == -ENOENT && !p)
             r = fs_ghosts_removexattr(c->ghosts, ino, name);
     }

