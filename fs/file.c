@@ -1205,8 +1205,8 @@ static int file_put_locked(fs_file *f)
             lsm_batch *b = lsm_batch_new();
             int r2 = b ? lsm_batch_delete(b, f->home.data, f->home.len) : -ENOMEM;
             fs_delta d = {0};
-            if (r2 == 0)
-                r2 = fs_batch_delete_data(fs, b, f->ino, 1, &d);
+            if (r2 == 0) /* chunks only if the record says so, as an unlink decides */
+                r2 = fs_batch_delete_data(fs, b, f->ino, !f->stored_inline, &d);
             if (r2 == 0)
                 r2 = fs_write_delta_locked(fs, b, &d);
             lsm_batch_free(b);
