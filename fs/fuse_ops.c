@@ -321,9 +321,10 @@ static void atime_notify(lsmfs_ctx *c, fuse_ino_t ino, int moved)
 /* How long the kernel may keep the attributes st of a node.  With kernel opens it serves the
  * reads of a file it holds pages of, or of an empty file, without asking the daemon: while
  * such a read owes an atime (atime_due), the attributes are given no time at all, and
- * otherwise only until atime turns a day old.  A read that reaches the end of the file then
- * asks for them first, with a GETATTR through the open file, and that moves atime
- * (ll_getattr). */
+ * otherwise only until atime turns a day old.  The kernel checks a file's attributes at every
+ * read (auto_inval_data, ll_init), so the next read asks for them first, with a GETATTR
+ * through the open file, and that moves atime (ll_getattr).  Reads through a mapping of
+ * cached pages are not seen. */
 static double attr_timeout(lsmfs_ctx *c, const struct stat *st)
 {
     if (!c->kernel_opens || !S_ISREG(st->st_mode) || c->atime == LSMFS_ATIME_NEVER ||
@@ -394,6 +395,11 @@ static void ll_init(void *data, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (c->rdplus == LSMFS_RDPLUS_AUTO && (conn->capable & FUSE_CAP_READDIRPLUS_AUTO))
         conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+    /* The kernel then checks a file's attributes at every read (and drops its pages when the
+     * mtime it is told differs from its own): with kernel opens, every read of a file that owes
+     * an atime asks the daemon first (attr_timeout).  libfuse asks for it by default; say so. */
+    if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+        conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
     conn->max_write = 1u << 20;
     conn->max_readahead = c->max_readahead;
 }
@@ -490,8 +496,8 @@ static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
  * the daemon, so every WRITE is committed before it is answered (a closed file's writes must
  * survive a kill of the daemon).  Reads the kernel serves from its page cache reach the
  * daemon only when they owe an atime: the kernel then holds the file's attributes with no
- * timeout, and a read to the end of the file asks for them first (attr_timeout; a read that
- * stops short of the end, or of a mapping, is not seen).  And the daemon no longer knows
+ * timeout, and a read asks for them first (attr_timeout; a read through a mapping is not
+ * seen).  And the daemon no longer knows
  * which files are open, so a regular file whose last name goes is kept (an orphan, as for an
  * open file) until the kernel forgets its inode, which it does at once unless the file is
  * open or mapped. */
@@ -665,9 +671,9 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     lsmfs_ctx *c = CTX(req);
     struct stat st;
     int r = node_stat(c, ino, fi, &st);
-    /* With kernel opens a GETATTR through an open regular file comes from a read that reached
-     * the end of what the kernel caches (or an lseek to the end): the read asks first when
-     * it owes an atime (attr_timeout), and this moves it. */
+    /* With kernel opens a GETATTR through an open regular file comes from a read (or an
+     * lseek to the end): the read asks first when it owes an atime (attr_timeout), and this
+     * moves it. */
     if (r == 0 && fi && c->kernel_opens && S_ISREG(st.st_mode) &&
         atime_touch(c, ino, NULL, &st))
         r = node_stat(c, ino, NULL, &st);

@@ -64,6 +64,7 @@ chk "a1 m0 c1" p sh -c 'mv p p2 && mv p2 p && cat p'
 chk "a1 m0 c1" p sh -c 'ln p p3 && rm p3 && cat p'
 chk "a1 m0 c1" p sh -c 'setfattr -n user.t -v 1 p && cat p'
 chk "a1 m0 c1" p sh -c 'chmod 600 p && cat p'
+chk "a1 m0 c1" p sh -c 'chmod 644 p && dd if=p of=/dev/null bs=100 count=1 status=none'
 chk "a0 m0 c0" p cat p
 chk "a0 m1 c1" f sh -c 'echo x >> f'
 chk "a1 m0 c0" d ls d
