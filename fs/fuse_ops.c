@@ -497,10 +497,9 @@ static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
  * survive a kill of the daemon).  Reads the kernel serves from its page cache reach the
  * daemon only when they owe an atime: the kernel then holds the file's attributes with no
  * timeout, and a read asks for them first (attr_timeout; a read through a mapping is not
- * seen).  And the daemon no longer knows
- * which files are open, so a regular file whose last name goes is kept (an orphan, as for an
- * open file) until the kernel forgets its inode, which it does at once unless the file is
- * open or mapped. */
+ * seen).  And the daemon no longer knows which files are open, so a regular file whose last
+ * name goes is kept (an orphan, as for an open file) until the kernel forgets its inode,
+ * which it does at once unless the file is open or mapped. */
 
 /* Before a name of path goes (unlink, rename over it): with kernel opens, a reference to the
  * regular file behind it, so that if this is its last name it lives on; NULL otherwise. */
