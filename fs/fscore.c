@@ -629,6 +629,9 @@ int fscore_open(const char *store_dir, const lsm_options *opt, int read_only, fs
     else
         lsm_options_init(&o);
     o.read_only = read_only;
+    /* Keys start with their kind (schema.h): a big file's chunks, written apart from the
+     * names, get tables of their own that move down the levels without being rewritten. */
+    o.partition_prefix = 1;
     if (read_only)
         o.create_if_missing = 0;
     int r = lsm_open(store_dir, &o, &fs->db);

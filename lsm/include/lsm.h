@@ -90,6 +90,13 @@ typedef struct lsm_options {
     int max_subcompactions;       /* default 2: threads that share one large leveled compaction,
                                      each merging its own key range (1: the background thread
                                      alone) */
+    size_t partition_prefix;      /* default 0; n > 0 (leveled only): a compaction output is
+                                     cut wherever the first n bytes of two adjacent user keys
+                                     differ, and a flush output there once it holds
+                                     target_file_size bytes.  Key ranges written apart (lsmfs:
+                                     file chunks and names) then get tables of their own, and
+                                     a level-0 table that overlaps no other and nothing in L1
+                                     moves down without a rewrite */
     int disable_background;       /* default 0; 1 runs flush/compaction inline (tests) */
     lsm_env *env;                 /* default NULL: the POSIX file system */
 } lsm_options;

@@ -7,11 +7,13 @@
  * level n, the next table after that level's round-robin pointer plus the overlapping tables of
  * n+1, into n+1 — or, when nothing in n+1 overlaps and the tables under it in n+2 are small
  * enough, a trivial move of the table down one level (a manifest edit, no I/O).  Level 0
- * tables that overlap neither each other nor L1 (sequential inserts) also move down as they
- * are.  Outputs are
- * split at target_file_size and when they would overlap more than 10 x target_file_size of the
- * level below the output (so a later compaction of that output stays bounded), and only
- * between user keys, so no user key ever spans two tables of a level.  (Level 0 does not jump
+ * tables that overlap neither another L0 table nor L1 (sequential inserts, or a range that a
+ * flush cut apart at a partition: lsmfs's file chunks) also move down as they are, before the
+ * rest of L0 is merged.  Outputs are split at target_file_size, when they would overlap more
+ * than 10 x target_file_size of the level below the output (so a later compaction of that
+ * output stays bounded) and where the partition_prefix of the keys changes (so a range
+ * written apart later overlaps no output), and only between user keys, so no user key ever
+ * spans two tables of a level.  (Level 0 does not jump
  * the queue when writers are slowed down: with L1 left to grow, every L0 compaction would
  * rewrite more of it, and write amplification ran away in the bounded_l0 test.)
  *
@@ -160,9 +162,54 @@ static int cmp_smallest(const void *a, const void *b)
     return ikey_compare(x->smallest, x->smallest_len, y->smallest, y->smallest_len);
 }
 
-/* Every L0 table (and the L1 tables they overlap) into L1. */
+static int files_overlap(const file_meta *a, const file_meta *b)
+{
+    slice as = file_smallest_user(a), al = file_largest_user(a);
+    slice bs = file_smallest_user(b), bl = file_largest_user(b);
+    return ukey_compare(as.data, as.len, bl.data, bl.len) <= 0 &&
+           ukey_compare(bs.data, bs.len, al.data, al.len) <= 0;
+}
+
+/* The L0 tables that overlap no other L0 table and nothing in L1 (a range written apart, such
+ * as a big file's chunks cut off by partition_prefix), as a trivial move into L1; NULL if
+ * there are none, or if every L0 table is one (pick_l0 moves them all), or on OOM.  Moving
+ * them first keeps them out of the merge of the rest, which would rewrite them for nothing. */
+static compaction *pick_l0_isolated(version *v)
+{
+    size_t n = v->nfiles[0], k = 0;
+    file_meta **sel = malloc((n ? n : 1) * sizeof *sel);
+    if (!sel) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        file_meta *f = v->files[0][i];
+        int alone = 1;
+        for (size_t j = 0; j < n && alone; j++)
+            alone = j == i || !files_overlap(f, v->files[0][j]);
+        file_meta **ov = NULL;
+        size_t nov = 1;
+        slice lo = file_smallest_user(f), hi = file_largest_user(f);
+        if (alone && version_overlapping(v, 1, &lo, &hi, &ov, &nov) == 0 && nov == 0)
+            sel[k++] = f;
+        free(ov);
+    }
+    compaction *c = NULL;
+    if (k > 0 && k < n) {
+        c = new_compaction(v, 0, 1);
+        if (c && copy_files(&c->in[0], &c->nin[0], sel, k) == 0) {
+            c->trivial_move = 1;
+        } else {
+            compaction_free(c);
+            c = NULL;
+        }
+    }
+    free(sel);
+    return c;
+}
+
+/* Every L0 table (and the L1 tables they overlap) into L1, after any that can move alone. */
 static compaction *pick_l0(version *v)
 {
+    compaction *moved = pick_l0_isolated(v);
+    if (moved) return moved;
     compaction *c = make_compaction(v, 0, 1, v->files[0], v->nfiles[0]);
     if (c && c->nin[1] == 0) {
         /* Nothing in L1 overlaps: if the L0 tables do not overlap one another either
@@ -381,20 +428,8 @@ static int output_finish(output_state *o)
     int rc = sst_builder_finish(o->b, &meta);
     o->b = NULL;
     if (rc) return rc;
-    file_meta *f = file_meta_new(o->number, meta.file_size, meta.smallest, meta.smallest_len,
-                                 meta.largest, meta.largest_len);
-    if (!f) {
-        sst_meta_clear(&meta);
-        return lsm_error(LSM_ENOMEM, "compaction: out of memory");
-    }
-    f->entries = meta.num_entries;
-    f->deletions = meta.num_deletions;
-    f->raw_key_bytes = meta.raw_key_bytes;
-    f->raw_value_bytes = meta.raw_value_bytes;
-    f->smallest_seq = o->min_seq;
-    f->largest_seq = o->max_seq;
-    f->vs = &o->db->vs;
-    sst_meta_clear(&meta);
+    file_meta *f = file_meta_of_table(o->number, &meta, o->min_seq, o->max_seq, &o->db->vs);
+    if (!f) return lsm_error(LSM_ENOMEM, "compaction: out of memory");
     o->written += f->size;
     rc = edit_add_file(o->edit, o->c->out_level, f);
     if (rc) __atomic_store_n(&f->obsolete, 1, __ATOMIC_RELEASE);
@@ -506,6 +541,7 @@ static int span_merge(span *s)
     int leveled = db->opt.compaction_style != LSM_COMPACTION_TIERED;
     uint64_t target = leveled ? db->opt.target_file_size : UINT64_MAX;
     uint64_t gp_limit = 10 * (uint64_t)db->opt.target_file_size;
+    size_t prefix = leveled ? db->opt.partition_prefix : 0;
     int gp_level = c->out_level + 1;
     size_t gp_i = 0;
     uint64_t gp_overlap = 0;
@@ -528,6 +564,7 @@ static int span_merge(span *s)
         if (!have_cur || ukey_compare(u.data, u.len, cur.data, cur.len) != 0) {
             /* A new user key: the only place an output may be cut, or the span end. */
             if (s->hi && ukey_compare(u.data, u.len, s->hi->data, s->hi->len) > 0) break;
+            int part = have_cur && ukey_partition_differs(prefix, cur.data, cur.len, u.data, u.len);
             cur.len = 0;
             if (buf_append(&cur, u.data, u.len)) {
                 rc = lsm_error(LSM_ENOMEM, "compaction: out of memory");
@@ -546,7 +583,7 @@ static int span_merge(span *s)
                 }
                 gp_seen = 1;
             }
-            if (out.b && (sst_builder_file_size(out.b) >= target || gp_overlap > gp_limit)) {
+            if (out.b && (sst_builder_file_size(out.b) >= target || gp_overlap > gp_limit || part)) {
                 rc = output_finish(&out);
                 gp_overlap = 0;
                 if (rc) break;

@@ -113,11 +113,15 @@ void db_set_bg_error(lsm_db *db, int rc);
 int db_error_transient(int rc);
 
 /* flush.c */
-/* Write m to a new level-0 table.  *out is the new table's meta (NULL if m is empty). */
-int flush_build_table(lsm_db *db, memtable *m, file_meta **out);
-/* The same for the n memtables ms (oldest first) merged into one table, without the versions
- * that newer ones shadow for every reader. */
-int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out);
+/* Most level-0 tables one flush writes: past it, the last one takes everything left. */
+#define FLUSH_MAX_TABLES 16
+/* Write the n memtables ms (oldest first), merged, to new level-0 tables, without the versions
+ * that newer ones shadow for every reader: one table, or more cut at partition changes
+ * (lsm_options partition_prefix).  out[0..*nout) gets their metas, each with one reference
+ * the caller owns (none if the memtables are empty).  On failure no table is left. */
+int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out, size_t *nout);
+/* Release tables a flush wrote but did not install: their files go with the last reference. */
+void flush_tables_drop(file_meta **fs, size_t n);
 /* Flush the oldest immutable memtable (all = 0) or all of them as one table (all = 1), as
  * flush_oldest_imm.  REQUIRES: work_mu held, mu not held, nimm > 0. */
 int flush_imms(lsm_db *db, int all);

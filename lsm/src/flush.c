@@ -4,10 +4,13 @@
  * The background thread does one unit of work at a time under db->work_mu: flushing the
  * oldest immutable memtable always comes first (writers may be stalled on it), then at most
  * one compaction, then it looks again.  A flush writes the memtable with an sst_builder
- * (temp file, fsync, rename, directory fsync), then logs ONE manifest edit that adds the table
- * and advances the log number past the memtable's WAL; only after that edit is durable is the
- * WAL deleted.  A crash at any point leaves either the WAL (replayed at open) or the table in
- * the manifest, and at worst an orphan table or temp file, which open deletes.
+ * (temp file, fsync, rename, directory fsync) -- or several, cut where the partition_prefix of
+ * the keys changes once a table holds target_file_size, so that a big range written apart
+ * moves down the levels without a rewrite (compaction.c) -- then logs ONE manifest edit that
+ * adds the tables and advances the log number past the memtable's WAL; only after that edit
+ * is durable is the WAL deleted.  A crash at any point leaves either the WAL (replayed at
+ * open) or the tables in the manifest, and at worst orphan tables or temp files, which open
+ * deletes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +40,55 @@ static iter *memtables_iter(memtable **ms, int n)
     return merge_iter_new(ch, n);
 }
 
-int flush_build_table(lsm_db *db, memtable *m, file_meta **out)
+/* One table of a flush, being written. */
+typedef struct flush_out {
+    sst_builder *b;
+    uint64_t number, min_seq, max_seq;
+} flush_out;
+
+static int flush_out_open(lsm_db *db, flush_out *o)
 {
-    return flush_build_merged(db, &m, 1, out);
+    pthread_mutex_lock(&db->mu);
+    o->number = vset_new_file_number(&db->vs);
+    pthread_mutex_unlock(&db->mu);
+    o->b = NULL;
+    o->min_seq = UINT64_MAX;
+    o->max_seq = 0;
+    char *path = table_file_name(db->dir, o->number);
+    sst_options so = {db->opt.block_size, db->opt.block_restart_interval,
+                      db->opt.bloom_bits_per_key, db->opt.compression, 0};
+    int rc = path ? sst_builder_open(db->env, path, o->number, &so, &o->b)
+                  : lsm_error(LSM_ENOMEM, "flush: out of memory");
+    free(path);
+    return rc;
 }
 
-int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out)
+/* Finish o's table and append its meta to out[*n] (room for it is the caller's). */
+static int flush_out_finish(lsm_db *db, flush_out *o, file_meta **out, size_t *n)
 {
-    *out = NULL;
+    sst_meta meta;
+    memset(&meta, 0, sizeof meta);
+    int rc = sst_builder_finish(o->b, &meta);
+    o->b = NULL;
+    if (rc) return rc;
+    file_meta *f = file_meta_of_table(o->number, &meta, o->min_seq, o->max_seq, &db->vs);
+    if (!f) return lsm_error(LSM_ENOMEM, "flush: out of memory");
+    stat_add(&db->stats.flush_bytes, f->size);
+    out[(*n)++] = f;
+    return 0;
+}
+
+void flush_tables_drop(file_meta **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        __atomic_store_n(&fs[i]->obsolete, 1, __ATOMIC_RELEASE);
+        file_meta_unref(fs[i]);
+    }
+}
+
+int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out, size_t *nout)
+{
+    *nout = 0;
     iter *it = memtables_iter(ms, n);
     if (!it) return lsm_error(LSM_ENOMEM, "flush: out of memory");
     iter_seek_first(it);
@@ -52,15 +96,12 @@ int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out)
         iter_destroy(it);
         return 0;
     }
-    pthread_mutex_lock(&db->mu);
-    uint64_t number = vset_new_file_number(&db->vs);
-    pthread_mutex_unlock(&db->mu);
-    char *path = table_file_name(db->dir, number);
-    sst_options so = {db->opt.block_size, db->opt.block_restart_interval,
-                      db->opt.bloom_bits_per_key, db->opt.compression, 0};
-    sst_builder *b = NULL;
-    int rc = path ? sst_builder_open(db->env, path, number, &so, &b)
-                  : lsm_error(LSM_ENOMEM, "flush: out of memory");
+    /* Cut at a partition change once the table holds target_file_size: a big range written
+     * apart (a file's chunks) gets a table of its own, while small flushes stay one table
+     * (each table counts towards the level-0 trigger). */
+    size_t prefix = db->opt.compaction_style == LSM_COMPACTION_TIERED ? 0 : db->opt.partition_prefix;
+    flush_out o;
+    int rc = flush_out_open(db, &o);
     /* Versions shadowed by a newer one that every reader can see are not written (as in a
      * compaction): an update-heavy memtable flushes to about its live size. */
     pthread_mutex_lock(&db->mu);
@@ -68,47 +109,35 @@ int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out)
     pthread_mutex_unlock(&db->mu);
     slice prev_user = {NULL, 0};
     uint64_t prev_seq = 0;
-    uint64_t min_seq = UINT64_MAX, max_seq = 0;
     for (; !rc && iter_valid(it); iter_next(it)) {
         slice k = iter_key(it), v = iter_value(it);
         uint64_t s = ikey_seq(k.data, k.len);
         slice u = ikey_user(k.data, k.len);
         int same = prev_user.data && ukey_compare(u.data, u.len, prev_user.data, prev_user.len) == 0;
         int shadowed = same && prev_seq <= smallest_snapshot;
+        if (!same && prev_user.data && *nout + 1 < FLUSH_MAX_TABLES &&
+            ukey_partition_differs(prefix, prev_user.data, prev_user.len, u.data, u.len) &&
+            sst_builder_file_size(o.b) >= db->opt.target_file_size) {
+            rc = flush_out_finish(db, &o, out, nout);
+            if (!rc) rc = flush_out_open(db, &o);
+            if (rc) break;
+        }
         prev_user = u; /* memtable entries stay put while the memtable lives */
         prev_seq = s;
         if (shadowed) continue;
-        if (s < min_seq) min_seq = s;
-        if (s > max_seq) max_seq = s;
-        rc = sst_builder_add(b, k.data, k.len, v.data, v.len);
+        if (s < o.min_seq) o.min_seq = s;
+        if (s > o.max_seq) o.max_seq = s;
+        rc = sst_builder_add(o.b, k.data, k.len, v.data, v.len);
     }
     iter_destroy(it);
-    free(path);
+    if (!rc) rc = flush_out_finish(db, &o, out, nout);
     if (rc) {
-        if (b) sst_builder_abandon(b);
+        if (o.b) sst_builder_abandon(o.b);
+        flush_tables_drop(out, *nout);
+        *nout = 0;
         return rc;
     }
-    sst_meta meta;
-    memset(&meta, 0, sizeof meta);
-    rc = sst_builder_finish(b, &meta);
-    if (rc) return rc;
-    file_meta *f = file_meta_new(number, meta.file_size, meta.smallest, meta.smallest_len,
-                                 meta.largest, meta.largest_len);
-    if (!f) {
-        sst_meta_clear(&meta);
-        return lsm_error(LSM_ENOMEM, "flush: out of memory");
-    }
-    f->entries = meta.num_entries;
-    f->deletions = meta.num_deletions;
-    f->raw_key_bytes = meta.raw_key_bytes;
-    f->raw_value_bytes = meta.raw_value_bytes;
-    f->smallest_seq = min_seq;
-    f->largest_seq = max_seq;
-    f->vs = &db->vs;
-    sst_meta_clear(&meta);
-    stat_add(&db->stats.flush_bytes, f->size);
     stat_add(&db->stats.flushes, 1);
-    *out = f;
     return 0;
 }
 
@@ -191,15 +220,15 @@ int flush_imms(lsm_db *db, int all)
     uint64_t next_log = db->nimm > n ? db->imm[n].log : db->mem_log;
     pthread_mutex_unlock(&db->mu);
 
-    file_meta *f = NULL;
-    int rc = flush_build_merged(db, ms, n, &f);
+    file_meta *fs[FLUSH_MAX_TABLES];
+    size_t nf = 0;
+    int rc = flush_build_merged(db, ms, n, fs, &nf);
     version_edit e;
     edit_init(&e);
-    if (!rc && f) rc = edit_add_file(&e, 0, f);
-    if (f) {
-        if (rc) __atomic_store_n(&f->obsolete, 1, __ATOMIC_RELEASE);
-        file_meta_unref(f);
-    }
+    for (size_t i = 0; !rc && i < nf; i++) rc = edit_add_file(&e, 0, fs[i]);
+    if (rc) flush_tables_drop(fs, nf);
+    else
+        for (size_t i = 0; i < nf; i++) file_meta_unref(fs[i]);
     if (!rc) {
         edit_set_log_number(&e, next_log);
         rc = db_log_and_apply(db, &e);

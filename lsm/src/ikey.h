@@ -80,6 +80,16 @@ static inline int ukey_compare(const uint8_t *a, size_t alen, const uint8_t *b, 
     return alen < blen ? -1 : alen > blen;
 }
 
+/* Whether user keys a and b lie in different partitions of prefix length n (lsm_options
+ * partition_prefix): their first n bytes (all of a shorter key) differ.  Never for n == 0. */
+static inline int ukey_partition_differs(size_t n, const uint8_t *a, size_t alen,
+                                         const uint8_t *b, size_t blen)
+{
+    if (n == 0) return 0;
+    size_t la = alen < n ? alen : n, lb = blen < n ? blen : n;
+    return la != lb || memcmp(a, b, la) != 0;
+}
+
 /* Compare two internal keys (each >= IKEY_TRAILER bytes) in the order described above.
  * Returns <0, 0 or >0 (only the sign is meaningful). */
 static inline int ikey_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sstable.h"
 #include "status.h"
 #include "version.h"
 #include "version_edit.h"
@@ -32,6 +33,24 @@ file_meta *file_meta_new(uint64_t number, uint64_t size, const uint8_t *smallest
     f->number = number;
     f->size = size;
     f->refs = 1;
+    return f;
+}
+
+file_meta *file_meta_of_table(uint64_t number, sst_meta *m, uint64_t min_seq,
+                              uint64_t max_seq, struct vset *vs)
+{
+    file_meta *f = file_meta_new(number, m->file_size, m->smallest, m->smallest_len, m->largest,
+                                 m->largest_len);
+    if (f) {
+        f->entries = m->num_entries;
+        f->deletions = m->num_deletions;
+        f->raw_key_bytes = m->raw_key_bytes;
+        f->raw_value_bytes = m->raw_value_bytes;
+        f->smallest_seq = min_seq;
+        f->largest_seq = max_seq;
+        f->vs = vs;
+    }
+    sst_meta_clear(m);
     return f;
 }
 

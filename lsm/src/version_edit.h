@@ -39,6 +39,12 @@ typedef struct file_meta {
 /* A new file_meta with refs = 1 and copies of the keys; NULL on out of memory. */
 file_meta *file_meta_new(uint64_t number, uint64_t size, const uint8_t *smallest,
                          size_t smallest_len, const uint8_t *largest, size_t largest_len);
+struct sst_meta;
+/* The file_meta (refs = 1, files deleted through vs once obsolete) of table number, which an
+ * sst_builder just finished into *m, holding sequences [min_seq, max_seq].  Clears *m in
+ * every case.  NULL on out of memory. */
+file_meta *file_meta_of_table(uint64_t number, struct sst_meta *m, uint64_t min_seq,
+                              uint64_t max_seq, struct vset *vs);
 void file_meta_ref(file_meta *f);
 /* Drop a reference; at zero, an obsolete file is deleted from disk (and from the table
  * cache) through f->vs, then f is freed. */

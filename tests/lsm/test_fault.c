@@ -31,7 +31,8 @@ static void opts(lsm_options *o, lsm_env *env)
     lsm_options_init(o);
     o->env = env;
     o->memtable_size = 8 * 1024;
-    o->target_file_size = 16 * 1024;
+    o->target_file_size = 4 * 1024;
+    o->partition_prefix = 4; /* "key0".."key5": flushes and compactions write several tables */
     o->level1_max_bytes = 64 * 1024;
     o->disable_background = 1; /* operation counts must be the same in every run */
     o->sync_policy = LSM_SYNC_ALWAYS;
