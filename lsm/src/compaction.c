@@ -162,37 +162,33 @@ static int cmp_smallest(const void *a, const void *b)
     return ikey_compare(x->smallest, x->smallest_len, y->smallest, y->smallest_len);
 }
 
-static int files_overlap(const file_meta *a, const file_meta *b)
+/* Whether table f holds keys of more than one partition (lsm_options partition_prefix).  Such a
+ * table (only a flush writes one) is merged, never moved: below L0 its range would overlap
+ * the tables that later flushes cut apart, and keep them from moving. */
+static int spans_partitions(size_t prefix, const file_meta *f)
 {
-    slice as = file_smallest_user(a), al = file_largest_user(a);
-    slice bs = file_smallest_user(b), bl = file_largest_user(b);
-    return ukey_compare(as.data, as.len, bl.data, bl.len) <= 0 &&
-           ukey_compare(bs.data, bs.len, al.data, al.len) <= 0;
+    slice lo = file_smallest_user(f), hi = file_largest_user(f);
+    return ukey_partition_differs(prefix, lo.data, lo.len, hi.data, hi.len);
 }
 
-/* The L0 tables that overlap no other L0 table and nothing in L1 (a range written apart, such
- * as a big file's chunks cut off by partition_prefix), as a trivial move into L1; NULL if
- * there are none, or if every L0 table is one (pick_l0 moves them all), or on OOM.  Moving
- * them first keeps them out of the merge of the rest, which would rewrite them for nothing. */
-static compaction *pick_l0_isolated(version *v)
+/* The L0 tables that overlap no other L0 table and nothing in L1 and lie within one partition
+ * (a range written apart, such as a big file's chunks cut off by partition_prefix), as a
+ * trivial move into L1; NULL if there are none, or on OOM.  Moving them first keeps them out
+ * of the merge of the rest, which would rewrite them for nothing. */
+static compaction *pick_l0_isolated(version *v, size_t prefix)
 {
     size_t n = v->nfiles[0], k = 0;
     file_meta **sel = malloc((n ? n : 1) * sizeof *sel);
     if (!sel) return NULL;
     for (size_t i = 0; i < n; i++) {
         file_meta *f = v->files[0][i];
-        int alone = 1;
-        for (size_t j = 0; j < n && alone; j++)
-            alone = j == i || !files_overlap(f, v->files[0][j]);
-        file_meta **ov = NULL;
-        size_t nov = 1;
         slice lo = file_smallest_user(f), hi = file_largest_user(f);
-        if (alone && version_overlapping(v, 1, &lo, &hi, &ov, &nov) == 0 && nov == 0)
+        if (version_overlap_count(v, 0, &lo, &hi) == 1 && /* (itself) */
+            version_overlap_count(v, 1, &lo, &hi) == 0 && !spans_partitions(prefix, f))
             sel[k++] = f;
-        free(ov);
     }
     compaction *c = NULL;
-    if (k > 0 && k < n) {
+    if (k > 0) {
         c = new_compaction(v, 0, 1);
         if (c && copy_files(&c->in[0], &c->nin[0], sel, k) == 0) {
             c->trivial_move = 1;
@@ -206,9 +202,9 @@ static compaction *pick_l0_isolated(version *v)
 }
 
 /* Every L0 table (and the L1 tables they overlap) into L1, after any that can move alone. */
-static compaction *pick_l0(version *v)
+static compaction *pick_l0(version *v, size_t prefix)
 {
-    compaction *moved = pick_l0_isolated(v);
+    compaction *moved = pick_l0_isolated(v, prefix);
     if (moved) return moved;
     compaction *c = make_compaction(v, 0, 1, v->files[0], v->nfiles[0]);
     if (c && c->nin[1] == 0) {
@@ -223,6 +219,8 @@ static compaction *pick_l0(version *v)
                 slice a = file_largest_user(f[i - 1]), b = file_smallest_user(f[i]);
                 disjoint = ukey_compare(a.data, a.len, b.data, b.len) < 0;
             }
+            for (size_t i = 0; i < c->nin[0] && disjoint; i++)
+                disjoint = !spans_partitions(prefix, f[i]);
             c->trivial_move = disjoint;
             free(f);
         }
@@ -243,7 +241,7 @@ static compaction *pick_leveled(lsm_db *db, version *v)
         if (score > best) best = score, best_level = l;
     }
     if (best < 1.0) return NULL;
-    return best_level == 0 ? pick_l0(v) : pick_level_file(db, v, best_level);
+    return best_level == 0 ? pick_l0(v, db_partition_prefix(db)) : pick_level_file(db, v, best_level);
 }
 
 /* The next table of level l >= 1 (round robin) into l+1, as a trivial move when it can be. */
@@ -316,7 +314,7 @@ static compaction *pick_tiered(lsm_db *db, version *v)
  * bounded compaction. */
 static compaction *pick_idle_leveled(lsm_db *db, version *v)
 {
-    if (v->nfiles[0]) return pick_l0(v);
+    if (v->nfiles[0]) return pick_l0(v, db_partition_prefix(db));
     uint64_t total = 0, live = 0;
     int deepest = 0, shallowest = 0;
     for (int l = 1; l < LSM_NUM_LEVELS; l++) {
@@ -541,7 +539,7 @@ static int span_merge(span *s)
     int leveled = db->opt.compaction_style != LSM_COMPACTION_TIERED;
     uint64_t target = leveled ? db->opt.target_file_size : UINT64_MAX;
     uint64_t gp_limit = 10 * (uint64_t)db->opt.target_file_size;
-    size_t prefix = leveled ? db->opt.partition_prefix : 0;
+    size_t prefix = db_partition_prefix(db);
     int gp_level = c->out_level + 1;
     size_t gp_i = 0;
     uint64_t gp_overlap = 0;

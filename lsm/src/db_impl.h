@@ -112,6 +112,13 @@ void db_set_bg_error(lsm_db *db, int rc);
 /* Whether rc is a failure that may go away on its own (a full disk or quota). */
 int db_error_transient(int rc);
 
+/* The partition_prefix that flushes and compactions honour: leveled stores only (a tiered
+ * run is one table). */
+static inline size_t db_partition_prefix(const lsm_db *db)
+{
+    return db->opt.compaction_style == LSM_COMPACTION_TIERED ? 0 : db->opt.partition_prefix;
+}
+
 /* flush.c */
 /* Most level-0 tables one flush writes: past it, the last one takes everything left. */
 #define FLUSH_MAX_TABLES 16

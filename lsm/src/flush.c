@@ -5,10 +5,10 @@
  * oldest immutable memtable always comes first (writers may be stalled on it), then at most
  * one compaction, then it looks again.  A flush writes the memtable with an sst_builder
  * (temp file, fsync, rename, directory fsync) -- or several, cut where the partition_prefix of
- * the keys changes once a table holds target_file_size, so that a big range written apart
- * moves down the levels without a rewrite (compaction.c) -- then logs ONE manifest edit that
- * adds the tables and advances the log number past the memtable's WAL; only after that edit
- * is durable is the WAL deleted.  A crash at any point leaves either the WAL (replayed at
+ * the keys changes if the table so far overlaps nothing in L0 or L1, so that a range written
+ * apart moves down the levels without a rewrite (compaction.c) -- then logs ONE manifest edit
+ * that adds the tables and advances the log number past the memtable's WAL; only after that
+ * edit is durable is the WAL deleted.  A crash at any point leaves either the WAL (replayed at
  * open) or the tables in the manifest, and at worst orphan tables or temp files, which open
  * deletes.
  */
@@ -86,6 +86,19 @@ void flush_tables_drop(file_meta **fs, size_t n)
     }
 }
 
+/* Whether user keys [lo, hi] overlap no table of level 0 or 1 now: a table of just them would
+ * move down alone (compaction.c). */
+static int range_alone(lsm_db *db, slice lo, slice hi)
+{
+    pthread_mutex_lock(&db->mu);
+    version *v = db->vs.current;
+    version_ref(v);
+    pthread_mutex_unlock(&db->mu);
+    int alone = version_overlap_count(v, 0, &lo, &hi) == 0 && version_overlap_count(v, 1, &lo, &hi) == 0;
+    version_unref(v);
+    return alone;
+}
+
 int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out, size_t *nout)
 {
     *nout = 0;
@@ -96,10 +109,13 @@ int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out, size_t
         iter_destroy(it);
         return 0;
     }
-    /* Cut at a partition change once the table holds target_file_size: a big range written
-     * apart (a file's chunks) gets a table of its own, while small flushes stay one table
-     * (each table counts towards the level-0 trigger). */
-    size_t prefix = db->opt.compaction_style == LSM_COMPACTION_TIERED ? 0 : db->opt.partition_prefix;
+    /* Cut at a partition change when the table so far overlaps nothing in L0 or L1: a range
+     * written apart (a file's chunks) gets a table of its own, which moves down without a
+     * rewrite.  No cut otherwise: each table counts towards the level-0 trigger, and a cut
+     * that moves nothing would only bring the next L0 merge sooner.  A table that spans
+     * partitions is always merged, never moved (compaction.c), so it cannot sit below L0
+     * across a range that later flushes would cut apart. */
+    size_t prefix = db_partition_prefix(db);
     flush_out o;
     int rc = flush_out_open(db, &o);
     /* Versions shadowed by a newer one that every reader can see are not written (as in a
@@ -107,7 +123,7 @@ int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out, size_t
     pthread_mutex_lock(&db->mu);
     uint64_t smallest_snapshot = snapshot_oldest(db);
     pthread_mutex_unlock(&db->mu);
-    slice prev_user = {NULL, 0};
+    slice prev_user = {NULL, 0}, first_user = {NULL, 0}; /* first_user: of the current table */
     uint64_t prev_seq = 0;
     for (; !rc && iter_valid(it); iter_next(it)) {
         slice k = iter_key(it), v = iter_value(it);
@@ -117,11 +133,13 @@ int flush_build_merged(lsm_db *db, memtable **ms, int n, file_meta **out, size_t
         int shadowed = same && prev_seq <= smallest_snapshot;
         if (!same && prev_user.data && *nout + 1 < FLUSH_MAX_TABLES &&
             ukey_partition_differs(prefix, prev_user.data, prev_user.len, u.data, u.len) &&
-            sst_builder_file_size(o.b) >= db->opt.target_file_size) {
+            range_alone(db, first_user, prev_user)) {
             rc = flush_out_finish(db, &o, out, nout);
             if (!rc) rc = flush_out_open(db, &o);
             if (rc) break;
+            first_user.data = NULL;
         }
+        if (!first_user.data) first_user = u;
         prev_user = u; /* memtable entries stay put while the memtable lives */
         prev_seq = s;
         if (shadowed) continue;

@@ -86,6 +86,13 @@ int version_overlapping(const version *v, int level, const slice *begin, const s
     return 0;
 }
 
+size_t version_overlap_count(const version *v, int level, const slice *begin, const slice *end)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < v->nfiles[level]; i++) k += (size_t)file_overlaps(v->files[level][i], begin, end);
+    return k;
+}
+
 int version_deeper_may_hold(const version *v, int level, const uint8_t *ukey, size_t len)
 {
     for (int l = level + 1; l < LSM_NUM_LEVELS; l++) {

@@ -63,6 +63,9 @@ size_t version_find_file(const version *v, int level, const uint8_t *ukey, size_
 int version_overlapping(const version *v, int level, const slice *begin, const slice *end,
                         file_meta ***out, size_t *n);
 
+/* How many tables of level overlap the user-key range [begin, end] (NULL = unbounded). */
+size_t version_overlap_count(const version *v, int level, const slice *begin, const slice *end);
+
 /* True when some table in a level deeper than level may contain ukey. */
 int version_deeper_may_hold(const version *v, int level, const uint8_t *ukey, size_t len);
 

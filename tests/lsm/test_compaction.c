@@ -545,3 +545,54 @@ Test(compaction, a_partition_written_apart_moves_down_without_rewrites, .timeout
     cr_assert_gt(mixed, 2 * apart, "without partitions compactions wrote %" PRIu64
                  ", with %" PRIu64, mixed, apart);
 }
+
+/* Five flushes of memtables holding names "E..." and counters "M..." (random, so each kind
+ * overlaps its kind in the last flush) and, with chunks, a run of "C..." keys continuing the
+ * last flush's: returns the level-0 tables. */
+static uint64_t l0_tables_after_flushes(int chunks)
+{
+    char *dir = tu_tmpdir("flush_cuts");
+    lsm_options o;
+    lsm_options_init(&o);
+    o.memtable_size = 4 << 20; /* only lsm_flush switches memtables */
+    o.target_file_size = 16 * 1024;
+    o.partition_prefix = 1;
+    o.l0_compaction_trigger = 100; /* nothing moves or merges: count what the flushes wrote */
+    o.l0_slowdown_trigger = 200;
+    o.l0_stop_trigger = 300;
+    o.disable_background = 1;
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0);
+    tu_rng rng;
+    tu_rng_init(&rng, 5);
+    char k[32], v[1024];
+    for (int f = 0, c = 0; f < 5; f++) {
+        for (int i = 0; i < 100; i++) {
+            snprintf(k, sizeof k, "E%08llu", (unsigned long long)tu_uniform(&rng, 100000));
+            value_of(i, f, v, 200);
+            cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, 200), 0);
+            k[0] = 'M';
+            cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, 200), 0);
+            for (int j = 0; chunks && j < 2; j++, c++) {
+                snprintf(k, sizeof k, "C%08d", c);
+                value_of(c, 0, v, sizeof v);
+                cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0);
+            }
+        }
+        cr_assert_eq(lsm_flush(db), 0);
+    }
+    uint64_t n = prop_u64(db, "lsm.num-files-at-level0");
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+    return n;
+}
+
+Test(compaction, partitions_cut_a_flush_only_where_a_part_moves_alone, .timeout = 120)
+{
+    /* 20 KB of names, then counters: cut only in the first flush, whose names overlapped
+     * nothing yet; later names overlap the earlier ones, and their flushes stay one table */
+    cr_assert_eq(l0_tables_after_flushes(0), 6);
+    /* 200 KiB of chunks per flush, overlapping nothing: a table of their own every time */
+    cr_assert_eq(l0_tables_after_flushes(1), 11);
+}
