@@ -92,12 +92,12 @@ typedef struct lsm_options {
                                      alone) */
     size_t partition_prefix;      /* default 0; n > 0 (leveled only): a compaction output is
                                      cut wherever the first n bytes of two adjacent user keys
-                                     differ, and a flush output there once it holds
-                                     target_file_size bytes and overlaps no table in L0 or L1.
-                                     A big range written apart (lsmfs: a file's chunks, beside
-                                     its record) then gets tables of its own, which move down
-                                     without a rewrite (as does any level-0 table that
-                                     overlaps no other and nothing in L1) */
+                                     differ, and a flush output there if it overlaps no table
+                                     in L0 or L1.  A range written apart (lsmfs: a file's
+                                     chunks, beside its record) then gets tables of its own,
+                                     which move down without a rewrite (as does any level-0
+                                     table that overlaps no other and nothing in L1, unless it
+                                     spans partitions: such a table is always merged) */
     int disable_background;       /* default 0; 1 runs flush/compaction inline (tests) */
     lsm_env *env;                 /* default NULL: the POSIX file system */
 } lsm_options;

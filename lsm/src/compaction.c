@@ -9,13 +9,13 @@
  * enough, a trivial move of the table down one level (a manifest edit, no I/O).  Level 0
  * tables that overlap neither another L0 table nor L1 (sequential inserts, or a range that a
  * flush cut apart at a partition: lsmfs's file chunks) also move down as they are, before the
- * rest of L0 is merged.  Outputs are split at target_file_size, when they would overlap more
- * than 10 x target_file_size of the level below the output (so a later compaction of that
- * output stays bounded) and where the partition_prefix of the keys changes (so a range
- * written apart later overlaps no output), and only between user keys, so no user key ever
- * spans two tables of a level.  (Level 0 does not jump
- * the queue when writers are slowed down: with L1 left to grow, every L0 compaction would
- * rewrite more of it, and write amplification ran away in the bounded_l0 test.)
+ * rest of L0 is merged, unless they span partitions.  Outputs are split at target_file_size,
+ * when they would overlap more than 10 x target_file_size of the level below the output (so
+ * a later compaction of that output stays bounded) and where the partition_prefix of the keys
+ * changes (so a range written apart later overlaps no output), and only between user keys, so
+ * no user key ever spans two tables of a level.  (Level 0 does not jump the queue when
+ * writers are slowed down: with L1 left to grow, every L0 compaction would rewrite more of
+ * it, and write amplification ran away in the bounded_l0 test.)
  *
  * Size-tiered.  Every table is a sorted run in level 0, newest first; runs hold disjoint
  * sequence ranges, and only adjacent runs are merged so that stays true.  Rules, first match:
