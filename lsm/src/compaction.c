@@ -427,6 +427,7 @@ static int output_finish(output_state *o)
     o->b = NULL;
     if (rc) return rc;
     file_meta *f = file_meta_of_table(o->number, &meta, o->min_seq, o->max_seq, &o->db->vs);
+    sst_meta_clear(&meta);
     if (!f) return lsm_error(LSM_ENOMEM, "compaction: out of memory");
     o->written += f->size;
     rc = edit_add_file(o->edit, o->c->out_level, f);

@@ -72,6 +72,7 @@ static int flush_out_finish(lsm_db *db, flush_out *o, file_meta **out, size_t *n
     o->b = NULL;
     if (rc) return rc;
     file_meta *f = file_meta_of_table(o->number, &meta, o->min_seq, o->max_seq, &db->vs);
+    sst_meta_clear(&meta);
     if (!f) return lsm_error(LSM_ENOMEM, "flush: out of memory");
     stat_add(&db->stats.flush_bytes, f->size);
     out[(*n)++] = f;

@@ -447,16 +447,11 @@ int lsm_ingest_commit(lsm_ingest *in)
     uint64_t file_bytes = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         const sst_meta *m = &in->done[i].meta;
-        f[i] = file_meta_new(in->done[i].number, m->file_size, m->smallest, m->smallest_len,
-                             m->largest, m->largest_len);
+        f[i] = file_meta_of_table(in->done[i].number, m, in->seq, in->seq, NULL);
         if (!f[i]) {
             rc = lsm_error(LSM_ENOMEM, "ingest: out of memory");
             break;
         }
-        f[i]->entries = m->num_entries;
-        f[i]->raw_key_bytes = m->raw_key_bytes;
-        f[i]->raw_value_bytes = m->raw_value_bytes;
-        f[i]->smallest_seq = f[i]->largest_seq = in->seq;
         file_bytes += m->file_size;
     }
     int logged = 0; /* a manifest edit adding the tables was attempted */

@@ -218,13 +218,9 @@ int lsm_repair(const char *dir, void (*report)(void *arg, const char *line), voi
         edit_init(&e);
         version *v = NULL;
         if (have_table) {
-            file_meta *f = file_meta_new(table, meta.file_size, meta.smallest, meta.smallest_len,
-                                         meta.largest, meta.largest_len);
+            file_meta *f = file_meta_of_table(table, &meta, min_seq, max_seq, NULL);
             if (!f) rc = LSM_ENOMEM;
             else {
-                f->entries = meta.num_entries, f->deletions = meta.num_deletions;
-                f->raw_key_bytes = meta.raw_key_bytes, f->raw_value_bytes = meta.raw_value_bytes;
-                f->smallest_seq = min_seq, f->largest_seq = max_seq;
                 rc = edit_add_file(&e, 0, f);
                 file_meta_unref(f);
             }

@@ -36,7 +36,7 @@ file_meta *file_meta_new(uint64_t number, uint64_t size, const uint8_t *smallest
     return f;
 }
 
-file_meta *file_meta_of_table(uint64_t number, sst_meta *m, uint64_t min_seq,
+file_meta *file_meta_of_table(uint64_t number, const sst_meta *m, uint64_t min_seq,
                               uint64_t max_seq, struct vset *vs)
 {
     file_meta *f = file_meta_new(number, m->file_size, m->smallest, m->smallest_len, m->largest,
@@ -50,7 +50,6 @@ file_meta *file_meta_of_table(uint64_t number, sst_meta *m, uint64_t min_seq,
         f->largest_seq = max_seq;
         f->vs = vs;
     }
-    sst_meta_clear(m);
     return f;
 }
 

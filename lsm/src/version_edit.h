@@ -40,10 +40,10 @@ typedef struct file_meta {
 file_meta *file_meta_new(uint64_t number, uint64_t size, const uint8_t *smallest,
                          size_t smallest_len, const uint8_t *largest, size_t largest_len);
 struct sst_meta;
-/* The file_meta (refs = 1, files deleted through vs once obsolete) of table number, which an
- * sst_builder just finished into *m, holding sequences [min_seq, max_seq].  Clears *m in
- * every case.  NULL on out of memory. */
-file_meta *file_meta_of_table(uint64_t number, struct sst_meta *m, uint64_t min_seq,
+/* The file_meta (refs = 1, the file deleted through vs once obsolete; vs may be NULL) of table
+ * number, which an sst_builder finished into *m, holding sequences [min_seq, max_seq].  *m
+ * stays the caller's.  NULL on out of memory. */
+file_meta *file_meta_of_table(uint64_t number, const struct sst_meta *m, uint64_t min_seq,
                               uint64_t max_seq, struct vset *vs);
 void file_meta_ref(file_meta *f);
 /* Drop a reference; at zero, an obsolete file is deleted from disk (and from the table
