@@ -722,12 +722,19 @@ static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *
              * after the user deleted data), have the background thread try now and retry the
              * append after it -- a few rounds, since a failed flush may first ask for the
              * active memtable (want_switch: its tombstones can shadow the older data), which
-             * the leader switches here. */
+             * the leader switches here.  The active memtable is switched too when nothing else
+             * is pending and its WAL could hold this group: a delete may sit in it, next to the
+             * data it deleted.  Before each retry the store's directory is synced: a journaling
+             * file system (ext4) reuses the blocks of a deleted file (a flushed WAL, a compacted
+             * table) only once the deletion is committed, as ext4 itself forces before it gives
+             * its own writers ENOSPC. */
             for (int round = 0; round < 3 && rc && db_error_transient(rc) && !wal_failed(wal) &&
                                 db->bg_started; round++) {
                 pthread_mutex_lock(&db->mu);
-                if (db->want_switch && db->nimm < DB_MAX_IMM &&
-                    memtable_entries(db->mem) > 0 && switch_memtable(db) == 0) {
+                int worth = db->want_switch || (round == 0 && db->nimm == 0 &&
+                                                 db->wal_end >= g->rep.len);
+                if (worth && db->nimm < DB_MAX_IMM && memtable_entries(db->mem) > 0 &&
+                    switch_memtable(db) == 0) {
                     mem = db->mem;
                     wal = db->wal;
                 }
@@ -740,7 +747,8 @@ static int db_write(lsm_db *db, const lsm_write_options *wopt, const lsm_batch *
                 while (pending && db->bg_steps == steps && !db->shutting_down && !db->bg_error)
                     pthread_cond_wait(&db->done_cv, &db->mu);
                 pthread_mutex_unlock(&db->mu);
-                if (!pending) break;
+                if (!pending && round > 0) break;
+                db->env->fsync_dir(db->env, db->dir); /* (best effort: the retry tells) */
                 before = wal_size(wal);
                 rc = wal_rc = wal_append(wal, g->rep.data, g->rep.len);
             }

@@ -176,11 +176,15 @@ Test(enospc, background_flush_retries, .timeout = 120)
 }
 
 /* A disk of limit bytes: pwrite fails with ENOSPC (writing nothing) when the files of dir
- * would grow past it.  Deleting files gives room back, as on a real full disk. */
+ * would grow past it.  Deleting files gives room back, as on a real full disk -- with journal
+ * set, only once an fsync_dir has committed the deletion, as on ext4 (held: the bytes of files
+ * deleted since the last fsync_dir). */
 typedef struct quota {
     lsm_env env;
     const char *dir;
     uint64_t limit;
+    int journal;
+    uint64_t held;
 } quota;
 
 static uint64_t dir_usage(const char *dir)
@@ -207,15 +211,30 @@ static ssize_t quota_pwrite(lsm_env *env, int fd, const void *buf, size_t n, off
     uint64_t size = 0;
     px->fsize(px, fd, &size);
     uint64_t end = (uint64_t)off + n, growth = end > size ? end - size : 0;
-    if (growth && dir_usage(q->dir) + growth > q->limit) return -ENOSPC;
+    if (growth && dir_usage(q->dir) + q->held + growth > q->limit) return -ENOSPC;
     return px->pwrite(px, fd, buf, n, off);
+}
+
+static int quota_unlink(lsm_env *env, const char *path)
+{
+    quota *q = env->ctx;
+    struct stat st;
+    if (q->journal && stat(path, &st) == 0 && S_ISREG(st.st_mode)) q->held += (uint64_t)st.st_size;
+    return lsm_env_posix()->unlink(lsm_env_posix(), path);
+}
+
+static int quota_fsync_dir(lsm_env *env, const char *dir)
+{
+    quota *q = env->ctx;
+    q->held = 0;
+    return lsm_env_posix()->fsync_dir(lsm_env_posix(), dir);
 }
 
 /* The room the quota leaves: what a small disk would report. */
 static int quota_free_space(lsm_env *env, int fd, uint64_t *bytes)
 {
     quota *q = env->ctx;
-    uint64_t used = dir_usage(q->dir);
+    uint64_t used = dir_usage(q->dir) + q->held;
     *bytes = used < q->limit ? q->limit - used : 0;
     return 0;
 }
@@ -232,35 +251,64 @@ static void fill_value(char *v, size_t n, int i)
     }
 }
 
+/* Options for a store in dir whose disk is q (journal: see quota). */
+static void quota_init(quota *q, lsm_options *o, const char *dir, int journal)
+{
+    q->env = *lsm_env_posix();
+    q->env.pwrite = quota_pwrite;
+    q->env.free_space = quota_free_space;
+    q->env.unlink = quota_unlink;
+    q->env.fsync_dir = quota_fsync_dir;
+    q->env.ctx = q;
+    q->dir = dir;
+    q->limit = 640 * 1024;
+    q->journal = journal;
+    q->held = 0;
+    lsm_options_init(o);
+    o->env = &q->env;
+    o->memtable_size = 4u << 20; /* everything stays in the WAL, as in lsmfs (64 MiB) */
+    o->sync_policy = LSM_SYNC_ALWAYS;
+}
+
+/* Put "key%04d" with fill_value contents of n bytes until the disk is full; returns how many
+ * were put (the first refused with ENOSPC). */
+static int fill_until_full(lsm_db *db, char *v, size_t n)
+{
+    char k[32];
+    int i = 0, rc;
+    for (;; i++) {
+        fill_value(v, n, i);
+        snprintf(k, sizeof k, "key%04d", i);
+        rc = lsm_put(db, NULL, k, strlen(k), v, n);
+        if (rc) break;
+    }
+    cr_assert_eq(rc, -ENOSPC, "%d %s", rc, lsm_last_error());
+    cr_assert_gt(i, 10);
+    return i;
+}
+
+/* Delete the n keys fill_until_full put. */
+static void delete_all(lsm_db *db, int n)
+{
+    char k[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "key%04d", i);
+        cr_assert_eq(lsm_delete(db, NULL, k, strlen(k)), 0, "delete %s: %s", k, lsm_last_error());
+    }
+}
+
 Test(enospc, deleting_data_makes_room, .timeout = 60)
 {
     char *dir = tu_tmpdir("enospc_quota");
     char *store = tu_path(dir, "s");
     quota q;
-    q.env = *lsm_env_posix();
-    q.env.pwrite = quota_pwrite;
-    q.env.free_space = quota_free_space;
-    q.env.ctx = &q;
-    q.dir = store;
-    q.limit = 640 * 1024;
     lsm_options o;
-    lsm_options_init(&o);
-    o.env = &q.env;
-    o.memtable_size = 4u << 20; /* everything stays in the WAL, as in lsmfs (64 MiB) */
-    o.sync_policy = LSM_SYNC_ALWAYS;
+    quota_init(&q, &o, store, 0);
     lsm_db *db;
     cr_assert_eq(lsm_open(store, &o, &db), 0, "%s", lsm_last_error());
     static char v[16384], w[16384];
     char k[32];
-    int n = 0, rc;
-    for (;; n++) {
-        fill_value(v, sizeof v, n);
-        snprintf(k, sizeof k, "key%04d", n);
-        rc = lsm_put(db, NULL, k, strlen(k), v, sizeof v);
-        if (rc) break;
-    }
-    cr_assert_eq(rc, -ENOSPC, "%d %s", rc, lsm_last_error());
-    cr_assert_gt(n, 10);
+    int n = fill_until_full(db, v, sizeof v);
     lsm_close(db); /* its flush cannot fit */
     cr_assert_eq(lsm_open(store, &o, &db), 0, "reopen on the full disk: %s", lsm_last_error());
     for (int i = 0; i < n; i++) {
@@ -274,10 +322,7 @@ Test(enospc, deleting_data_makes_room, .timeout = 60)
     }
     fill_value(v, sizeof v, -2);
     cr_assert_eq(lsm_put(db, NULL, "new", 3, v, sizeof v), -ENOSPC, "%s", lsm_last_error());
-    for (int i = 0; i < n; i++) { /* the user deletes everything (little room: tombstones) */
-        snprintf(k, sizeof k, "key%04d", i);
-        cr_assert_eq(lsm_delete(db, NULL, k, strlen(k)), 0, "delete %s: %s", k, lsm_last_error());
-    }
+    delete_all(db, n); /* the user deletes everything (little room: tombstones) */
     for (int i = 0; i < 8; i++) { /* now there is room again */
         snprintf(k, sizeof k, "new%d", i);
         cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0, "%s: %s", k, lsm_last_error());
@@ -289,6 +334,42 @@ Test(enospc, deleting_data_makes_room, .timeout = 60)
     cr_assert_eq(lsm_get(db, NULL, "key0000", 7, &got, &len), LSM_ENOTFOUND);
     cr_assert_eq(lsm_get(db, NULL, "key0001", 7, &got, &len), LSM_ENOTFOUND);
     cr_assert_eq(lsm_get(db, NULL, "new7", 4, &got, &len), 0);
+    lsm_free(got);
+    cr_assert_eq(lsm_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+    free(store);
+}
+
+/* Without a reopen: the deletes land in the active memtable, next to the data they delete, and
+ * nothing waits for a flush; the disk keeps a deleted file's blocks until the deletion is
+ * committed (quota journal).  The next put that finds the disk full must flush that memtable
+ * (the flush drops what the deletes shadow), and commit the WAL's deletion before it retries. */
+Test(enospc, deletes_in_the_active_memtable_make_room, .timeout = 60)
+{
+    char *dir = tu_tmpdir("enospc_active");
+    char *store = tu_path(dir, "s");
+    quota q;
+    lsm_options o;
+    quota_init(&q, &o, store, 1);
+    lsm_db *db;
+    cr_assert_eq(lsm_open(store, &o, &db), 0, "%s", lsm_last_error());
+    static char v[16384];
+    char k[32];
+    int n = fill_until_full(db, v, sizeof v);
+    delete_all(db, n);
+    fill_value(v, sizeof v, -3);
+    for (int i = 0; i < 8; i++) {
+        snprintf(k, sizeof k, "new%d", i);
+        cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0, "%s: %s", k, lsm_last_error());
+    }
+    cr_assert_eq(lsm_close(db), 0, "%s", lsm_last_error());
+    cr_assert_eq(lsm_open(store, &o, &db), 0, "%s", lsm_last_error());
+    void *got;
+    size_t len;
+    cr_assert_eq(lsm_get(db, NULL, "key0000", 7, &got, &len), LSM_ENOTFOUND);
+    cr_assert_eq(lsm_get(db, NULL, "new7", 4, &got, &len), 0, "%s", lsm_last_error());
+    cr_assert(len == sizeof v && memcmp(got, v, len) == 0, "new7 differs");
     lsm_free(got);
     cr_assert_eq(lsm_close(db), 0);
     tu_rmrf(dir);
