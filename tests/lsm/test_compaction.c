@@ -598,3 +598,55 @@ Test(compaction, partitions_cut_a_flush_only_where_a_part_moves_alone, .timeout 
     /* 200 KiB of chunks per flush, overlapping nothing: a table of their own every time */
     cr_assert_eq(l0_tables_after_flushes(1), 11);
 }
+
+/* A level-0 table that spans partitions (here one written before partition_prefix was set,
+ * as by an older lsmfs) is merged into L1, cut where the partition changes, even when it
+ * overlaps nothing: moved as it is, it would sit below L0 across ranges that later flushes
+ * cut apart, and keep them from moving. */
+Test(compaction, a_table_spanning_partitions_is_merged_not_moved, .timeout = 120)
+{
+    char *dir = tu_tmpdir("spanning");
+    lsm_options o;
+    lsm_options_init(&o);
+    o.l0_compaction_trigger = 100; /* the first flush stays in L0 */
+    o.disable_background = 1;     /* deterministic: every compaction runs at once */
+    lsm_db *db;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0);
+    char k[32], v[200];
+    for (int i = 0; i < 200; i++) {
+        value_of(i, 0, v, sizeof v);
+        snprintf(k, sizeof k, "%c%08d", i % 2 ? 'B' : 'A', i);
+        cr_assert_eq(lsm_put(db, NULL, k, strlen(k), v, sizeof v), 0);
+    }
+    cr_assert_eq(lsm_flush(db), 0);
+    cr_assert_eq(prop_u64(db, "lsm.num-files-at-level0"), 1);
+    cr_assert_eq(lsm_close(db), 0);
+
+    o.partition_prefix = 1;
+    o.l0_compaction_trigger = 1;
+    cr_assert_eq(lsm_open(dir, &o, &db), 0);
+    cr_assert_eq(lsm_put(db, NULL, "Z", 1, "z", 1), 0); /* a table that may move alone */
+    cr_assert_eq(lsm_flush(db), 0);
+    uint64_t l0 = prop_u64(db, "lsm.num-files-at-level0");
+    uint64_t l1 = prop_u64(db, "lsm.num-files-at-level1");
+    uint64_t written = compaction_written(db);
+    fprintf(stderr, "spanning table: L0 %" PRIu64 ", L1 %" PRIu64 " tables, %" PRIu64
+            " bytes rewritten\n", l0, l1, written);
+    cr_assert_eq(l0, 0);
+    cr_assert_eq(l1, 3, "L1 should hold the A keys, the B keys and Z apart, not %" PRIu64
+                 " tables", l1);
+    cr_assert_gt(written, 200 * sizeof v / 2, "the spanning table was not rewritten");
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "%c%08d", i % 2 ? 'B' : 'A', i);
+        void *got;
+        size_t gl;
+        cr_assert_eq(lsm_get(db, NULL, k, strlen(k), &got, &gl), 0, "%s", k);
+        value_of(i, 0, v, sizeof v);
+        cr_assert(gl == sizeof v && memcmp(got, v, gl) == 0, "%s differs", k);
+        lsm_free(got);
+    }
+    cr_assert_eq(lsm_close(db), 0);
+    cr_assert_eq(lsm_verify(dir, NULL, NULL, NULL), 0, "%s", lsm_last_error());
+    tu_rmrf(dir);
+    free(dir);
+}
