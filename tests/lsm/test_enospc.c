@@ -204,6 +204,9 @@ static uint64_t dir_usage(const char *dir)
     return total;
 }
 
+/* (held is written by whichever thread unlinks, the background flush among them) */
+static uint64_t quota_held(quota *q) { return __atomic_load_n(&q->held, __ATOMIC_RELAXED); }
+
 static ssize_t quota_pwrite(lsm_env *env, int fd, const void *buf, size_t n, off_t off)
 {
     quota *q = env->ctx;
@@ -211,7 +214,7 @@ static ssize_t quota_pwrite(lsm_env *env, int fd, const void *buf, size_t n, off
     uint64_t size = 0;
     px->fsize(px, fd, &size);
     uint64_t end = (uint64_t)off + n, growth = end > size ? end - size : 0;
-    if (growth && dir_usage(q->dir) + q->held + growth > q->limit) return -ENOSPC;
+    if (growth && dir_usage(q->dir) + quota_held(q) + growth > q->limit) return -ENOSPC;
     return px->pwrite(px, fd, buf, n, off);
 }
 
@@ -219,14 +222,15 @@ static int quota_unlink(lsm_env *env, const char *path)
 {
     quota *q = env->ctx;
     struct stat st;
-    if (q->journal && stat(path, &st) == 0 && S_ISREG(st.st_mode)) q->held += (uint64_t)st.st_size;
+    if (q->journal && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        __atomic_add_fetch(&q->held, (uint64_t)st.st_size, __ATOMIC_RELAXED);
     return lsm_env_posix()->unlink(lsm_env_posix(), path);
 }
 
 static int quota_fsync_dir(lsm_env *env, const char *dir)
 {
     quota *q = env->ctx;
-    q->held = 0;
+    __atomic_store_n(&q->held, 0, __ATOMIC_RELAXED);
     return lsm_env_posix()->fsync_dir(lsm_env_posix(), dir);
 }
 
@@ -234,7 +238,7 @@ static int quota_fsync_dir(lsm_env *env, const char *dir)
 static int quota_free_space(lsm_env *env, int fd, uint64_t *bytes)
 {
     quota *q = env->ctx;
-    uint64_t used = dir_usage(q->dir) + q->held;
+    uint64_t used = dir_usage(q->dir) + quota_held(q);
     *bytes = used < q->limit ? q->limit - used : 0;
     return 0;
 }
@@ -297,18 +301,43 @@ static void delete_all(lsm_db *db, int n)
     }
 }
 
-Test(enospc, deleting_data_makes_room, .timeout = 60)
-{
-    char *dir = tu_tmpdir("enospc_quota");
-    char *store = tu_path(dir, "s");
+/* A store on a quota disk (journal: see quota), opened and filled until the disk is full:
+ * n keys were put. */
+typedef struct full_store {
+    char *dir, *store;
     quota q;
     lsm_options o;
-    quota_init(&q, &o, store, 0);
     lsm_db *db;
-    cr_assert_eq(lsm_open(store, &o, &db), 0, "%s", lsm_last_error());
+    int n;
+} full_store;
+
+static void full_store_open(full_store *f, const char *name, int journal, char *v, size_t vn)
+{
+    f->dir = tu_tmpdir(name);
+    f->store = tu_path(f->dir, "s");
+    quota_init(&f->q, &f->o, f->store, journal);
+    cr_assert_eq(lsm_open(f->store, &f->o, &f->db), 0, "%s", lsm_last_error());
+    f->n = fill_until_full(f->db, v, vn);
+}
+
+/* Remove f's files (its store is closed). */
+static void full_store_free(full_store *f)
+{
+    tu_rmrf(f->dir);
+    free(f->dir);
+    free(f->store);
+}
+
+Test(enospc, deleting_data_makes_room, .timeout = 60)
+{
     static char v[16384], w[16384];
+    full_store f;
+    full_store_open(&f, "enospc_quota", 0, v, sizeof v);
+    char *store = f.store;
+    lsm_options o = f.o;
+    lsm_db *db = f.db;
+    int n = f.n;
     char k[32];
-    int n = fill_until_full(db, v, sizeof v);
     lsm_close(db); /* its flush cannot fit */
     cr_assert_eq(lsm_open(store, &o, &db), 0, "reopen on the full disk: %s", lsm_last_error());
     for (int i = 0; i < n; i++) {
@@ -336,9 +365,7 @@ Test(enospc, deleting_data_makes_room, .timeout = 60)
     cr_assert_eq(lsm_get(db, NULL, "new7", 4, &got, &len), 0);
     lsm_free(got);
     cr_assert_eq(lsm_close(db), 0);
-    tu_rmrf(dir);
-    free(dir);
-    free(store);
+    full_store_free(&f);
 }
 
 /* Without a reopen: the deletes land in the active memtable, next to the data they delete, and
@@ -347,17 +374,14 @@ Test(enospc, deleting_data_makes_room, .timeout = 60)
  * (the flush drops what the deletes shadow), and commit the WAL's deletion before it retries. */
 Test(enospc, deletes_in_the_active_memtable_make_room, .timeout = 60)
 {
-    char *dir = tu_tmpdir("enospc_active");
-    char *store = tu_path(dir, "s");
-    quota q;
-    lsm_options o;
-    quota_init(&q, &o, store, 1);
-    lsm_db *db;
-    cr_assert_eq(lsm_open(store, &o, &db), 0, "%s", lsm_last_error());
     static char v[16384];
+    full_store f;
+    full_store_open(&f, "enospc_active", 1, v, sizeof v);
+    char *store = f.store;
+    lsm_options o = f.o;
+    lsm_db *db = f.db;
     char k[32];
-    int n = fill_until_full(db, v, sizeof v);
-    delete_all(db, n);
+    delete_all(db, f.n);
     fill_value(v, sizeof v, -3);
     for (int i = 0; i < 8; i++) {
         snprintf(k, sizeof k, "new%d", i);
@@ -372,7 +396,5 @@ Test(enospc, deletes_in_the_active_memtable_make_room, .timeout = 60)
     cr_assert(len == sizeof v && memcmp(got, v, len) == 0, "new7 differs");
     lsm_free(got);
     cr_assert_eq(lsm_close(db), 0);
-    tu_rmrf(dir);
-    free(dir);
-    free(store);
+    full_store_free(&f);
 }
