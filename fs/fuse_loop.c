@@ -54,6 +54,8 @@
 
 struct loop {
     struct fuse_session *se;
+    void (*before)(void *arg, uint64_t nodeid); /* lsmfs_loop's hook, or NULL */
+    void *before_arg;
     pthread_t caller;
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* pool threads and the parked watcher wait here */
@@ -216,6 +218,18 @@ static void ended(struct loop *l)
     }
 }
 
+/* Answer the request in buf, after the hook has seen its node (0 when the request lies in a
+ * pipe, unread). */
+static void process(struct loop *l, const struct fuse_buf *buf)
+{
+    if (l->before) {
+        const struct fuse_in_header *h = buf->mem;
+        int in_mem = !(buf->flags & FUSE_BUF_IS_FD) && buf->size >= sizeof *h;
+        l->before(l->before_arg, in_mem ? h->nodeid : 0);
+    }
+    fuse_session_process_buf(l->se, buf);
+}
+
 /* The reader's loop: read a request, answer it, again, until the role passes on or the loop
  * stops.  Enters and returns with mu held; gen is this thread's role generation. */
 static void serve(struct loop *l, struct fuse_buf *buf, unsigned long gen)
@@ -250,14 +264,14 @@ static void serve(struct loop *l, struct fuse_buf *buf, unsigned long gen)
         if (run_beside(l, buf)) {
             drop_role(l, gen);
             pthread_mutex_unlock(&l->mu);
-            fuse_session_process_buf(l->se, buf);
+            process(l, buf);
             pthread_mutex_lock(&l->mu);
             return;
         }
         l->busy = 1;
         l->busy_seq++;
         pthread_mutex_unlock(&l->mu);
-        fuse_session_process_buf(l->se, buf);
+        process(l, buf);
         pthread_mutex_lock(&l->mu);
         if (l->role_gen != gen)
             return; /* the watcher took over while this request ran */
@@ -410,12 +424,15 @@ static void loop_destroy(struct loop *l)
     pthread_mutex_destroy(&l->mu);
 }
 
-int lsmfs_loop(struct fuse_session *se, int nthreads, long poll_us)
+int lsmfs_loop(struct fuse_session *se, int nthreads, long poll_us,
+               void (*before)(void *arg, uint64_t nodeid), void *arg)
 {
     struct loop l;
     int r = loop_init(&l, se, poll_us);
     if (r)
         return r;
+    l.before = before;
+    l.before_arg = arg;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_wake; /* no SA_RESTART: the signal must end a read(2) */

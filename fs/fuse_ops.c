@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "ghosts.h"
+#include "atime_defer.h"
 #include "nodes.h"
 #include "schema.h" /* fs_buf */
 
@@ -56,6 +57,8 @@ struct lsmfs_ctx {
     fscore *fs;
     fs_nodes *nodes;
     fs_ghosts *ghosts; /* attributes of nodes the kernel holds after their last name went */
+    fs_atime_defer *defer; /* created files whose owed atime the kernel does not know of */
+    int atime_defer;       /* the request loop calls lsmfs_before_request */
     pthread_rwlock_t ns; /* see the top of the file */
     int writeback;
     int kernel_opens; /* -o opens=kernel: see "files the kernel opens itself" */
@@ -92,7 +95,8 @@ lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
         free(c);
         return NULL;
     }
-    if (fs_ghosts_new(&c->ghosts) != 0) {
+    if (fs_ghosts_new(&c->ghosts) != 0 || fs_atime_defer_new(&c->defer) != 0) {
+        fs_ghosts_free(c->ghosts);
         fs_nodes_free(c->nodes, NULL);
         free(c);
         return NULL;
@@ -114,6 +118,7 @@ void lsmfs_ctx_free(lsmfs_ctx *c)
         return;
     fs_nodes_free(c->nodes, release_file);
     fs_ghosts_free(c->ghosts);
+    fs_atime_defer_free(c->defer);
     pthread_rwlock_destroy(&c->ns);
     free(c);
 }
@@ -127,6 +132,17 @@ void lsmfs_ctx_set_atime(lsmfs_ctx *c, enum lsmfs_atime mode, int nodiratime)
 void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se) { c->se = se; }
 
 void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on) { c->kernel_opens = on; }
+
+void lsmfs_ctx_set_atime_defer(lsmfs_ctx *c, int on) { c->atime_defer = on; }
+
+void lsmfs_before_request(void *ctx, uint64_t nodeid)
+{
+    lsmfs_ctx *c = ctx;
+    uint64_t ino[FS_ATIME_DEFER_MAX];
+    size_t n = fs_atime_defer_take(c->defer, nodeid, ino);
+    for (size_t i = 0; i < n && c->se; i++)
+        fuse_lowlevel_notify_inval_inode(c->se, (fuse_ino_t)ino[i], -1, 0);
+}
 
 void lsmfs_ctx_set_readahead(lsmfs_ctx *c, unsigned bytes)
 {
@@ -964,6 +980,11 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         r = fs_file_stat(f, &st);
     if (r == 0)
         r = entry_of(c, parent, name, &st, &e);
+    /* a write-only creator cannot read: keep its open from expired attributes
+     * (atime_defer.h) */
+    if (r == 0 && c->atime_defer && c->kernel_opens && (fi->flags & O_ACCMODE) == O_WRONLY &&
+        e.attr_timeout == 0 && fs_atime_defer_add(c->defer, e.ino) == 0)
+        e.attr_timeout = TIMEOUT;
     pthread_rwlock_unlock(&c->ns);
     if (r) {
         if (f)
@@ -1057,6 +1078,8 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
                                   : fs_file_write_ack(f, buf, size, off, ack_write, &ew, &acked);
     if (r == 0 && (r = req_file_done(c, f, own, n < 0 ? (int)n : 0)) != 0)
         n = r;
+    if (n > 0) /* the kernel drops the size it holds: the next read asks (atime_defer.h) */
+        fs_atime_defer_drop(c->defer, ino);
     if (acked)
         return;
     if (n < 0)

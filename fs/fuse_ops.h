@@ -60,6 +60,16 @@ void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on);
  * so INIT must ask for as much.  Set before the session starts. */
 void lsmfs_ctx_set_readahead(lsmfs_ctx *c, unsigned bytes);
 
+/* on != 0: the request loop calls lsmfs_before_request ahead of every request (lsmfs_loop
+ * can; libfuse's loops cannot), so a write-only create may leave its file's owed atime to
+ * later (atime_defer.h).  Set before the session starts. */
+void lsmfs_ctx_set_atime_defer(lsmfs_ctx *c, int on);
+
+/* The request loop's hook (ctx: the lsmfs_ctx), ahead of a request about node nodeid (0:
+ * unknown): tell the kernel to drop the attributes of the files created since that still owe
+ * an atime it does not know of, but nodeid's own (atime_defer.h). */
+void lsmfs_before_request(void *ctx, uint64_t nodeid);
+
 /* Entries in the node table now (what the kernel remembers, plus their parents). */
 size_t lsmfs_ctx_nodes(lsmfs_ctx *c);
 

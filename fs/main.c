@@ -613,6 +613,7 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         lsmfs_ctx_set_atime(ctx, (enum lsmfs_atime)a.atime, a.nodiratime);
         lsmfs_ctx_set_kernel_opens(ctx, kernel_opens);
         lsmfs_ctx_set_readahead(ctx, (unsigned)readahead);
+        lsmfs_ctx_set_atime_defer(ctx, !a.single); /* lsmfs_loop calls lsmfs_before_request */
     }
     struct fuse_session *se =
         ctx ? fuse_session_new(args, &lsmfs_ll_ops, sizeof lsmfs_ll_ops, ctx) : NULL;
@@ -680,7 +681,7 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         r = fuse_session_loop(se);
     } else {
-        r = lsmfs_loop(se, LOOP_THREADS, poll_us);
+        r = lsmfs_loop(se, LOOP_THREADS, poll_us, lsmfs_before_request, ctx);
     }
     if (r > 0)
         r = 0; /* ended by SIGTERM/SIGINT/SIGHUP: a clean unmount */
