@@ -37,7 +37,7 @@ void fs_atime_defer_free(fs_atime_defer *d)
     free(d);
 }
 
-static int empty(fs_atime_defer *d) { return __atomic_load_n(&d->n, __ATOMIC_ACQUIRE) == 0; }
+static int empty(const fs_atime_defer *d) { return __atomic_load_n(&d->n, __ATOMIC_ACQUIRE) == 0; }
 
 int fs_atime_defer_add(fs_atime_defer *d, uint64_t ino)
 {

@@ -14,9 +14,10 @@
  * not wake up, and a busy one pays one futex wake per quiet spell, not one per request.
  *
  * Polling.  After answering a request the reader polls /dev/fuse for up to poll_us before it
- * sleeps in read(2).  A process in a run of requests (a create is seven of them) sends its next
- * one within microseconds; found by polling, it costs the reader no sleep and the sender no
- * wake-up of a sleeping thread (measured: creates +25-45%, stats +35-45%, on 2 CPUs).  Polling
+ * sleeps in read(2).  A process in a run of requests (creating and writing a file is six of
+ * them) sends its next one within microseconds; found by polling, it costs the reader no
+ * sleep and the sender no wake-up of a sleeping thread (measured: creates +25-45%, stats
+ * +35-45%, on 2 CPUs).  Polling
  * burns CPU only when it is spare: it runs only while the last gap between a reply and the next
  * request was shorter than poll_us, and only while no more tasks are runnable than there are
  * CPUs (the first count of /proc/loadavg, read every LOAD_CHECK_MS); a round that took longer

@@ -36,8 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ghosts.h"
 #include "atime_defer.h"
+#include "ghosts.h"
 #include "nodes.h"
 #include "schema.h" /* fs_buf */
 
