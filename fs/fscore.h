@@ -187,6 +187,9 @@ int fscore_getxattr_node(fscore *fs, const char *path, uint64_t ino, const char 
                          void *value, size_t size);
 int fscore_listxattr_node(fscore *fs, const char *path, uint64_t ino, char *list, size_t size);
 int fscore_removexattr_node(fscore *fs, const char *path, uint64_t ino, const char *name);
+/* 1 if the file with inode number ino has the stored attribute name, 0 if not, or a negative
+ * errno: one point lookup, without the filesystem's lock (for checks on every write). */
+int fscore_has_xattr(fscore *fs, uint64_t ino, const char *name);
 
 /* Figures for statfs: bytes used by the store's files and the underlying filesystem's. */
 int fscore_statfs(fscore *fs, struct statvfs *sv);

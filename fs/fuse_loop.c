@@ -55,7 +55,7 @@
 
 struct loop {
     struct fuse_session *se;
-    void (*before)(void *arg, uint64_t nodeid); /* lsmfs_loop's hook, or NULL */
+    void (*before)(void *arg, const struct fuse_in_header *req, size_t len); /* or NULL */
     void *before_arg;
     pthread_t caller;
     pthread_mutex_t mu;
@@ -226,7 +226,7 @@ static void process(struct loop *l, const struct fuse_buf *buf)
     if (l->before) {
         const struct fuse_in_header *h = buf->mem;
         int in_mem = !(buf->flags & FUSE_BUF_IS_FD) && buf->size >= sizeof *h;
-        l->before(l->before_arg, in_mem ? h->nodeid : 0);
+        l->before(l->before_arg, in_mem ? h : NULL, in_mem ? buf->size : 0);
     }
     fuse_session_process_buf(l->se, buf);
 }
@@ -426,7 +426,8 @@ static void loop_destroy(struct loop *l)
 }
 
 int lsmfs_loop(struct fuse_session *se, int nthreads, long poll_us,
-               void (*before)(void *arg, uint64_t nodeid), void *arg)
+               void (*before)(void *arg, const struct fuse_in_header *req, size_t len),
+               void *arg)
 {
     struct loop l;
     int r = loop_init(&l, se, poll_us);

@@ -23,13 +23,15 @@
 /* Serve se's requests with nthreads (>= 2) threads, polling up to poll_us microseconds for the
  * next request before sleeping (0: never; fuse_loop.c says when it polls), until the
  * filesystem is unmounted or the process gets SIGTERM, SIGINT or SIGHUP.  If before is not
- * NULL, before(arg, the request's node id, or 0 if unknown) runs ahead of every request, in
- * the thread that answers it.  REQUIRES: those
+ * NULL, before(arg, req, len) runs ahead of every request, in the thread that answers it: req
+ * is the request as the kernel sent it (header, then arguments), len its bytes, or req is
+ * NULL when the request is not in memory.  REQUIRES: those
  * three signals blocked in every thread of the process, the caller's included (the caller
  * takes them with sigwaitinfo).
  * Installs a handler for SIGUSR1, which it uses to wake its threads.  Returns 0 after an
  * unmount, the signal's number after a signal, or a negative errno if no thread started. */
 int lsmfs_loop(struct fuse_session *se, int nthreads, long poll_us,
-               void (*before)(void *arg, uint64_t nodeid), void *arg);
+               void (*before)(void *arg, const struct fuse_in_header *req, size_t len),
+               void *arg);
 
 #endif

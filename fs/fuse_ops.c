@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/falloc.h>
+#include <linux/fuse.h> /* the raw request lsmfs_before_request reads */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,7 @@ struct lsmfs_ctx {
     fs_nodes *nodes;
     fs_ghosts *ghosts; /* attributes of nodes the kernel holds after their last name went */
     fs_atime_defer *defer; /* created files whose owed atime the kernel does not know of */
-    int atime_defer;       /* the request loop calls lsmfs_before_request */
+    int hooked;            /* the request loop calls lsmfs_before_request */
     pthread_rwlock_t ns; /* see the top of the file */
     int writeback;
     int kernel_opens; /* -o opens=kernel: see "files the kernel opens itself" */
@@ -133,13 +134,23 @@ void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se) { c->se = se; 
 
 void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on) { c->kernel_opens = on; }
 
-void lsmfs_ctx_set_atime_defer(lsmfs_ctx *c, int on) { c->atime_defer = on; }
+void lsmfs_ctx_set_hooked(lsmfs_ctx *c, int on) { c->hooked = on; }
 
-void lsmfs_before_request(void *ctx, uint64_t nodeid)
+/* Whether the WRITE this thread is answering carries FUSE_WRITE_KILL_SUIDGID: request state,
+ * set by lsmfs_before_request in the thread that then answers the request (libfuse 3.14 does
+ * not pass the flag on), read by ll_write. */
+static _Thread_local int write_kills_suidgid;
+
+void lsmfs_before_request(void *ctx, const struct fuse_in_header *req, size_t len)
 {
     lsmfs_ctx *c = ctx;
+    write_kills_suidgid = 0;
+    if (req && req->opcode == FUSE_WRITE && len >= sizeof *req + sizeof(struct fuse_write_in)) {
+        const struct fuse_write_in *w = (const void *)(req + 1);
+        write_kills_suidgid = (w->write_flags & FUSE_WRITE_KILL_SUIDGID) != 0;
+    }
     uint64_t ino[FS_ATIME_DEFER_MAX];
-    size_t n = fs_atime_defer_take(c->defer, nodeid, ino);
+    size_t n = fs_atime_defer_take(c->defer, req ? req->nodeid : 0, ino);
     for (size_t i = 0; i < n && c->se; i++)
         fuse_lowlevel_notify_inval_inode(c->se, (fuse_ino_t)ino[i], -1, 0);
 }
@@ -958,6 +969,21 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     atime_notify(c, ino, moved);
 }
 
+/* Whether a handle the kernel opens gets direct_io: the kernel then sends its write(2)s as
+ * they come, without the page cache, and skips what it does before a write through the cache:
+ * a GETXATTR of security.capability at every write(2) (file_remove_privs; the FUSE kernel
+ * clears the inode's "no security attributes" flag whenever it refreshes attributes, so it
+ * asks again and again), a round trip in five for a small file's create-and-write.  It asks
+ * instead, with FUSE_WRITE_KILL_SUIDGID, that the daemon clear the set-id bits (drop_privs).
+ * Only for write-only creates, whose handle cannot read or map the file: its reads would go
+ * without the page cache too.  The kernel itself drops cached pages a direct write overlaps,
+ * so other openers' cached reads and mappings stay coherent.  Needs the request hook (the
+ * flag) and kernel opens (with daemon opens every write goes through the handle anyway). */
+static int direct_create(const lsmfs_ctx *c, const struct fuse_file_info *fi)
+{
+    return c->hooked && c->kernel_opens && (fi->flags & O_ACCMODE) == O_WRONLY;
+}
+
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
@@ -982,7 +1008,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         r = entry_of(c, parent, name, &st, &e);
     /* a write-only creator cannot read: keep its open from expired attributes
      * (atime_defer.h) */
-    if (r == 0 && c->atime_defer && c->kernel_opens && (fi->flags & O_ACCMODE) == O_WRONLY &&
+    if (r == 0 && c->hooked && c->kernel_opens && (fi->flags & O_ACCMODE) == O_WRONLY &&
         e.attr_timeout == 0 && fs_atime_defer_add(c->defer, e.ino) == 0)
         e.attr_timeout = TIMEOUT;
     pthread_rwlock_unlock(&c->ns);
@@ -997,6 +1023,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         r = fs_file_close(f);
         fi->fh = 0;
         fi->keep_cache = 1;
+        fi->direct_io = direct_create(c, fi);
     } else {
         r = attach(fi, f);
     }
@@ -1056,6 +1083,68 @@ static void ack_write(void *arg)
     fuse_reply_write(ew->req, ew->size);
 }
 
+/* Path of node ino for an xattr call, or "" when it has no name (the core then finds it by
+ * inode number: a file unlinked while open keeps its xattrs until the last close). */
+static int xattr_node(lsmfs_ctx *c, fuse_ino_t ino, char *path, const char **p)
+{
+    int named, r = node_path(c, ino, path, &named);
+    *p = named ? path : NULL;
+    return r;
+}
+
+/* Remove extended attribute name of node ino (REMOVEXATTR, and drop_privs). */
+static int remove_xattr(lsmfs_ctx *c, fuse_ino_t ino, const char *name)
+{
+    char path[PATH_BUF];
+    const char *p;
+    pthread_rwlock_rdlock(&c->ns);
+    int r = xattr_node(c, ino, path, &p);
+    if (r == 0)
+        r = fscore_removexattr_node(c->fs, p, ino, name);
+    struct stat st = {.st_ino = 0};
+    if (r == 0 && p)
+        atime_owed_at(c, p, &st);
+    pthread_rwlock_unlock(&c->ns);
+    atime_owed(c, &st);
+    if (r == -ENOENT && !p)
+        r = fs_ghosts_removexattr(c->ghosts, ino, name);
+    return r;
+}
+
+/* For a write the kernel sends without the page cache (direct_create), what it would have done
+ * before the write (file_remove_privs): a writer without CAP_FSETID (the request's flag, see
+ * lsmfs_before_request) clears S_ISUID, and S_ISGID when group execute is set, and any writer
+ * removes security.capability.  *changed: the file's attributes changed, so the kernel's copy
+ * (which a direct write does not refresh the mode of) must go.  Returns 0 or a negative errno. */
+static int drop_privs(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *fi, fs_file *f,
+                      int *changed)
+{
+    *changed = 0;
+    if (write_kills_suidgid) {
+        struct stat st;
+        int r = fs_file_stat(f, &st);
+        if (r)
+            return r;
+        mode_t m = st.st_mode & 07777, kill = m & S_ISUID;
+        if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+            kill |= S_ISGID;
+        if (kill && (r = fs_file_chmod(f, m & ~kill)) != 0)
+            return r;
+        *changed = kill != 0;
+    }
+    /* a write-only file the kernel opened itself looks the same: for it the kernel has
+     * removed the attribute already, and the lookup finds nothing */
+    if (!direct_create(c, fi))
+        return 0;
+    int has = fscore_has_xattr(c->fs, ino, "security.capability");
+    if (has <= 0)
+        return has;
+    int r = remove_xattr(c, ino, "security.capability");
+    if (r == 0 || r == -ENODATA)
+        *changed = 1;
+    return r == -ENODATA ? 0 : r;
+}
+
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
@@ -1068,7 +1157,14 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     }
     if (fills_page(off, size)) /* the kernel made the page up to date before it sent it */
         fs_nodes_note_pages(c->nodes, ino);
-    int own, acked = 0, r = req_file(c, ino, fi, &f, &own);
+    int own, acked = 0, changed = 0, r = req_file(c, ino, fi, &f, &own);
+    if (r == 0 && (r = drop_privs(c, ino, fi, f, &changed)) != 0) {
+        req_file_done(c, f, own, r);
+        reply_status(req, r);
+        return;
+    }
+    if (changed && c->se) /* only attributes: no lock the kernel holds for this write */
+        fuse_lowlevel_notify_inval_inode(c->se, ino, -1, 0);
     /* With daemon opens a big append is acknowledged before its table write (the flush that
      * closes the file reports a failure); with kernel opens no flush will come, so every
      * write is committed before its reply. */
@@ -1181,15 +1277,6 @@ static int xattr_name_check(const char *name)
             return name[n] ? 0 : -EINVAL;
     }
     return -EOPNOTSUPP;
-}
-
-/* Path of node ino for an xattr call, or "" when it has no name (the core then finds it by
- * inode number: a file unlinked while open keeps its xattrs until the last close). */
-static int xattr_node(lsmfs_ctx *c, fuse_ino_t ino, char *path, const char **p)
-{
-    int named, r = node_path(c, ino, path, &named);
-    *p = named ? path : NULL;
-    return r;
 }
 
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -1319,24 +1406,8 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-    lsmfs_ctx *c = CTX(req);
-    char path[PATH_BUF];
-    const char *p;
     int r = xattr_name_check(name);
-    if (r == 0) {
-        pthread_rwlock_rdlock(&c->ns);
-        r = xattr_node(c, ino, path, &p);
-        if (r == 0)
-            r = fscore_removexattr_node(c->fs, p, ino, name);
-        struct stat st = {.st_ino = 0};
-        if (r == 0 && p)
-            atime_owed_at(c, p, &st);
-        pthread_rwlock_unlock(&c->ns);
-        atime_owed(c, &st);
-        if (r == -ENOENT && !p)
-            r = fs_ghosts_removexattr(c->ghosts, ino, name);
-    }
-    reply_status(req, r);
+    reply_status(req, r ? r : remove_xattr(CTX(req), ino, name));
 }
 
 /* ---- directories ---- */

@@ -61,14 +61,21 @@ void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on);
 void lsmfs_ctx_set_readahead(lsmfs_ctx *c, unsigned bytes);
 
 /* on != 0: the request loop calls lsmfs_before_request ahead of every request (lsmfs_loop
- * can; libfuse's loops cannot), so a write-only create may leave its file's owed atime to
- * later (atime_defer.h).  Set before the session starts. */
-void lsmfs_ctx_set_atime_defer(lsmfs_ctx *c, int on);
+ * can; libfuse's loops cannot).  Then a write-only create may leave its file's owed atime to
+ * later (atime_defer.h), and its handle writes directly (direct_io: no page cache), because
+ * the hook sees the flag by which the kernel asks the daemon to clear set-user-ID and
+ * set-group-ID on such a write, which libfuse does not pass on.  Set before the session
+ * starts. */
+void lsmfs_ctx_set_hooked(lsmfs_ctx *c, int on);
 
-/* The request loop's hook (ctx: the lsmfs_ctx), ahead of a request about node nodeid (0:
- * unknown): tell the kernel to drop the attributes of the files created since that still owe
- * an atime it does not know of, but nodeid's own (atime_defer.h). */
-void lsmfs_before_request(void *ctx, uint64_t nodeid);
+struct fuse_in_header;
+
+/* The request loop's hook (ctx: the lsmfs_ctx), ahead of the request req of len bytes (req
+ * NULL: not in memory).  It tells the kernel to drop the attributes of the files created
+ * since that still owe an atime it does not know of, but those of the request's own node
+ * (atime_defer.h), and notes for ll_write, in the calling thread, whether a WRITE carries
+ * FUSE_WRITE_KILL_SUIDGID. */
+void lsmfs_before_request(void *ctx, const struct fuse_in_header *req, size_t len);
 
 /* Entries in the node table now (what the kernel remembers, plus their parents). */
 size_t lsmfs_ctx_nodes(lsmfs_ctx *c);

@@ -613,7 +613,7 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         lsmfs_ctx_set_atime(ctx, (enum lsmfs_atime)a.atime, a.nodiratime);
         lsmfs_ctx_set_kernel_opens(ctx, kernel_opens);
         lsmfs_ctx_set_readahead(ctx, (unsigned)readahead);
-        lsmfs_ctx_set_atime_defer(ctx, !a.single); /* lsmfs_loop calls lsmfs_before_request */
+        lsmfs_ctx_set_hooked(ctx, !a.single); /* lsmfs_loop calls lsmfs_before_request */
     }
     struct fuse_session *se =
         ctx ? fuse_session_new(args, &lsmfs_ll_ops, sizeof lsmfs_ll_ops, ctx) : NULL;

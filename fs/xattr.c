@@ -209,6 +209,21 @@ int fscore_removexattr_node(fscore *fs, const char *path, uint64_t ino, const ch
     return r;
 }
 
+int fscore_has_xattr(fscore *fs, uint64_t ino, const char *name)
+{
+    fs_buf k;
+    fs_buf_init(&k);
+    int r = fs_key_xattr(&k, ino, name);
+    void *v = NULL;
+    size_t vl;
+    if (r == 0)
+        r = lsm_get(fs->db, NULL, k.data, k.len, &v, &vl);
+    if (v)
+        lsm_free(v);
+    fs_buf_free(&k);
+    return r == 0 ? 1 : r == -ENOENT ? 0 : r;
+}
+
 int fscore_setxattr(fscore *fs, const char *path, const char *name, const void *value,
                     size_t size, int flags)
 {

@@ -1354,6 +1354,7 @@ static void t_xattr_namespaces(struct ctx *c)
 /* The paths t_suid prepares for its unprivileged children. */
 struct suid_paths {
     char wr[PATH_MAX], tr[PATH_MAX], other[PATH_MAX], sg[PATH_MAX], otr[PATH_MAX], otr_other[PATH_MAX];
+    char new_ug[PATH_MAX], new_u[PATH_MAX], new_g[PATH_MAX]; /* created by nobody */
 };
 
 /* open(path, O_WRONLY | O_TRUNC) as who, then check that its mode bits are want. */
@@ -1374,9 +1375,30 @@ static void append_then_mode(struct ctx *c, const char *path, const char *who, m
     check(c, mode_of(path) == want, "%s: after the write the mode is %o (%o)", who, want, mode_of(path));
 }
 
+/* Create path write-only as who, set its mode to mode (the umask may have cut it), write twice
+ * through that descriptor and check that the mode is want after each write.  On lsmfs such a
+ * handle writes directly (fs/fuse_ops.c, direct_create): the daemon, not the kernel, clears the
+ * bits there. */
+static void create_write_mode(struct ctx *c, const char *path, const char *who, mode_t mode,
+                              mode_t want)
+{
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, mode);
+    check(c, fd >= 0 && fchmod(fd, mode) == 0, "%s: create a %o file write-only", who, mode);
+    for (int i = 0; i < 2 && fd >= 0; i++) {
+        check(c, write(fd, "x", 1) == 1, "%s: write %d to the new %o file", who, i + 1, mode);
+        struct stat st;
+        check(c, mode_of(path) == want && fstat(fd, &st) == 0 && (st.st_mode & 07777) == want,
+              "%s: after write %d the mode is %o (%o)", who, i + 1, want, mode_of(path));
+    }
+    if (fd >= 0) close(fd);
+}
+
 static void suid_as_nobody(struct ctx *c, void *arg)
 {
     const struct suid_paths *sp = arg;
+    create_write_mode(c, sp->new_ug, "nobody", 06775, 0775);
+    create_write_mode(c, sp->new_u, "nobody", 04745, 0745);
+    create_write_mode(c, sp->new_g, "nobody", 02745, 02745); /* no group execute: S_ISGID stays */
     append_then_mode(c, sp->wr, "nobody (owner)", 0775);
     otrunc_then_mode(c, sp->otr, "nobody (owner)", 0775);
     EXPECT_OK(c, truncate(sp->tr, 0), "nobody: truncate own 06777 file");
@@ -1390,6 +1412,32 @@ static void suid_as_other(struct ctx *c, void *arg)
     const struct suid_paths *sp = arg;
     append_then_mode(c, sp->other, "uid 1000 (not the owner)", 0777);
     otrunc_then_mode(c, sp->otr_other, "uid 1000 (not the owner)", 0777);
+}
+
+/* A write removes a file's security.capability, whoever writes (the kernel asks before a
+ * write through the page cache; for the direct handle of a write-only create the lsmfs daemon
+ * does it): one file created write-only, one opened write-only after its create. */
+static void caps_killed_by_write(struct ctx *c)
+{
+    /* struct vfs_cap_data, revision 2, permitting CAP_NET_RAW: little-endian words */
+    static const unsigned char cap[20] = {0, 0, 0, 2, 0, 0x20};
+    char f[PATH_MAX], buf[64];
+    for (int created = 1; created >= 0; created--) {
+        P(c, f, created ? "sid/caps-created" : "sid/caps-opened");
+        int fd = created ? open(f, O_CREAT | O_EXCL | O_WRONLY, 0755) : -1;
+        if (!created) {
+            write_file(f, "a", 1);
+            fd = open(f, O_WRONLY);
+        }
+        check(c, fd >= 0 && write(fd, "a", 1) == 1, "%s file: write", created ? "created" : "opened");
+        EXPECT_OK(c, setxattr(f, "security.capability", cap, sizeof cap, 0), "root: set security.capability");
+        check(c, getxattr(f, "security.capability", buf, sizeof buf) == (ssize_t)sizeof cap, "security.capability is there");
+        check(c, fd >= 0 && write(fd, "b", 1) == 1, "write with security.capability set");
+        EXPECT_ERR(c, getxattr(f, "security.capability", buf, sizeof buf), ENODATA,
+                   created ? "the write to the created file removed security.capability"
+                           : "the write to the opened file removed security.capability");
+        if (fd >= 0) close(fd);
+    }
 }
 
 /* Set-id bits: cleared by writes and truncates of callers without CAP_FSETID, by chown. */
@@ -1422,6 +1470,9 @@ static void t_suid(struct ctx *c)
     P(c, sp.other, "sid/other");
     P(c, sp.otr, "sid/nobody-otrunc");
     P(c, sp.otr_other, "sid/other-otrunc");
+    P(c, sp.new_ug, "sid/nobody-new-ug");
+    P(c, sp.new_u, "sid/nobody-new-u");
+    P(c, sp.new_g, "sid/nobody-new-g");
     const char *own[] = {sp.wr, sp.tr, sp.sg, sp.otr};
     for (int i = 0; i < 4; i++) {
         write_file(own[i], "y", 1);
@@ -1436,7 +1487,10 @@ static void t_suid(struct ctx *c)
     chmod(sp.other, 06777);
     write_file(sp.otr_other, "z", 1);
     chmod(sp.otr_other, 06777);
-    as_user(c, 65534, 65534, suid_as_nobody, &sp, 8);
+    P(c, f, "sid/root-new");
+    create_write_mode(c, f, "root (CAP_FSETID)", 06775, 06775);
+    caps_killed_by_write(c);
+    as_user(c, 65534, 65534, suid_as_nobody, &sp, 23);
     as_user(c, 1000, 1000, suid_as_other, &sp, 4);
 }
 
