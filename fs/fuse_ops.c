@@ -60,6 +60,7 @@ struct lsmfs_ctx {
     fs_ghosts *ghosts; /* attributes of nodes the kernel holds after their last name went */
     fs_atime_defer *defer; /* created files whose owed atime the kernel does not know of */
     int hooked;            /* the request loop calls lsmfs_before_request */
+    int direct_creates;    /* -o direct_creates=on: see direct_create */
     pthread_rwlock_t ns; /* see the top of the file */
     int writeback;
     int kernel_opens; /* -o opens=kernel: see "files the kernel opens itself" */
@@ -135,6 +136,8 @@ void lsmfs_ctx_set_session(lsmfs_ctx *c, struct fuse_session *se) { c->se = se; 
 void lsmfs_ctx_set_kernel_opens(lsmfs_ctx *c, int on) { c->kernel_opens = on; }
 
 void lsmfs_ctx_set_hooked(lsmfs_ctx *c, int on) { c->hooked = on; }
+
+void lsmfs_ctx_set_direct_creates(lsmfs_ctx *c, int on) { c->direct_creates = on; }
 
 /* Whether the WRITE this thread is answering carries FUSE_WRITE_KILL_SUIDGID: request state,
  * set by lsmfs_before_request in the thread that then answers the request (libfuse 3.14 does
@@ -978,10 +981,18 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * Only for write-only creates, whose handle cannot read or map the file: its reads would go
  * without the page cache too.  The kernel itself drops cached pages a direct write overlaps,
  * so other openers' cached reads and mappings stay coherent.  Needs the request hook (the
- * flag) and kernel opens (with daemon opens every write goes through the handle anyway). */
+ * flag) and kernel opens (with daemon opens every write goes through the handle anyway).
+ *
+ * Off unless asked for (-o direct_creates=on): a direct write(2) of 1 MiB from a buffer that
+ * is not page-aligned (malloc's) spans 257 pages, one more than a FUSE request may carry, so
+ * the kernel sends 1 MiB - 16 bytes and then 16.  Each such write leaves a chunk half written
+ * and then rewrites it; a memtable flush between the two gives level-0 tables that overlap,
+ * compaction cuts the file into small tables, and reading 1 GiB back took 2.5 s instead of
+ * 1.05 s (session 23). */
 static int direct_create(const lsmfs_ctx *c, const struct fuse_file_info *fi)
 {
-    return c->hooked && c->kernel_opens && (fi->flags & O_ACCMODE) == O_WRONLY;
+    return c->direct_creates && c->hooked && c->kernel_opens &&
+           (fi->flags & O_ACCMODE) == O_WRONLY;
 }
 
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

@@ -62,11 +62,16 @@ void lsmfs_ctx_set_readahead(lsmfs_ctx *c, unsigned bytes);
 
 /* on != 0: the request loop calls lsmfs_before_request ahead of every request (lsmfs_loop
  * can; libfuse's loops cannot).  Then a write-only create may leave its file's owed atime to
- * later (atime_defer.h), and its handle writes directly (direct_io: no page cache), because
- * the hook sees the flag by which the kernel asks the daemon to clear set-user-ID and
- * set-group-ID on such a write, which libfuse does not pass on.  Set before the session
- * starts. */
+ * later (atime_defer.h), and, with lsmfs_ctx_set_direct_creates, its handle may write
+ * directly (direct_io: no page cache), because the hook sees the flag by which the kernel asks
+ * the daemon to clear set-user-ID and set-group-ID on such a write, which libfuse does not pass
+ * on.  Set before the session starts. */
 void lsmfs_ctx_set_hooked(lsmfs_ctx *c, int on);
+
+/* on != 0 (-o direct_creates=on): a write-only create's handle writes directly, as said above
+ * (fuse_ops.c, direct_create, says when it does and what it costs).  Set before the session
+ * starts. */
+void lsmfs_ctx_set_direct_creates(lsmfs_ctx *c, int on);
 
 struct fuse_in_header;
 

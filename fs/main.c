@@ -48,7 +48,7 @@ struct lsmfs_args {
     int foreground, debug, single, nonempty, help, version;
     int atime, nodiratime; /* enum lsmfs_atime */
     char *memtable_size, *cache_size, *compaction, *sync, *compression, *max_open_tables;
-    char *writeback, *readdirplus, *opens, *poll_us, *readahead;
+    char *writeback, *readdirplus, *opens, *poll_us, *readahead, *direct_creates;
 };
 
 enum {
@@ -69,6 +69,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("opens=%s", opens),
     OPT("poll_us=%s", poll_us),
     OPT("readahead=%s", readahead),
+    OPT("direct_creates=%s", direct_creates),
     FUSE_OPT_KEY("-f", KEY_FG),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -175,6 +176,9 @@ static void usage(const char *prog)
            "    -o readahead=N         the kernel's readahead window for sequential reads\n"
            "                           (4K..1G, default 1M; 0: the kernel's own, 128 KiB;\n"
            "                           root only)\n"
+           "    -o direct_creates=on|off  files created write-only are written without the\n"
+           "                           page cache: one round trip less per small file, but\n"
+           "                           see README, Limits (default off)\n"
            "    -o nonempty            allow mounting over a non-empty directory\n"
            "    -o relatime|strictatime|noatime|nodiratime  when reads move atime (default\n"
            "                           relatime: the first read after a change, or daily)\n"
@@ -411,6 +415,7 @@ static void args_free(struct lsmfs_args *a, struct fuse_args *args)
     free(a->readdirplus);
     free(a->poll_us);
     free(a->readahead);
+    free(a->direct_creates);
 }
 
 static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[]);
@@ -500,6 +505,21 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
     if (kernel_opens && (wb || a.atime == LSMFS_ATIME_STRICT)) {
         fprintf(stderr, "lsmfs: opens=kernel cannot be combined with %s\n",
                 wb ? "writeback=on" : "strictatime");
+        return 1;
+    }
+    int direct_creates = 0;
+    if (a.direct_creates) {
+        if (strcmp(a.direct_creates, "on") == 0)
+            direct_creates = 1;
+        else if (strcmp(a.direct_creates, "off") != 0) {
+            fprintf(stderr, "lsmfs: invalid direct_creates '%s' (on or off)\n",
+                    a.direct_creates);
+            return 1;
+        }
+    }
+    if (direct_creates && (!kernel_opens || a.single)) {
+        fprintf(stderr, "lsmfs: direct_creates=on needs opens=kernel and cannot be combined "
+                        "with -s\n");
         return 1;
     }
     long poll_us = DEFAULT_POLL_US;
@@ -614,6 +634,7 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         lsmfs_ctx_set_kernel_opens(ctx, kernel_opens);
         lsmfs_ctx_set_readahead(ctx, (unsigned)readahead);
         lsmfs_ctx_set_hooked(ctx, !a.single); /* lsmfs_loop calls lsmfs_before_request */
+        lsmfs_ctx_set_direct_creates(ctx, direct_creates);
     }
     struct fuse_session *se =
         ctx ? fuse_session_new(args, &lsmfs_ll_ops, sizeof lsmfs_ll_ops, ctx) : NULL;

@@ -35,4 +35,14 @@ case ",${LSMFS_OPTS:-}," in *,writeback=on,*) [ "$T_NATIVE" = 0 ] && export ERRN
 # The daemon's table of nodes held after their last name went (fs/ghosts.c), against a model.
 "$(t_helper ghosts_model)" "${SEED:-1}" || fail "ghost table model (seed ${SEED:-1})"
 t_umount "$mnt" || fail "unmount"
+# The same checks with write-only creates written without the page cache: the daemon then
+# clears the set-id bits and security.capability that the kernel clears otherwise
+# (fs/fuse_ops.c, direct_create and drop_privs).
+if [ "$T_NATIVE" = 0 ]; then
+    t_fs allow_other,direct_creates=on || fail "mount with direct_creates=on failed"
+    mkdir "$T_MNT/errno" && chmod 755 "$T_MNT" "$T_MNT/errno" || fail "mkdir on the second mount"
+    export ERRNO_SPACE_DIR=$T_TMP/store$T_FS_N
+    "$prog" "$T_MNT/errno" || fail "errno checks with direct_creates=on failed (see FAIL lines above)"
+    t_umount "$T_MNT" || fail "unmount of the direct_creates=on mount"
+fi
 note PASS
