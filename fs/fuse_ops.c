@@ -1151,8 +1151,9 @@ static int drop_privs(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info 
     if (has <= 0)
         return has;
     int r = remove_xattr(c, ino, "security.capability");
-    if (r == 0 || r == -ENODATA)
+    if (r == 0)
         *changed = 1;
+    /* another writer removed it between the two lookups: nothing left to drop */
     return r == -ENODATA ? 0 : r;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/fs/opens.sh BUILD_DIR — who opens regular files.  The default, -o opens=kernel: the
 # kernel opens, flushes and releases them without asking the daemon (FUSE_NO_OPEN_SUPPORT).
-#   1. re-reading cached files sends no OPEN, FLUSH or READ (counted in the daemon's debug log);
+#   1. re-reading cached files sends no OPEN or FLUSH, and at most 3 READs of 150 (counted in
+#      the daemon's debug log);
 #   2. an open with O_TRUNC still truncates (the kernel sends the SETATTR);
 #   3. a file unlinked, or renamed over, while open stays readable and writable through its
 #      descriptor with nlink 0, and is gone from the store once closed: a SIGKILL of the
@@ -31,10 +32,14 @@ sleep 0.2
 o1=$(count OPEN) f1=$(count FLUSH) r1=$(count READ)
 [ "$o1" -le 1 ] || fail "$o1 OPEN requests reached the daemon (at most the first may)"
 [ "$f1" -le 1 ] || fail "$f1 FLUSH requests reached the daemon (at most the first may)"
-[ "$o1" = "$o0" ] && [ "$f1" = "$f0" ] && [ "$r1" = "$r0" ] ||
+# A few READs are tolerated: in about 1 round of 100 under ASan the kernel read 1 to 3 of the
+# 150 files again, with no FORGET, no attribute change and no request in between that could
+# drop their pages (traced in session 24).  A daemon that made the kernel drop its caches
+# would send 150.
+[ "$o1" = "$o0" ] && [ "$f1" = "$f0" ] && [ $((r1 - r0)) -le 3 ] ||
     fail "re-reading cached files reached the daemon: OPEN $o0->$o1 FLUSH $f0->$f1 READ $r0->$r1"
 [ "$(cat f7)" = "file 7" ] || fail "f7 reads '$(cat f7)'"
-note "150 re-reads of cached files: no OPEN, FLUSH or READ"
+note "150 re-reads of cached files: no OPEN or FLUSH, $((r1 - r0)) READ"
 
 # 2. O_TRUNC.
 echo "long contents" >t && echo x >t || fail "O_TRUNC writes"
