@@ -27,7 +27,7 @@ endif
 CFLAGS := $(BASE_CFLAGS) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT) -pthread $(EXTRA_LDFLAGS)
 FUSE_CFLAGS = $(shell pkg-config --cflags fuse3 2>/dev/null)
-FUSE_LIBS = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
+FUSE_LIBS = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3) -luring
 
 .PHONY: all deps test check clean install uninstall run bench
 all:
@@ -40,8 +40,9 @@ include lsm/lsm.mk
 -include packaging/packaging.mk
 
 # Debian packages for building and testing (leveldb/rocksdb only for benchmarks; python3 for
-# tests/fs/differ.py, the differential test against ext4; e2fsprogs for its ext4 image).
-DEPS := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev libcriterion-dev \
+# tests/fs/differ.py, the differential test against ext4; e2fsprogs for its ext4 image;
+# liburing-dev for the daemon's FUSE-over-io_uring queues, fs/fuse_uring.c).
+DEPS := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev libcriterion-dev liburing-dev \
         attr psmisc jq stress-ng libleveldb-dev librocksdb-dev python3 e2fsprogs
 
 deps:

@@ -108,6 +108,14 @@ static enum weight weight_of(const struct fuse_buf *buf)
     case FUSE_WRITE:
         return h->len > sizeof *h + sizeof(struct fuse_write_in) + HANDOFF_BYTES ? TRANSFER
                                                                                  : QUICK;
+    default:
+        return lsmfs_request_may_wait(h->opcode) ? WAITS : QUICK;
+    }
+}
+
+int lsmfs_request_may_wait(uint32_t opcode)
+{
+    switch (opcode) {
     case FUSE_FSYNC:
     case FUSE_FSYNCDIR:
     case FUSE_FALLOCATE:
@@ -115,9 +123,9 @@ static enum weight weight_of(const struct fuse_buf *buf)
     case FUSE_SETLKW:
     case FUSE_IOCTL:
     case FUSE_POLL:
-        return WAITS;
+        return 1;
     default:
-        return QUICK;
+        return 0;
     }
 }
 

@@ -34,4 +34,8 @@ int lsmfs_loop(struct fuse_session *se, int nthreads, long poll_us,
                void (*before)(void *arg, const struct fuse_in_header *req, size_t len),
                void *arg);
 
+/* 1 if a request with this opcode may wait for the disk or for other processes (fsync,
+ * fallocate, a blocking lock, ...), so that it should not hold up the requests behind it. */
+int lsmfs_request_may_wait(uint32_t opcode);
+
 #endif

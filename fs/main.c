@@ -30,6 +30,7 @@
 #include "control.h"
 #include "fscore.h"
 #include "fuse_loop.h"
+#include "fuse_uring.h"
 #include "fuse_ops.h"
 #include "mountinfo.h"
 #include "readahead.h"
@@ -48,7 +49,7 @@ struct lsmfs_args {
     int foreground, debug, single, nonempty, help, version;
     int atime, nodiratime; /* enum lsmfs_atime */
     char *memtable_size, *cache_size, *compaction, *sync, *compression, *max_open_tables;
-    char *writeback, *readdirplus, *opens, *poll_us, *readahead, *direct_creates;
+    char *writeback, *readdirplus, *opens, *poll_us, *readahead, *direct_creates, *uring;
 };
 
 enum {
@@ -70,6 +71,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("poll_us=%s", poll_us),
     OPT("readahead=%s", readahead),
     OPT("direct_creates=%s", direct_creates),
+    OPT("uring=%s", uring),
     FUSE_OPT_KEY("-f", KEY_FG),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -179,6 +181,11 @@ static void usage(const char *prog)
            "    -o direct_creates=on|off  files created write-only are written without the\n"
            "                           page cache: one round trip less per small file, but\n"
            "                           see README, Limits (default off)\n"
+           "    -o uring=auto|on|off   serve requests through FUSE over io_uring, one queue\n"
+           "                           per CPU, when the kernel offers it (the fuse module's\n"
+           "                           enable_uring parameter; Linux 6.14+).  auto (the\n"
+           "                           default): when offered; on: refuse to mount without\n"
+           "                           it\n"
            "    -o nonempty            allow mounting over a non-empty directory\n"
            "    -o relatime|strictatime|noatime|nodiratime  when reads move atime (default\n"
            "                           relatime: the first read after a change, or daily)\n"
@@ -416,6 +423,7 @@ static void args_free(struct lsmfs_args *a, struct fuse_args *args)
     free(a->poll_us);
     free(a->readahead);
     free(a->direct_creates);
+    free(a->uring);
 }
 
 static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[]);
@@ -520,6 +528,25 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
     if (direct_creates && (!kernel_opens || a.single)) {
         fprintf(stderr, "lsmfs: direct_creates=on needs opens=kernel and cannot be combined "
                         "with -s\n");
+        return 1;
+    }
+    int uring = -1; /* auto */
+    if (a.uring) {
+        uring = strcmp(a.uring, "on") == 0 ? 1 : strcmp(a.uring, "off") == 0 ? 0 : -2;
+        if (uring == -2 && strcmp(a.uring, "auto") == 0)
+            uring = -1;
+        if (uring == -2) {
+            fprintf(stderr, "lsmfs: invalid uring '%s' (auto, on or off)\n", a.uring);
+            return 1;
+        }
+    }
+    if (uring == 1 && a.single) {
+        fprintf(stderr, "lsmfs: uring=on cannot be combined with -s\n");
+        return 1;
+    }
+    if (uring == 1 && lsmfs_uring_offered() != 1) {
+        fprintf(stderr, "lsmfs: uring=on: the kernel does not offer FUSE over io_uring "
+                        "(/sys/module/fuse/parameters/enable_uring is not Y)\n");
         return 1;
     }
     long poll_us = DEFAULT_POLL_US;
@@ -670,10 +697,18 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         verdict(vfd, "cannot install signal handlers");
         return 1;
     }
+    lsmfs_uring *ring = NULL;
+    if (!a.single && uring != 0 && lsmfs_uring_offered() == 1) {
+        r = lsmfs_uring_attach(se, a.debug, lsmfs_before_request, ctx, &ring);
+        if (r)
+            fprintf(stderr, "lsmfs: cannot use io_uring (%s): serving through /dev/fuse\n",
+                    strerror(-r));
+    }
     fsctl *ctl = NULL;
     r = fsctl_start(fs, daemon_info, ctx, &ctl);
     if (r) {
         fuse_remove_signal_handlers(se);
+        lsmfs_uring_free(ring);
         fuse_session_unmount(se);
         fuse_session_destroy(se);
         lsmfs_ctx_free(ctx);
@@ -702,12 +737,16 @@ static int lsmfs_main(struct lsmfs_args *ap, struct fuse_args *args, char *argv[
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         r = fuse_session_loop(se);
     } else {
-        r = lsmfs_loop(se, LOOP_THREADS, poll_us, lsmfs_before_request, ctx);
+        /* with the rings, /dev/fuse carries only forgets, interrupts and what comes before
+         * they start: polling it would take CPU time from the queue threads */
+        r = lsmfs_loop(se, LOOP_THREADS, ring ? 0 : poll_us, lsmfs_before_request, ctx);
     }
     if (r > 0)
         r = 0; /* ended by SIGTERM/SIGINT/SIGHUP: a clean unmount */
     fsctl_stop(ctl);
     fuse_remove_signal_handlers(se);
+    /* before the unmount, which closes the descriptor the queues' commands name */
+    lsmfs_uring_free(ring);
     fuse_session_unmount(se);
     fuse_session_destroy(se);
     lsmfs_ctx_free(ctx);

@@ -31,12 +31,12 @@ TEST_JOBS ?= 2
 check-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs=$(TEST_JOBS) --short-filename; done
 
-# The engine's concurrent unit tests, then the daemon itself (its request loop, node table and
-# file handles) under the concurrency suite's parallel writers and readers.
+# The engine's concurrent unit tests, then the daemon itself (its request loop, io_uring queues,
+# node table and file handles) under the concurrency suite's parallel writers and readers.
 check-concurrent: $(CONCURRENT_BINS) all $(FS_HELPER_BINS)
 	@set -e; for t in $(CONCURRENT_BINS); do echo "== $$t"; \
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $$t --jobs=1 --short-filename; done
-	CONC_SECS=10 tests/fs/run.sh $(BUILD) concurrency
+	CONC_SECS=10 URING_SUITES=concurrency tests/fs/run.sh $(BUILD) concurrency uring
 
 check-integration: check-fs check-tools
 

@@ -4,12 +4,15 @@
 # ratios lsmfs/passthrough and lsmfs/native.
 #
 # Target lsmfs_do is lsmfs mounted with -o opens=daemon (every open asks the daemon; the default
-# is opens=kernel), with its own ratio columns do/pt and do/native.
+# is opens=kernel), with its own ratio columns do/pt and do/native.  Target lsmfs_ur is lsmfs
+# served through FUSE over io_uring (fs/fuse_uring.h): the script sets the fuse module's
+# enable_uring parameter (root) for it, and clears it for lsmfs and lsmfs_do, which then use
+# /dev/fuse; the old value is put back at exit.  Columns ur/pt and ur/native.
 #
 # After fs_bench, fsync_stall (fsync_stall.c) runs on each target for --stall-secs seconds a
 # round (default 5; 0 skips it): phases meta_alone, meta_fsync and fsyncs.
 #
-# usage: tests/bench/fs_bench.sh [BUILD_DIR] [--targets native,passthrough,lsmfs[,lsmfs_do]]
+# usage: tests/bench/fs_bench.sh [BUILD_DIR] [--targets native,passthrough,lsmfs[,lsmfs_do,lsmfs_ur]]
 #                                [--repeat K] [--stall-secs S]
 #                                [--lsmfs-opts OPTS] [fs_bench options: --files N --dirs D
 #                                 --flat M --big-mib S --renames R]
@@ -50,6 +53,11 @@ OUT=${FS_BENCH_OUT:-tests/bench/results/fs_bench.tsv}
 RAW=$ROOT/raw.tsv
 MOUNTS=()
 PIDS=()
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_OLD=$(cat "$URING_PARAM" 2>/dev/null)
+# uring_param Y|N: offer FUSE over io_uring to the next mount, or not (quietly a no-op on a
+# kernel without it: lsmfs_ur then fails to mount with uring=on).
+uring_param() { [ -n "$URING_OLD" ] && echo "$1" > "$URING_PARAM" 2>/dev/null; return 0; }
 
 cleanup() {
     for m in "${MOUNTS[@]}"; do
@@ -63,6 +71,7 @@ cleanup() {
         kill "$p" 2>/dev/null
     done
     rm -rf "$ROOT"
+    [ -n "$URING_OLD" ] && echo "$URING_OLD" > "$URING_PARAM" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -160,8 +169,9 @@ for rep in $(seq "$REPEAT"); do
                 failed=1
             fi
             rm -rf "$d" ;;
-        lsmfs) run_lsmfs lsmfs "" ;;
-        lsmfs_do) run_lsmfs lsmfs_do opens=daemon ;;
+        lsmfs) uring_param N; run_lsmfs lsmfs "" ;;
+        lsmfs_do) uring_param N; run_lsmfs lsmfs_do opens=daemon ;;
+        lsmfs_ur) uring_param Y; run_lsmfs lsmfs_ur uring=on ;;
         *) die "unknown target $t" ;;
         esac
     done
@@ -192,7 +202,7 @@ awk -F'\t' -v targets="$TARGETS" '
         printf "%-12s", "phase"
         for (i = 1; i <= nt; i++) printf " %14s", T[i] " ops/s"
         printf " %10s %10s", "lsm/pt", "lsm/native"
-        for (i = 1; i <= nt; i++) if (T[i] == "lsmfs_do") printf " %10s %10s", "do/pt", "do/native"
+        for (i = 1; i <= nt; i++) if (T[i] ~ /^lsmfs_/) printf " %10s %10s", substr(T[i], 7) "/pt", substr(T[i], 7) "/native"
         printf "%s\n", "  (MB/s for bigwrite/bigread)"
         for (p = 1; p <= np; p++) {
             ph = order[p]; big = (ph == "bigwrite" || ph == "bigread")
@@ -202,11 +212,13 @@ awk -F'\t' -v targets="$TARGETS" '
                 if (n[k]) { v[i] = big ? median(mb, k, n[k]) : median(ops, k, n[k]); printf " %14.1f", v[i] }
                 else { v[i] = -1; printf " %14s", "-" }
             }
-            l = -1; alt = -1; pt = -1; nat = -1
-            for (i = 1; i <= nt; i++) { if (T[i] == "lsmfs") l = v[i]; if (T[i] == "lsmfs_do") alt = v[i]; if (T[i] == "passthrough") pt = v[i]; if (T[i] == "native") nat = v[i] }
+            l = -1; pt = -1; nat = -1
+            for (i = 1; i <= nt; i++) { if (T[i] == "lsmfs") l = v[i]; if (T[i] == "passthrough") pt = v[i]; if (T[i] == "native") nat = v[i] }
             if (l > 0 && pt > 0) printf " %9.2fx", l / pt; else printf " %10s", "-"
             if (l > 0 && nat > 0) printf " %9.2fx", l / nat; else printf " %10s", "-"
-            if (alt != -1) {
+            for (i = 1; i <= nt; i++) {
+                if (T[i] !~ /^lsmfs_/) continue
+                alt = v[i]
                 if (alt > 0 && pt > 0) printf " %9.2fx", alt / pt; else printf " %10s", "-"
                 if (alt > 0 && nat > 0) printf " %9.2fx", alt / nat; else printf " %10s", "-"
             }

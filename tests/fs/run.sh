@@ -31,7 +31,7 @@ fi
 # name:timeout-seconds:native(yes|no) — the suites that need a daemon are lsmfs-only.
 all_tests="workflows:300:yes fsx:420:yes errno:180:yes persistence:180:yes concurrency:300:yes
 crash:420:yes bigdir:420:yes enospc:300:yes badinput:120:yes bigfile:300:yes lowlevel:300:yes
-times:120:yes opens:600:yes stress:900:yes churn:300:yes differ:400:no"
+times:120:yes opens:600:yes stress:900:yes churn:300:yes differ:400:no uring:600:no"
 want=("$@")
 
 export SEED=${SEED:-$(( $(date +%s) % 100000 ))}
