@@ -344,7 +344,7 @@ static int check_links(struct checker *c)
                         (unsigned long long)in->ino);
                 if (c->repair) {
                     lsm_batch_delete(c->fix, k.data, k.len);
-                    r = fs_batch_delete_data(c->fs, c->fix, in->ino, 1, &(fs_delta){0});
+                    r = fs_batch_delete_data(c->fs, c->fix, in->ino, UINT64_MAX, &(fs_delta){0});
                 }
                 in->has_full = 0; /* its chunks and xattrs are orphans now */
                 continue;
@@ -475,7 +475,7 @@ static int check_orphan(struct checker *c, const char *k, size_t kl, const char 
     if (c->repair) {
         lsm_batch_delete(c->fix, k, kl);
         if (ino)
-            fs_batch_delete_data(c->fs, c->fix, ino, 1, &(fs_delta){0});
+            fs_batch_delete_data(c->fs, c->fix, ino, UINT64_MAX, &(fs_delta){0});
         c->dropped++;
     }
     return 0;

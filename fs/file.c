@@ -1205,8 +1205,14 @@ static int file_put_locked(fs_file *f)
             lsm_batch *b = lsm_batch_new();
             int r2 = b ? lsm_batch_delete(b, f->home.data, f->home.len) : -ENOMEM;
             fs_delta d = {0};
-            if (r2 == 0) /* chunks only if the record says so, as an unlink decides */
-                r2 = fs_batch_delete_data(fs, b, f->ino, !f->stored_inline, &d);
+            /* chunks only if the record says so, as an unlink decides; below the committed
+             * size unless a table of chunks past it may have reached the store */
+            uint64_t below = f->stored_inline ? 0
+                             : f->ing || f->pending
+                                 ? UINT64_MAX
+                                 : fs_chunks_below(f->stored_size, f->beyond);
+            if (r2 == 0)
+                r2 = fs_batch_delete_data(fs, b, f->ino, below, &d);
             if (r2 == 0)
                 r2 = fs_write_delta_locked(fs, b, &d);
             lsm_batch_free(b);
@@ -1337,7 +1343,7 @@ static int drop_orphan(void *arg, const char *k, size_t kl, const char *v, size_
     if (kl != 9)
         return 0;
     int r = lsm_batch_delete(c->b, k, kl);
-    return r ? r : fs_batch_delete_data(c->fs, c->b, fs_get_be64(k + 1), 1, &c->d);
+    return r ? r : fs_batch_delete_data(c->fs, c->b, fs_get_be64(k + 1), UINT64_MAX, &c->d);
 }
 
 /* A 'P' record left by a crash in a big write: the chunks it names were never committed. */

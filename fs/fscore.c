@@ -402,13 +402,56 @@ int fs_may_have_chunks(const fs_attr *a)
     return S_ISREG(a->mode) && !(a->flags & FS_FLAG_INLINE);
 }
 
-int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, int chunked, fs_delta *d)
+uint64_t fs_chunks_below(uint64_t size, int beyond)
+{
+    if (beyond)
+        return UINT64_MAX;
+    return size / FS_CHUNK_SIZE + (size % FS_CHUNK_SIZE != 0);
+}
+
+/* The chunks of ino below index hi, when hi is at most FEW_CHUNKS: a point lookup each
+ * (bloom filters skip the tables without it) costs a fraction of an iterator's seek, which
+ * reads a block of every level; the last unlink of a small file is the common case.  Counts as
+ * fs_batch_delete_chunks does. */
+#define FEW_CHUNKS 4
+static long delete_few_chunks(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t hi, fs_delta *d)
+{
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    ro.fill_cache = 0;
+    fs_buf k;
+    fs_buf_init(&k);
+    long n = 0;
+    int r = 0;
+    for (uint64_t i = 0; i < hi && r == 0; i++) {
+        size_t vl = 0;
+        r = fs_key_chunk(&k, ino, i);
+        int g = r ? 0 : lsm_get_into(fs->db, &ro, k.data, k.len, NULL, 0, &vl);
+        if (g == LSM_ENOTFOUND)
+            continue;
+        if (r == 0)
+            r = g ? fs_store_error(fs, g) : lsm_batch_delete(b, k.data, k.len);
+        if (r == 0) {
+            n++;
+            d->unwritten -= vl == 0;
+        }
+    }
+    fs_buf_free(&k);
+    if (r == 0 && n > 0)
+        fs_reclaim_note(fs, ino, n);
+    return r ? r : n;
+}
+
+int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t chunks_below,
+                         fs_delta *d)
 {
     fs_buf lo, hi;
     fs_buf_init(&lo);
     fs_buf_init(&hi);
     d->inodes--;
-    long r = chunked ? fs_batch_delete_chunks(fs, b, ino, 0, UINT64_MAX, d) : 0;
+    long r = chunks_below == 0           ? 0
+             : chunks_below <= FEW_CHUNKS ? delete_few_chunks(fs, b, ino, chunks_below, d)
+                                          : fs_batch_delete_chunks(fs, b, ino, 0, UINT64_MAX, d);
     if (r >= 0)
         r = fs_key_xattr(&lo, ino, NULL);
     if (r >= 0)

@@ -165,9 +165,11 @@ int fs_scan_kind(fscore *fs, char kind,
 int fs_prefix_end(const fs_buf *p, fs_buf *end);
 
 /* Delete every chunk and xattr of ino into batch b: the inode is freed (d->inodes - 1), and
- * the unwritten chunks among them are subtracted from d->unwritten.  chunked: 0 when the inode
- * can have no chunk keys (fs_may_have_chunks), which saves a range scan. */
-int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, int chunked, fs_delta *d);
+ * the unwritten chunks among them are subtracted from d->unwritten.  chunks_below: no chunk
+ * key of ino lies at or past this index (fs_chunks_below; 0 when it can have none, as
+ * fs_may_have_chunks says; UINT64_MAX when unknown): a small bound saves a range scan. */
+int fs_batch_delete_data(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t chunks_below,
+                         fs_delta *d);
 
 /* Raise the store's format to `format` (durably, before anything that needs it is written) if
  * it is lower.  0 or -errno. */
@@ -176,6 +178,9 @@ int fs_format_raise_locked(fscore *fs, uint64_t format);
 /* Whether a node with attributes a can have chunk keys: only a regular file whose contents are
  * not inline (a chunk of an inline file is damage to lsmfs-ctl check). */
 int fs_may_have_chunks(const fs_attr *a);
+/* The bound on the chunk indexes of a committed file of this size (SCHEMA.md: no chunk lies
+ * at or past the size), or UINT64_MAX when chunks may lie past it (FS_FLAG_BEYOND). */
+uint64_t fs_chunks_below(uint64_t size, int beyond);
 
 /* Delete the chunks of ino with index in [lo, hi) into b; returns the count deleted or -errno,
  * and subtracts the unwritten (empty) ones from d->unwritten. */

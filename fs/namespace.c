@@ -58,7 +58,9 @@ static int drop_name_locked(fscore *fs, lsm_batch *b, const fs_node *n,
         *orphaned = r == 0;
         return r;
     }
-    return fs_batch_delete_data(fs, b, a.ino, fs_may_have_chunks(&a), d);
+    uint64_t below =
+        fs_may_have_chunks(&a) ? fs_chunks_below(a.size, a.flags & FS_FLAG_BEYOND) : 0;
+    return fs_batch_delete_data(fs, b, a.ino, below, d);
 }
 
 /* Put parent p back with times set to now and its link count changed by dnlink. */

@@ -148,7 +148,7 @@ int lsm_get(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t ke
  * to out and *value_len is its whole length (a longer value is cut: call again with more
  * room).  A big value stored alone in its block (an lsmfs file chunk) is read from the table
  * file straight into out, without a block buffer or a copy, its checksum verified as always.
- * LSM_ENOTFOUND if the key is absent. */
+ * With cap 0, out may be NULL: only the length is wanted.  LSM_ENOTFOUND if the key is absent. */
 int lsm_get_into(lsm_db *db, const lsm_read_options *ropt, const void *key, size_t key_len,
                  void *out, size_t cap, size_t *value_len);
 

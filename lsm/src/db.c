@@ -960,7 +960,8 @@ int lsm_get_into(lsm_db *db, const lsm_read_options *ropt, const void *key, size
     int rc = get_value(db, ropt, key, key_len, &dst, &v, value_len);
     if (rc == SST_GET_VALUE) {
         if (v != out) { /* from a memtable */
-            memcpy(out, v, *value_len < cap ? *value_len : cap);
+            if (cap)
+                memcpy(out, v, *value_len < cap ? *value_len : cap);
             free(v);
         }
         return 0;

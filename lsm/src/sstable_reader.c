@@ -348,7 +348,7 @@ static int give_value(const sst_reader *r, const block_iter *di, const sst_value
                       void **value, size_t *value_len)
 {
     void *v = dst ? dst->buf : malloc(di->val_len ? di->val_len : 1);
-    if (!v) return lsm_error(LSM_ENOMEM, "%s: out of memory for a value", r->path);
+    if (!v && !dst) return lsm_error(LSM_ENOMEM, "%s: out of memory for a value", r->path);
     size_t n = dst && di->val_len > dst->cap ? dst->cap : di->val_len;
     if (n) memcpy(v, di->val, n);
     *value = v;

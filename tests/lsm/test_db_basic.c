@@ -390,8 +390,8 @@ Test(db_basic, manifest_rolls_during_a_long_session)
 }
 
 /* lsm_get_into agrees with lsm_get for a value in the memtable and in a table (big ones are
- * read in place there), cuts a value longer than the buffer, and reports absent and deleted
- * keys as LSM_ENOTFOUND. */
+ * read in place there), cuts a value longer than the buffer, gives the length alone with no
+ * buffer, and reports absent and deleted keys as LSM_ENOTFOUND. */
 Test(db_basic, get_into)
 {
     lsm_db *db = open_db(NULL);
@@ -423,6 +423,12 @@ Test(db_basic, get_into)
         cr_assert(n == 3 && memcmp(out, "xyz", 3) == 0);
         cr_assert_eq(lsm_get_into(db, &ro, "gone", 4, out, big, &n), LSM_ENOTFOUND);
         cr_assert_eq(lsm_get_into(db, &ro, "never", 5, out, big, &n), LSM_ENOTFOUND);
+        /* the length alone: no buffer at all */
+        cr_assert_eq(lsm_get_into(db, &ro, "big", 3, NULL, 0, &n), 0, "%s", lsm_last_error());
+        cr_assert_eq(n, big);
+        cr_assert_eq(lsm_get_into(db, NULL, "small", 5, NULL, 0, &n), 0, "%s", lsm_last_error());
+        cr_assert_eq(n, 3);
+        cr_assert_eq(lsm_get_into(db, &ro, "gone", 4, NULL, 0, &n), LSM_ENOTFOUND);
         v[0]++; /* the second round overwrites with a different value */
     }
     free(v);
