@@ -79,6 +79,7 @@ struct ring_cmd_req { /* in the 80-byte command area of a 128-byte SQE */
 #define PREFIX 4096      /* room in front of each payload for the two headers */
 #define WAKE_TAG 1       /* user_data of the eventfd poll (entries are pointers) */
 #define HELPERS 2        /* threads for the requests that may wait */
+#define BIG_READ 65536   /* bigger READs go to the helpers too */
 
 struct queue;
 
@@ -341,6 +342,20 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 
 /* ---- the queue threads ---- */
 
+/* Whether req (operation header of op bytes) reads more than BIG_READ bytes.  The kernel's
+ * readahead keeps two such READs of a streaming reader in flight, both on the reader's CPU
+ * queue: on helper threads they are answered side by side, as lsmfs_loop hands big transfers
+ * to a second thread. */
+static int big_read(const char *req, size_t op)
+{
+    const struct fuse_in_header *h = (const struct fuse_in_header *)req;
+    if (h->opcode != FUSE_READ || op < sizeof(struct fuse_read_in))
+        return 0;
+    struct fuse_read_in r;
+    memcpy(&r, req + sizeof *h, sizeof r);
+    return r.size > BIG_READ;
+}
+
 /* Answer the request in entry e with libfuse's dispatcher, after the hook. */
 static void dispatch(struct lsmfs_uring *u, struct entry *e)
 {
@@ -383,7 +398,7 @@ static void serve(struct lsmfs_uring *u, struct entry *e)
         fprintf(stderr, "ring %d: unique %llu, opcode %u\n", e->q->qid,
                 (unsigned long long)in.unique, in.opcode);
     e->req = req;
-    if (u->helpers && lsmfs_request_may_wait(in.opcode)) {
+    if (u->helpers && (lsmfs_request_may_wait(in.opcode) || big_read(req, op))) {
         /* answered by a helper, and committed through hand_over */
         pthread_mutex_lock(&u->jobs_mu);
         e->next_job = u->jobs;
