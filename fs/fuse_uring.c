@@ -128,7 +128,7 @@ struct lsmfs_uring {
     /* requests that may wait (lsmfs_request_may_wait) run on helper threads */
     pthread_mutex_t jobs_mu;
     pthread_cond_t jobs_cv;
-    struct entry *jobs;
+    struct entry *jobs, *jobs_tail; /* first come, first answered */
     pthread_t helper[HELPERS];
     int helpers;
 };
@@ -401,8 +401,12 @@ static void serve(struct lsmfs_uring *u, struct entry *e)
     if (u->helpers && (lsmfs_request_may_wait(in.opcode) || big_read(req, op))) {
         /* answered by a helper, and committed through hand_over */
         pthread_mutex_lock(&u->jobs_mu);
-        e->next_job = u->jobs;
-        u->jobs = e;
+        e->next_job = NULL;
+        if (u->jobs)
+            u->jobs_tail->next_job = e;
+        else
+            u->jobs = e;
+        u->jobs_tail = e;
         pthread_cond_signal(&u->jobs_cv);
         pthread_mutex_unlock(&u->jobs_mu);
         return;

@@ -30,8 +30,8 @@
 #include "control.h"
 #include "fscore.h"
 #include "fuse_loop.h"
-#include "fuse_uring.h"
 #include "fuse_ops.h"
+#include "fuse_uring.h"
 #include "mountinfo.h"
 #include "readahead.h"
 

@@ -33,6 +33,8 @@ count() { tail -n +$((mark + 1)) "$log" | grep -c "$1"; }
 
 # 1. Requests go through the rings.
 t_fs "debug" || fail "mount with the rings"
+# the queues register just after FUSE_INIT, which the mount already waited for
+for _ in $(seq 50); do grep -q "FUSE over io_uring: [0-9]* queues" "$log" && break; sleep 0.1; done
 grep -q "FUSE over io_uring: [0-9]* queues" "$log" || fail "the daemon did not start its rings"
 cd "$T_MNT" || fail cd
 mkdir d || fail mkdir
