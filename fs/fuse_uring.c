@@ -120,7 +120,6 @@ struct lsmfs_uring {
     uint64_t init_unique; /* the FUSE_INIT request's (set before init turns 1) */
     int offered;          /* the kernel's FUSE_INIT offered the rings (likewise) */
     size_t payload;       /* payload buffer size: the largest request or answer */
-    _Atomic int state;    /* lsmfs_uring_state */
     _Atomic int stopping;
     _Atomic int registered; /* queues whose entries are all registered */
     int nq;
@@ -150,17 +149,14 @@ int lsmfs_uring_offered(void)
     return n == 1 && (c == 'Y' || c == '1');
 }
 
-int lsmfs_uring_state(const lsmfs_uring *u) { return atomic_load(&u->state); }
-
-static void fail(struct lsmfs_uring *u, int qid, const char *what, int err)
+/* Say what failed.  Requests keep going through /dev/fuse while the rings are not all
+ * registered; a queue that fails while serving ends the session itself (queue_main). */
+static void fail(int qid, const char *what, int err)
 {
     if (qid >= 0)
         fprintf(stderr, "lsmfs: io_uring queue %d: %s: %s\n", qid, what, strerror(err));
     else
         fprintf(stderr, "lsmfs: io_uring: %s: %s\n", what, strerror(err));
-    int expected = atomic_load(&u->state);
-    if (expected >= 0)
-        atomic_store(&u->state, -err);
 }
 
 /* ---- submission (the queue thread only) ---- */
@@ -260,7 +256,7 @@ static ssize_t hand_over(struct entry *e, const struct iovec *iov, int count)
     pthread_mutex_unlock(&q->mu);
     uint64_t one = 1;
     if (write(q->evfd, &one, sizeof one) != sizeof one)
-        fail(q->u, q->qid, "waking the queue thread", errno);
+        fail(q->qid, "waking the queue thread", errno);
     return n;
 }
 
@@ -326,7 +322,7 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
         if (n > 0 && asked) {
             int r = start_queues(u);
             if (r)
-                fail(u, -1, "starting the queues", -r);
+                fail(-1, "starting the queues", -r);
         }
         return n;
     }
@@ -468,7 +464,7 @@ static int completion(struct queue *q, const struct io_uring_cqe *cqe)
         return 1; /* the filesystem is going away */
     if (cqe->res < 0 && e->cmd == CMD_REGISTER) {
         /* the kernel took no entry of a queue that failed: it keeps using /dev/fuse */
-        fail(u, q->qid, "registering an entry", -cqe->res);
+        fail(q->qid, "registering an entry", -cqe->res);
         return 0;
     }
     if (cqe->res < 0)
@@ -495,12 +491,10 @@ static void *queue_main(void *arg)
         r = n < 0 ? n : 0;
     }
     if (r) {
-        fail(u, q->qid, "registering its entries", -r);
+        fail(q->qid, "registering its entries", -r);
         return NULL;
     }
     if (atomic_fetch_add(&u->registered, 1) + 1 == u->nq) {
-        if (atomic_load(&u->state) == 0)
-            atomic_store(&u->state, 1);
         if (u->debug)
             fprintf(stderr, "lsmfs: FUSE over io_uring: %d queues of %d entries, %zu-byte "
                             "payloads\n",
@@ -528,7 +522,7 @@ static void *queue_main(void *arg)
             break;
     }
     if (r < 0 && !atomic_load(&u->stopping)) {
-        fail(u, q->qid, "serving", -r);
+        fail(q->qid, "serving", -r);
         /* a queue that stopped leaves its CPU's requests waiting: end the session loudly */
         fuse_session_exit(u->se);
     }

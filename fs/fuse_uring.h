@@ -35,10 +35,6 @@ int lsmfs_uring_attach(struct fuse_session *se, int debug,
                        void (*before)(void *arg, const struct fuse_in_header *req, size_t len),
                        void *arg, lsmfs_uring **out);
 
-/* 1 once every CPU's queue is registered (the kernel then sends requests to the rings), 0
- * before, or a negative errno if the rings failed (requests then go through /dev/fuse). */
-int lsmfs_uring_state(const lsmfs_uring *u);
-
 /* Stop the queue threads and free everything.  Call after the request loop has returned. */
 void lsmfs_uring_free(lsmfs_uring *u);
 
