@@ -575,6 +575,23 @@ int fs_file_open(fscore *fs, const char *path, int trunc, fs_file **out)
     return r;
 }
 
+int fs_file_open_ino(fscore *fs, uint64_t ino, fs_file **out)
+{
+    fs_node n;
+    fs_node_init(&n);
+    pthread_rwlock_wrlock(&fs->lock);
+    int r = fs_resolve_node_locked(fs, NULL, ino, &n);
+    if (r == 0 && !S_ISREG(n.a.mode))
+        r = type_error(n.a.mode);
+    if (r == 0)
+        r = file_get_locked(fs, &n, out);
+    pthread_rwlock_unlock(&fs->lock);
+    fs_node_free(&n);
+    if (r)
+        *out = NULL;
+    return r;
+}
+
 int fs_file_create(fscore *fs, const char *path, mode_t mode, int excl, const fs_cred *who,
                    fs_file **out)
 {
@@ -1164,8 +1181,7 @@ int fscore_stat_open(fscore *fs, uint64_t ino, struct stat *st)
     fs_node n;
     fs_node_init(&n);
     pthread_rwlock_rdlock(&fs->lock);
-    fs_file *f = fs_open_find_locked(fs, ino);
-    int r = f ? fs_load_locked(fs, f->home.data, f->home.len, &n) : -ENOENT;
+    int r = fs_resolve_node_locked(fs, NULL, ino, &n);
     if (r == 0) {
         fs_attr_to_stat(&n.a, st);
         fs_open_overlay_locked(fs, st);

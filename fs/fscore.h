@@ -238,12 +238,17 @@ int fs_file_fallocate(fs_file *f, int mode, off_t off, off_t len);
 int fs_file_seek(fs_file *f, off_t off, int whence, off_t *out);
 /* Attributes as the file is now (buffered size included). */
 int fs_file_stat(fs_file *f, struct stat *st);
-/* Attributes of the open file with inode number ino (also after its last name is gone);
- * -ENOENT if no such file is open. */
+/* Attributes of inode ino found without a name: the open file with that number (also after
+ * its last name is gone), else the inode record of a hard-linked file ('I' ino), whose names
+ * the caller may not know.  -ENOENT if neither exists. */
 int fscore_stat_open(fscore *fs, uint64_t ino, struct stat *st);
 /* Take one more reference to the open file with inode number ino (release it with
  * fs_file_close): the way to an open file that has no name left.  -ENOENT if not open. */
 int fscore_file_get(fscore *fs, uint64_t ino, fs_file **out);
+/* Like fscore_file_get, but a file that is not open is opened from its inode record when it
+ * has one (a hard-linked file reached by a name the caller does not know).  -ENOENT if
+ * neither, -EISDIR/-ELOOP/-EINVAL if ino is not a regular file. */
+int fs_file_open_ino(fscore *fs, uint64_t ino, fs_file **out);
 /* Commit buffered writes; with sync, also make them durable (lsm_sync).  Returns (once) the
  * failure of a write acknowledged early by fs_file_write_ack, if there was one. */
 int fs_file_commit(fs_file *f, int sync);

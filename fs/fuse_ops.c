@@ -574,7 +574,7 @@ static int req_file(lsmfs_ctx *c, fuse_ino_t ino, const struct fuse_file_info *f
     pthread_rwlock_rdlock(&c->ns);
     int r = node_path(c, ino, path, &named);
     if (r == 0)
-        r = named ? fs_file_open(c->fs, path, 0, f) : fscore_file_get(c->fs, ino, f);
+        r = named ? fs_file_open(c->fs, path, 0, f) : fs_file_open_ino(c->fs, ino, f);
     pthread_rwlock_unlock(&c->ns);
     *own = r == 0;
     return r;
@@ -849,7 +849,7 @@ static int node_truncate(lsmfs_ctx *c, fuse_ino_t ino, fs_file *f, const char *p
         return fs_file_truncate(f, size);
     if (path)
         return fscore_truncate(c->fs, path, size);
-    int r = fscore_file_get(c->fs, ino, &f);
+    int r = fs_file_open_ino(c->fs, ino, &f);
     if (r)
         return r;
     r = fs_file_truncate(f, size);
@@ -953,8 +953,9 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     int r = node_path(c, ino, path, &named);
     if (r == 0 && named) {
         r = fs_file_open(c->fs, path, trunc, &f);
-    } else if (r == 0) { /* e.g. /proc/PID/fd/N of a file unlinked while open */
-        r = fscore_file_get(c->fs, ino, &f);
+    } else if (r == 0) { /* /proc/PID/fd/N of a file unlinked while open, or of a hard-linked
+                          * file that lost the name it was opened by */
+        r = fs_file_open_ino(c->fs, ino, &f);
         if (r == 0 && trunc && (r = fs_file_truncate(f, 0)) != 0)
             fs_file_close(f);
     }

@@ -98,6 +98,22 @@ t_mount "$store" "$mnt" || fail "remount"
 [ "$(stat -c '%a %Y %s' "$mnt/t")" = "$t_want" ] || fail "t after remount: $(stat -c '%a %Y %s' "$mnt/t")"
 note "unlinked open file: usable, no hidden names, gone at close"
 
+# ---- 3b. a hard-linked file that loses the name it was opened by, while its other name was
+# never looked up since the mount (the daemon does not know it): still the same open file ----
+t_umount "$mnt" || fail "unmount"
+t_mount "$store" "$mnt" || fail "remount"
+exec 6<>"$mnt/d/moved" || fail "open d/moved"
+rm "$mnt/d/moved" || fail "rm d/moved"
+[ "$(cat <&6)" = heabcdefghagain ] || fail "read through the fd after its name went"
+[ "$(stat -L -c '%h %s' /proc/self/fd/6)" = "1 16" ] ||
+    fail "fstat after the name went: $(stat -L -c '%h %s' /proc/self/fd/6 2>&1)"
+printf more >&6 || fail "write through the fd after its name went"
+truncate -s 18 /proc/self/fd/6 || fail "truncate through the fd after its name went"
+exec 6>&-
+[ "$(cat "$mnt/d/c")" = "$(printf 'heabcdefghagain\nmo')" ] || fail "d/c after writes through the other name: $(cat "$mnt/d/c")"
+[ "$(stat -c %h "$mnt/d/c")" = 1 ] || fail "d/c link count $(stat -c %h "$mnt/d/c")"
+note "hard link opened by a name that went: read, fstat, write, truncate through the fd"
+
 # ---- 4. lookup counts and forgets ----
 if [ "$T_NATIVE" = 1 ] || [ "$(id -u)" != 0 ]; then
     note "skipping the node-table churn (lsmfs as root only)"
