@@ -1073,8 +1073,7 @@ int fscore_symlink(fscore *fs, const char *target, const char *path)
 
 /* ---- listing ---- */
 
-int fscore_readdir(fscore *fs, const char *path,
-                   int (*cb)(void *arg, const char *name, const struct stat *st), void *arg)
+int fscore_readdir(fscore *fs, const char *path, fscore_entry_fn cb, void *arg)
 {
     return fscore_readdir_after(fs, path, NULL, 1, cb, arg);
 }
@@ -1131,15 +1130,13 @@ static int readdir_seek(lsm_iter *it, fs_buf *lo, const char *after)
 }
 
 int fscore_readdir_after(fscore *fs, const char *path, const char *after, int plus,
-                         int (*cb)(void *arg, const char *name, const struct stat *st),
-                         void *arg)
+                         fscore_entry_fn cb, void *arg)
 {
     fs_node n;
     fs_node_init(&n);
-    fs_buf lo, hi, name;
+    fs_buf lo, hi;
     fs_buf_init(&lo);
     fs_buf_init(&hi);
-    fs_buf_init(&name);
     lsm_iter *it = NULL;
     pthread_rwlock_rdlock(&fs->lock);
     int r = fs_resolve_locked(fs, path, &n);
@@ -1166,13 +1163,15 @@ int fscore_readdir_after(fscore *fs, const char *path, const char *after, int pl
             size_t kl, vl;
             const char *k = lsm_iter_key(it, &kl);
             const void *v = lsm_iter_value(it, &vl);
+            size_t len = kl - lo.len;
+            if (len == 0 || len > FS_NAME_MAX) {
+                r = -EBADMSG; /* no name, or one no directory can hold: a damaged key */
+                break;
+            }
             r = readdir_stat_locked(fs, v, vl, plus, &st);
             if (r)
                 break;
-            fs_buf_reset(&name);
-            r = fs_buf_add(&name, k + lo.len, kl - lo.len);
-            if (r == 0)
-                r = cb(arg, name.data, &st);
+            r = cb(arg, k + lo.len, len, &st);
         }
         if (r == 0)
             r = lsm_iter_status(it);
@@ -1182,7 +1181,6 @@ int fscore_readdir_after(fscore *fs, const char *path, const char *after, int pl
     fs_node_free(&n);
     fs_buf_free(&lo);
     fs_buf_free(&hi);
-    fs_buf_free(&name);
     return r;
 }
 

@@ -77,16 +77,16 @@ int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone);
 int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone);
 
 /* Call cb for every entry of directory path (not "." and ".."), in byte order of the names,
- * with its attributes.  A non-zero return of cb stops the scan and is returned. */
-int fscore_readdir(fscore *fs, const char *path,
-                   int (*cb)(void *arg, const char *name, const struct stat *st), void *arg);
+ * with its attributes; name is len bytes (no NUL), valid during the call.  A non-zero
+ * return of cb stops the scan and is returned. */
+typedef int (*fscore_entry_fn)(void *arg, const char *name, size_t len, const struct stat *st);
+int fscore_readdir(fscore *fs, const char *path, fscore_entry_fn cb, void *arg);
 
 /* Like fscore_readdir, but starting after the entry named after (NULL: from the first), and
  * with plus == 0 only st_mode and st_ino are filled (no inode record is read).  A listing can
  * thus resume by name, whatever was added or removed meanwhile. */
 int fscore_readdir_after(fscore *fs, const char *path, const char *after, int plus,
-                         int (*cb)(void *arg, const char *name, const struct stat *st),
-                         void *arg);
+                         fscore_entry_fn cb, void *arg);
 
 /* Check the filesystem invariants: every entry's parent exists and is a directory, entry and
  * inode records decode, chunks lie within their file's size, no orphan chunks, inode records,

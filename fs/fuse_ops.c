@@ -76,10 +76,10 @@ struct open_handle {
     fs_file *f;
 };
 
-/* An open directory: the names handed out, so that offset k means "after name k - 3" (1 and 2
- * are "." and ".."), whatever was added or removed since.  The names lie end to end in one
- * pool, each with its NUL, and `at` holds where each starts (size_t each): a listing copies
- * each name once and allocates only to grow.  (Not the reply buffer: the kernel may let the
+/* An open directory: the names handed out, end to end in one pool, each with its NUL.  An
+ * entry's offset is 3 + where its name starts in the pool (1 and 2 are "." and ".."), so
+ * offset k means "after the name at k - 3", whatever was added or removed since: a listing
+ * copies each name once and allocates only to grow.  (Not the reply buffer: the kernel may let the
  * program close the directory, and RELEASEDIR free the handle, as soon as it has the reply,
  * while fuse_reply_buf has yet to return.) */
 struct dir_handle {
@@ -87,7 +87,7 @@ struct dir_handle {
     fuse_ino_t parent; /* for ".." */
     struct stat st;    /* the directory's attributes at opendir, for its atime */
     int atime_pending; /* the first READDIR has yet to move atime */
-    fs_buf pool, at;
+    fs_buf pool;
 };
 
 lsmfs_ctx *lsmfs_ctx_new(fscore *fs, int writeback, enum lsmfs_rdplus rdplus)
@@ -1450,21 +1450,33 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 /* Forget the names handed out (a listing restarted at offset 0); the memory is kept. */
-static void dir_forget(struct dir_handle *d)
+static void dir_forget(struct dir_handle *d) { fs_buf_reset(&d->pool); }
+
+/* The name handed out with offset off (> 2), or NULL for an offset this listing never gave. */
+static const char *dir_name(const struct dir_handle *d, off_t off)
 {
-    fs_buf_reset(&d->pool);
-    fs_buf_reset(&d->at);
+    size_t at = (size_t)off - 3;
+    if (at >= d->pool.len || (at > 0 && d->pool.data[at - 1] != '\0'))
+        return NULL;
+    return d->pool.data + at;
 }
 
-/* Names handed out so far. */
-static size_t dir_count(const struct dir_handle *d) { return d->at.len / sizeof(size_t); }
-
-/* The name handed out at offset k + 3.  REQUIRES: k < dir_count(d). */
-static const char *dir_name(const struct dir_handle *d, size_t k)
+/* Write a plain READDIR entry into at (room bytes) if it fits; returns its size.  As
+ * fuse_add_direntry, but with the name's length known. */
+static size_t put_dirent(char *at, size_t room, const char *name, size_t len,
+                         const struct stat *st, off_t next)
 {
-    size_t start;
-    memcpy(&start, d->at.data + k * sizeof start, sizeof start);
-    return d->pool.data + start;
+    size_t used = FUSE_NAME_OFFSET + len, size = FUSE_DIRENT_ALIGN(used);
+    if (size > room)
+        return size;
+    struct fuse_dirent *de = (struct fuse_dirent *)(void *)at;
+    memset(at + size - 8, 0, 8); /* the padding after the name (size is whole words) */
+    de->ino = st->st_ino;
+    de->off = (uint64_t)next;
+    de->namelen = (uint32_t)len;
+    de->type = (st->st_mode & S_IFMT) >> 12;
+    memcpy(de->name, name, len);
+    return size;
 }
 
 /* One READDIR(PLUS) reply being filled. */
@@ -1479,13 +1491,15 @@ struct fill_ctx {
     int err;
 };
 
-/* Add one entry (ino 0: "." or "..", which count no lookup); 1 when the buffer is full. */
-static int fill_add(struct fill_ctx *x, const char *name, const struct stat *st, off_t next)
+/* Add one entry, name a C string of len bytes (ino 0: "." or "..", which count no lookup);
+ * 1 when the buffer is full. */
+static int fill_add(struct fill_ctx *x, const char *name, size_t len, const struct stat *st,
+                    off_t next)
 {
     char *at = x->buf + x->pos;
     size_t room = x->size - x->pos, need;
     if (!x->plus) {
-        need = fuse_add_direntry(x->req, at, room, name, st, next);
+        need = put_dirent(at, room, name, len, st, next);
     } else {
         struct fuse_entry_param e;
         memset(&e, 0, sizeof e);
@@ -1508,26 +1522,23 @@ static int fill_add(struct fill_ctx *x, const char *name, const struct stat *st,
     return 0;
 }
 
-static int fill_one(void *arg, const char *name, const struct stat *st)
+static int fill_one(void *arg, const char *name, size_t len, const struct stat *st)
 {
     struct fill_ctx *x = arg;
-    struct dir_handle *d = x->d;
+    fs_buf *pool = &x->d->pool;
     /* recorded first (what can fail), taken back if the reply has no room: once the entry is
      * in the reply (and, with plus, counted as a lookup) it must be recorded */
-    size_t start = d->pool.len, k = dir_count(d);
-    int r = fs_buf_add(&d->pool, name, strlen(name));
-    if (r == 0)
-        r = fs_buf_add(&d->at, &start, sizeof start);
-    if (r == 0 && fill_add(x, name, st, (off_t)(k + 3)))
-        r = 1; /* this name was not handed out */
+    size_t start = pool->len;
+    int r = fs_buf_add(pool, name, len);
     if (r) {
-        d->pool.len = start;
-        d->at.len = k * sizeof start;
-        if (r < 0)
-            x->err = r;
+        x->err = r;
         return 1;
     }
-    d->pool.len++; /* keep its NUL: the names are C strings */
+    if (fill_add(x, pool->data + start, len, st, (off_t)(start + 3))) {
+        pool->len = start; /* this name was not handed out */
+        return 1;
+    }
+    pool->len++; /* keep its NUL: the names are C strings */
     return 0;
 }
 
@@ -1540,13 +1551,13 @@ static int fill_dots(struct fill_ctx *x, off_t *off)
     if (*off == 0) {
         dir_forget(x->d);
         st.st_ino = x->dir;
-        if (fill_add(x, ".", &st, 1))
+        if (fill_add(x, ".", 1, &st, 1))
             return 1;
         *off = 1;
     }
     if (*off == 1) {
         st.st_ino = x->d->parent;
-        if (fill_add(x, "..", &st, 2))
+        if (fill_add(x, "..", 2, &st, 2))
             return 1;
         *off = 2;
     }
@@ -1600,10 +1611,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (fill_dots(&x, &off))
         goto reply; /* the buffer took only dots */
     if (off > 2) {
-        size_t k = (size_t)off - 3;
-        if (k >= dir_count(d))
+        const char *name = dir_name(d, off);
+        if (!name)
             goto reply; /* an offset we never gave: the end */
-        after = strdup(dir_name(d, k)); /* the pool may move under the scan */
+        after = strdup(name); /* the pool may move under the scan */
         if (!after)
             r = -ENOMEM;
     }
@@ -1645,7 +1656,6 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
     struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
     if (d && d->kind == FH_DIR) {
         fs_buf_free(&d->pool);
-        fs_buf_free(&d->at);
         free(d);
     }
     fuse_reply_err(req, 0);

@@ -223,12 +223,12 @@ int fs_rec_encode_stub(fs_buf *b, const fs_attr *a)
 int fs_rec_decode_id(const void *v, size_t n, fs_attr *a)
 {
     const char *p = v;
-    memset(a, 0, sizeof *a);
     if (n < 2 || (unsigned char)p[0] != FS_REC_VERSION)
         return -EBADMSG;
     if (p[1] == FS_REC_STUB) {
         if (n != FS_STUB_SIZE)
             return -EBADMSG;
+        memset(a, 0, sizeof *a); /* a stub has nothing else: fs_rec_decode returns this */
         a->kind = FS_REC_STUB;
         a->ino = get_le(p + 2, 8);
         a->mode = (uint32_t)get_le(p + 10, 4);
@@ -250,6 +250,8 @@ int fs_rec_decode(const void *v, size_t n, fs_attr *a, const void **tail, size_t
         *tail_len = 0;
     }
     int r = fs_rec_decode_id(v, n, a);
+    if (r)
+        memset(a, 0, sizeof *a);
     if (r || a->kind == FS_REC_STUB)
         return r;
     a->uid = (uint32_t)get_le(p + 14, 4);

@@ -111,8 +111,9 @@ int fs_rec_encode_stub(fs_buf *b, const fs_attr *a);
 /* Decode value v (len n) into *a; *tail and *tail_len point into v (full records only; stubs give
  * NULL/0).  Returns -EBADMSG if the value is not a valid record. */
 int fs_rec_decode(const void *v, size_t n, fs_attr *a, const void **tail, size_t *tail_len);
-/* Like fs_rec_decode, but only kind, ino and mode are filled (the rest of *a is zero): what a
- * bare listing needs, without reading the rest of the header.  Same validation and errors. */
+/* Like fs_rec_decode, but only kind, ino and mode are filled (the rest of *a is left as it
+ * was, except that a stub's is zeroed): what a bare listing needs, without reading the rest of
+ * the header.  Same validation and errors. */
 int fs_rec_decode_id(const void *v, size_t n, fs_attr *a);
 
 #endif

@@ -100,7 +100,7 @@ int ctl_fs_close(fscore *fs, const char *store)
     return rc;
 }
 
-static int fs_list_add(void *arg, const char *name, const struct stat *st)
+static int fs_list_add(void *arg, const char *name, size_t len, const struct stat *st)
 {
     ctl_fs_list *l = arg;
     if (l->n == l->cap) {
@@ -111,7 +111,7 @@ static int fs_list_add(void *arg, const char *name, const struct stat *st)
         l->e = e;
         l->cap = cap;
     }
-    char *copy = strdup(name);
+    char *copy = strndup(name, len);
     if (!copy)
         return -ENOMEM;
     l->e[l->n].name = copy;

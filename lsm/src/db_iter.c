@@ -51,7 +51,7 @@ static void find_next(lsm_iter *d, int skipping)
         slice k = iter_key(it);
         slice u = ikey_user(k.data, k.len);
         if (over_bound(d, u)) break;
-        uint64_t tr = get_fixed64(k.data + k.len - IKEY_TRAILER);
+        uint64_t tr = ikey_load_le64(k.data + k.len - IKEY_TRAILER);
         if ((tr >> 8) > d->seq) { /* too new: an older version of u may be visible */
             iter_next(it);
             continue;
@@ -79,7 +79,7 @@ static void find_prev(lsm_iter *d)
     while (iter_valid(it)) {
         slice k = iter_key(it);
         slice u = ikey_user(k.data, k.len);
-        uint64_t tr = get_fixed64(k.data + k.len - IKEY_TRAILER);
+        uint64_t tr = ikey_load_le64(k.data + k.len - IKEY_TRAILER);
         if ((tr >> 8) <= d->seq) {
             if (type != IKEY_TYPE_DELETE &&
                 ukey_compare(u.data, u.len, d->saved_key.data, d->saved_key.len) < 0)

@@ -41,6 +41,16 @@ static inline uint64_t ikey_load_be64(const uint8_t *p)
 #endif
     return v;
 }
+static inline uint32_t ikey_load_be32(const uint8_t *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return __builtin_bswap32(v);
+#else
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+#endif
+}
 static inline uint64_t ikey_load_le64(const uint8_t *p)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -61,7 +71,9 @@ int ukey_memcmp_long(const uint8_t *a, const uint8_t *b, size_t n);
 /* Compare two byte strings as memcmp with shorter-first on a common prefix.  Returns <0, 0 or
  * >0 (only the sign is meaningful).  Inline because it is the innermost operation of every
  * skiplist, block and merge step: short keys (the common case) are compared 8 bytes at a time
- * as big-endian words, without a call; long common prefixes go to memcmp. */
+ * as big-endian words, without a call; long common prefixes go to memcmp.  A tail shorter than
+ * a word is compared as the word that ends with it (keys under 8 bytes: as two half words):
+ * its first bytes are already known equal, so the word's order is the tail's. */
 static inline int ukey_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     size_t n = alen < blen ? alen : blen;
@@ -71,8 +83,19 @@ static inline int ukey_compare(const uint8_t *a, size_t alen, const uint8_t *b, 
             uint64_t x = ikey_load_be64(a + i), y = ikey_load_be64(b + i);
             if (x != y) return x < y ? -1 : 1;
         }
-        for (; i < n; i++)
-            if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+        if (i < n && n >= 8) {
+            uint64_t x = ikey_load_be64(a + n - 8), y = ikey_load_be64(b + n - 8);
+            if (x != y) return x < y ? -1 : 1;
+        } else if (n >= 4) { /* i == 0: two half words, overlapping */
+            uint32_t x = ikey_load_be32(a), y = ikey_load_be32(b);
+            if (x != y) return x < y ? -1 : 1;
+            x = ikey_load_be32(a + n - 4);
+            y = ikey_load_be32(b + n - 4);
+            if (x != y) return x < y ? -1 : 1;
+        } else {
+            for (; i < n; i++)
+                if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+        }
     } else {
         int r = ukey_memcmp_long(a, b, n);
         if (r) return r;

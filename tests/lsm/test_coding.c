@@ -106,3 +106,33 @@ Test(ikey, order_user_then_newest_first)
     cr_assert_eq(ukey_compare(NULL, 0, (const uint8_t *)"a", 1), -1);
     cr_assert_eq(ukey_compare(NULL, 0, NULL, 0), 0);
 }
+
+static int sign(int v) { return (v > 0) - (v < 0); }
+
+/* ukey_compare against memcmp-then-length on random pairs that share a prefix and differ in
+ * one byte, for every length up to 40 (the word, half-word and byte paths and their tails). */
+Test(ikey, ukey_compare_matches_memcmp)
+{
+    uint8_t a[48], b[48];
+    unsigned seed = 12345;
+    for (int round = 0; round < 200000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t alen = (seed >> 8) % 41, blen = alen;
+        seed = seed * 1103515245u + 12345u;
+        if (seed & 0x10000)
+            blen = (seed >> 17) % 41; /* sometimes of another length */
+        for (size_t i = 0; i < sizeof a; i++) {
+            seed = seed * 1103515245u + 12345u;
+            a[i] = b[i] = (uint8_t)(seed >> 16);
+        }
+        seed = seed * 1103515245u + 12345u;
+        size_t m = alen < blen ? alen : blen;
+        if (m && (seed & 3)) /* one differing byte anywhere, often high-bit ones */
+            b[(seed >> 8) % m] ^= (uint8_t)(1u << ((seed >> 20) % 8));
+        int want = memcmp(a, b, m);
+        want = want ? sign(want) : (alen < blen ? -1 : alen > blen);
+        cr_assert_eq(sign(ukey_compare(a, alen, b, blen)), want, "lengths %zu and %zu", alen,
+                     blen);
+        cr_assert_eq(sign(ukey_compare(b, blen, a, alen)), -want);
+    }
+}
