@@ -117,6 +117,10 @@ int fscore_readlink(fscore *fs, const char *path, char *buf, size_t size);
 
 /* Hard link: a new name newpath for the non-directory oldpath. */
 int fscore_link(fscore *fs, const char *oldpath, const char *newpath);
+/* fscore_link, or with oldpath NULL, of the hard-linked file ino through its inode record
+ * ('I' ino): link(2) of a descriptor whose name went while the file kept another one, which
+ * the caller does not know.  -ENOENT if ino has no inode record (no name left, or one name). */
+int fscore_link_node(fscore *fs, const char *oldpath, uint64_t ino, const char *newpath);
 
 /* rename(2) / renameat2(2): flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE.  A directory moves
  * with its whole subtree in one batch. */

@@ -663,12 +663,10 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
     int named;
     pthread_rwlock_rdlock(&c->ns);
     int r = node_path(c, ino, from, &named);
-    if (r == 0 && !named)
-        r = -ENOENT; /* link(2) of a file without names: as the kernel says for ext4 */
     if (r == 0)
         r = fs_nodes_child_path(c->nodes, newparent, newname, to, sizeof to);
-    if (r == 0)
-        r = fscore_link(c->fs, from, to);
+    if (r == 0) /* no name known: by its inode record, or -ENOENT if it has no name left */
+        r = fscore_link_node(c->fs, named ? from : NULL, ino, to);
     if (r == 0)
         r = entry_at(c, newparent, newname, to, &e);
     pthread_rwlock_unlock(&c->ns);

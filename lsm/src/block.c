@@ -85,8 +85,9 @@ static int grow_key(block_iter *it, size_t klen, size_t keep)
 }
 
 /* Parse the entry at off, whose shared prefix comes from the current key.  Returns 0, or -1
- * with the cursor invalid and status set. */
-static int parse_at(block_iter *it, uint32_t off)
+ * with the cursor invalid and status set.  Inlined: it is most of every step of a scan, and
+ * as a call it costs a fifth of itself in saved registers. */
+static inline __attribute__((always_inline)) int parse_at(block_iter *it, uint32_t off)
 {
     const uint8_t *base = it->b.data;
     const uint8_t *limit = base + it->b.restarts;

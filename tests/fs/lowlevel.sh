@@ -109,10 +109,14 @@ rm "$mnt/d/moved" || fail "rm d/moved"
     fail "fstat after the name went: $(stat -L -c '%h %s' /proc/self/fd/6 2>&1)"
 printf more >&6 || fail "write through the fd after its name went"
 truncate -s 18 /proc/self/fd/6 || fail "truncate through the fd after its name went"
+ln -L /proc/self/fd/6 "$mnt/d/again" || fail "link(2) through the fd after its name went"
 exec 6>&-
+[ "$(stat -c '%i %h' "$mnt/d/again")" = "$(stat -c '%i %h' "$mnt/d/c")" ] &&
+    [ "$(stat -c %h "$mnt/d/c")" = 2 ] || fail "d/again and d/c: $(stat -c '%i %h' "$mnt/d/again" "$mnt/d/c")"
+rm "$mnt/d/again" || fail "rm d/again"
 [ "$(cat "$mnt/d/c")" = "$(printf 'heabcdefghagain\nmo')" ] || fail "d/c after writes through the other name: $(cat "$mnt/d/c")"
 [ "$(stat -c %h "$mnt/d/c")" = 1 ] || fail "d/c link count $(stat -c %h "$mnt/d/c")"
-note "hard link opened by a name that went: read, fstat, write, truncate through the fd"
+note "hard link opened by a name that went: read, fstat, write, truncate, link through the fd"
 
 # ---- 4. lookup counts and forgets ----
 if [ "$T_NATIVE" = 1 ] || [ "$(id -u)" != 0 ]; then
