@@ -1527,6 +1527,17 @@ static int fill_one(void *arg, const char *name, size_t len, const struct stat *
     /* recorded first (what can fail), taken back if the reply has no room: once the entry is
      * in the reply (and, with plus, counted as a lookup) it must be recorded */
     size_t start = pool->len;
+    if (!x->plus && start + len < pool->cap) { /* the common case: no call that can fail */
+        size_t need = put_dirent(x->buf + x->pos, x->size - x->pos, name, len, st,
+                                 (off_t)(start + 3));
+        if (need > x->size - x->pos)
+            return 1;
+        x->pos += need;
+        memcpy(pool->data + start, name, len);
+        pool->data[start + len] = '\0';
+        pool->len += len + 1;
+        return 0;
+    }
     int r = fs_buf_add(pool, name, len);
     if (r) {
         x->err = r;
