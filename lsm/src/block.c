@@ -117,7 +117,7 @@ static inline __attribute__((always_inline)) int parse_at(block_iter *it, uint32
     if (shared == 0) {
         it->key = p; /* whole key in place: no copy */
     } else {
-        if (grow_key(it, klen, shared)) return -1;
+        if ((klen > it->kcap || it->key != it->kbuf) && grow_key(it, klen, shared)) return -1;
         /* Short suffixes (the common case with prefix compression) are copied as one fixed
          * 16-byte move, which compiles to two loads and stores instead of a libc call; the
          * bytes past non_shared are garbage that the key length excludes.  Only when 16 bytes

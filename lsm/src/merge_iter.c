@@ -112,7 +112,8 @@ static void step_top(merge_iter *m, int by_key)
     else iter_next(m->child[c]);
     if (iter_valid(m->child[c])) {
         m->keys[c] = iter_key(m->child[c]);
-        sift_down(m, 0);
+        if (m->hn > 1) /* a scan within one source: the common case, nothing to reorder */
+            sift_down(m, 0);
     } else {
         check_child(m, c);
         m->heap[0] = m->heap[--m->hn];
