@@ -552,16 +552,20 @@ static int type_error(mode_t mode)
 static int truncate_locked(fs_file *f, uint64_t size);
 static int file_put_locked(fs_file *f);
 
+/* The shared file of node n, resolved with result r: it must be a regular file. */
+static int get_regular_locked(fscore *fs, const fs_node *n, int r, fs_file **out)
+{
+    if (r == 0 && !S_ISREG(n->a.mode))
+        r = type_error(n->a.mode);
+    return r ? r : file_get_locked(fs, n, out);
+}
+
 int fs_file_open(fscore *fs, const char *path, int trunc, fs_file **out)
 {
     fs_node n;
     fs_node_init(&n);
     pthread_rwlock_wrlock(&fs->lock);
-    int r = fs_resolve_locked(fs, path, &n);
-    if (r == 0 && !S_ISREG(n.a.mode))
-        r = type_error(n.a.mode);
-    if (r == 0)
-        r = file_get_locked(fs, &n, out);
+    int r = get_regular_locked(fs, &n, fs_resolve_locked(fs, path, &n), out);
     /* even an empty file: O_TRUNC of an existing file marks mtime and ctime (POSIX open) */
     if (r == 0 && trunc) {
         r = truncate_locked(*out, 0);
@@ -580,11 +584,7 @@ int fs_file_open_ino(fscore *fs, uint64_t ino, fs_file **out)
     fs_node n;
     fs_node_init(&n);
     pthread_rwlock_wrlock(&fs->lock);
-    int r = fs_resolve_node_locked(fs, NULL, ino, &n);
-    if (r == 0 && !S_ISREG(n.a.mode))
-        r = type_error(n.a.mode);
-    if (r == 0)
-        r = file_get_locked(fs, &n, out);
+    int r = get_regular_locked(fs, &n, fs_resolve_node_locked(fs, NULL, ino, &n), out);
     pthread_rwlock_unlock(&fs->lock);
     fs_node_free(&n);
     if (r)

@@ -163,6 +163,17 @@ int fs_load_locked(fscore *fs, const char *key, size_t key_len, fs_node *n)
     return r;
 }
 
+int fs_load_inode_locked(fscore *fs, uint64_t ino, fs_node *n)
+{
+    fs_buf k;
+    fs_buf_init(&k);
+    int r = fs_key_inode(&k, FS_KEY_INODE, ino);
+    if (r == 0)
+        r = fs_load_locked(fs, k.data, k.len, n);
+    fs_buf_free(&k);
+    return r;
+}
+
 /* After a miss on path: ENOTDIR if an ancestor is not a directory, else ENOENT. */
 static int miss_reason(fscore *fs, const char *path)
 {
@@ -807,13 +818,7 @@ int fs_resolve_node_locked(fscore *fs, const char *path, uint64_t ino, fs_node *
     fs_file *f = fs_open_find_locked(fs, ino);
     if (f)
         return fs_load_locked(fs, f->home.data, f->home.len, n);
-    fs_buf k;
-    fs_buf_init(&k);
-    int r = fs_key_inode(&k, FS_KEY_INODE, ino);
-    if (r == 0)
-        r = fs_load_locked(fs, k.data, k.len, n);
-    fs_buf_free(&k);
-    return r;
+    return fs_load_inode_locked(fs, ino, n);
 }
 
 /* Read-modify-write of the attributes of path (or of the open file ino) through edit(). */
@@ -1095,14 +1100,9 @@ static int readdir_stat_locked(fscore *fs, const void *v, size_t vl, int plus, s
     if (r == 0 && a.kind == FS_REC_STUB) {
         fs_node in;
         fs_node_init(&in);
-        fs_buf ik;
-        fs_buf_init(&ik);
-        r = fs_key_inode(&ik, FS_KEY_INODE, a.ino);
-        if (r == 0)
-            r = fs_load_locked(fs, ik.data, ik.len, &in);
+        r = fs_load_inode_locked(fs, a.ino, &in);
         if (r == 0)
             a = in.a;
-        fs_buf_free(&ik);
         fs_node_free(&in);
     }
     if (r)

@@ -126,6 +126,8 @@ int fs_resolve_node_locked(fscore *fs, const char *path, uint64_t ino, fs_node *
 
 /* Fetch and decode the full record at key into n (n->ekey/hkey set to key). */
 int fs_load_locked(fscore *fs, const char *key, size_t key_len, fs_node *n);
+/* fs_load_locked of the inode record 'I' ino of a hard-linked file; -ENOENT if it has none. */
+int fs_load_inode_locked(fscore *fs, uint64_t ino, fs_node *n);
 
 /* Resolve the parent directory of path (must exist and be a directory). */
 int fs_resolve_parent_locked(fscore *fs, const char *path, fs_node *parent);

@@ -210,19 +210,6 @@ int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone)
     return r;
 }
 
-/* Node n = the inode record of hard-linked file ino, as a name of it would resolve it. */
-static int resolve_inode_locked(fscore *fs, uint64_t ino, fs_node *n)
-{
-    fs_buf k;
-    fs_buf_init(&k);
-    int r = fs_key_inode(&k, FS_KEY_INODE, ino);
-    if (r == 0)
-        r = fs_load_locked(fs, k.data, k.len, n);
-    fs_buf_free(&k);
-    n->linked = 1;
-    return r;
-}
-
 int fscore_link(fscore *fs, const char *oldpath, const char *newpath)
 {
     return fscore_link_node(fs, oldpath, 0, newpath);
@@ -243,7 +230,10 @@ int fscore_link_node(fscore *fs, const char *oldpath, uint64_t ino, const char *
     fs_now(fs, &now);
     int was_linked = 0;
     pthread_rwlock_wrlock(&fs->lock);
-    int r = oldpath ? fs_resolve_locked(fs, oldpath, &n) : resolve_inode_locked(fs, ino, &n);
+    /* by number: the inode record, as a name of the linked file resolves it (n.linked) */
+    int r = oldpath ? fs_resolve_locked(fs, oldpath, &n) : fs_load_inode_locked(fs, ino, &n);
+    if (!oldpath)
+        n.linked = 1;
     if (r == 0 && S_ISDIR(n.a.mode))
         r = -EPERM;
     if (r == 0)
