@@ -83,7 +83,9 @@ static inline int ukey_compare(const uint8_t *a, size_t alen, const uint8_t *b, 
             uint64_t x = ikey_load_be64(a + i), y = ikey_load_be64(b + i);
             if (x != y) return x < y ? -1 : 1;
         }
-        if (i < n && n >= 8) {
+        if (i == n) {
+            /* a whole number of words, all equal */
+        } else if (n >= 8) {
             uint64_t x = ikey_load_be64(a + n - 8), y = ikey_load_be64(b + n - 8);
             if (x != y) return x < y ? -1 : 1;
         } else if (n >= 4) { /* i == 0: two half words, overlapping */
