@@ -140,7 +140,10 @@ void lsm_iter_seek(lsm_iter *d, const void *key, size_t len)
     d->reverse = 0;
     d->saved_value.len = 0;
     if (build_target(d, key, len, d->seq, IKEY_TYPE_SEEK)) return;
-    iter_seek(d->it, d->saved_key.data, d->saved_key.len);
+    if (d->has_ub) /* find_next stops at the bound: what lies past it need not be merged */
+        iter_seek_scan(d->it, d->saved_key.data, d->saved_key.len, d->ub.data, d->ub.len);
+    else
+        iter_seek(d->it, d->saved_key.data, d->saved_key.len);
     d->saved_key.len = 0;
     if (iter_valid(d->it)) find_next(d, 0);
     else d->valid = 0;

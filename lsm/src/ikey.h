@@ -105,6 +105,23 @@ static inline int ukey_compare(const uint8_t *a, size_t alen, const uint8_t *b, 
     return alen < blen ? -1 : alen > blen;
 }
 
+/* Whether the n bytes at a and at b are equal: as ukey_compare(a, n, b, n) == 0, with no byte
+ * order to work out (the words are compared as they lie). */
+static inline int ukey_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    if (n < 8 || n > 32) return memcmp(a, b, n) == 0;
+    size_t i = 0;
+    uint64_t x, y, d = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+    memcpy(&x, a + n - 8, 8); /* the tail, as the word that ends the key */
+    memcpy(&y, b + n - 8, 8);
+    return (d | (x ^ y)) == 0;
+}
+
 /* Whether user keys a and b lie in different partitions of prefix length n (lsm_options
  * partition_prefix): their first n bytes (all of a shorter key) differ.  Never for n == 0. */
 static inline int ukey_partition_differs(size_t n, const uint8_t *a, size_t alen,

@@ -33,6 +33,13 @@ struct iter_ops {
      * the current user key, which may thus skip its older versions without visiting them.
      * REQUIRES: valid, and moving forward. */
     void (*next_key)(iter *it);
+    /* Optional (NULL: seek).  seek, for a forward scan that stops before user key ub (which
+     * must stay valid until the iterator is positioned again): until the next seek, seek_first,
+     * seek_last or prev, entries at or past ub may be left out, so that once the last entry
+     * before ub is passed the iterator may stand on any entry at or past ub, or end.  A merge
+     * leaves out the sources that have nothing before ub. */
+    void (*seek_scan)(iter *it, const uint8_t *target, size_t len, const uint8_t *ub,
+                      size_t ub_len);
 };
 
 /* Every iterator struct begins with this header. */
@@ -50,6 +57,12 @@ static inline void iter_next_key(iter *it)
 {
     if (it->ops->next_key) it->ops->next_key(it);
     else it->ops->next(it);
+}
+static inline void iter_seek_scan(iter *it, const uint8_t *t, size_t n, const uint8_t *ub,
+                                  size_t ub_len)
+{
+    if (it->ops->seek_scan) it->ops->seek_scan(it, t, n, ub, ub_len);
+    else it->ops->seek(it, t, n);
 }
 static inline int iter_valid(const iter *it) { return it->ops->valid(it); }
 static inline slice iter_key(const iter *it) { return it->ops->key(it); }

@@ -3,6 +3,12 @@
  *
  * heap[] holds indexes of the valid children: a min-heap on key when moving forward, a
  * max-heap when moving backward; the current entry is always heap[0].
+ *
+ * After seek_scan (a forward scan that stops at an upper bound) the heap leaves out the
+ * children that stand at or past the bound: at the seek, and when a step takes a child there
+ * while others remain.  A scan of one directory's entries then steps its one source, without a
+ * comparison per step against each source that the seek left at later keys.  Any other
+ * positioning (another seek, or prev, which repositions every child) ends that.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +27,17 @@ typedef struct merge_iter {
     int reverse;
     int status;
     buf tmp; /* copy of the current key while repositioning children */
+    const uint8_t *ub; /* seek_scan's bound (a user key, the caller's) while pruning */
+    size_t ub_len;
+    int pruning;
 } merge_iter;
+
+/* While pruning: whether internal key k lies at or past the bound. */
+static int past_bound(const merge_iter *m, slice k)
+{
+    slice u = ikey_user(k.data, k.len);
+    return m->pruning && ukey_compare(u.data, u.len, m->ub, m->ub_len) >= 0;
+}
 
 static int mi_less(const merge_iter *m, int a, int b)
 {
@@ -64,6 +80,8 @@ static void rebuild(merge_iter *m)
     for (int i = 0; i < m->n; i++) {
         if (iter_valid(m->child[i])) {
             m->keys[i] = iter_key(m->child[i]);
+            if (past_bound(m, m->keys[i]))
+                continue; /* nothing of it is in the scan's range */
             m->heap[m->hn++] = i;
         } else {
             check_child(m, i);
@@ -77,6 +95,7 @@ static void mi_seek_first(iter *it)
     merge_iter *m = (merge_iter *)it;
     for (int i = 0; i < m->n; i++) iter_seek_first(m->child[i]);
     m->reverse = 0;
+    m->pruning = 0;
     rebuild(m);
 }
 
@@ -85,6 +104,7 @@ static void mi_seek_last(iter *it)
     merge_iter *m = (merge_iter *)it;
     for (int i = 0; i < m->n; i++) iter_seek_last(m->child[i]);
     m->reverse = 1;
+    m->pruning = 0;
     rebuild(m);
 }
 
@@ -93,6 +113,19 @@ static void mi_seek(iter *it, const uint8_t *t, size_t len)
     merge_iter *m = (merge_iter *)it;
     for (int i = 0; i < m->n; i++) iter_seek(m->child[i], t, len);
     m->reverse = 0;
+    m->pruning = 0;
+    rebuild(m);
+}
+
+static void mi_seek_scan(iter *it, const uint8_t *t, size_t len, const uint8_t *ub,
+                         size_t ub_len)
+{
+    merge_iter *m = (merge_iter *)it;
+    for (int i = 0; i < m->n; i++) iter_seek(m->child[i], t, len);
+    m->reverse = 0;
+    m->ub = ub;
+    m->ub_len = ub_len;
+    m->pruning = 1;
     rebuild(m);
 }
 
@@ -112,13 +145,18 @@ static void step_top(merge_iter *m, int by_key)
     else iter_next(m->child[c]);
     if (iter_valid(m->child[c])) {
         m->keys[c] = iter_key(m->child[c]);
-        if (m->hn > 1) /* a scan within one source: the common case, nothing to reorder */
+        if (m->hn == 1) /* a scan within one source: the common case, nothing to reorder */
+            return;
+        if (!past_bound(m, m->keys[c])) {
             sift_down(m, 0);
+            return;
+        }
     } else {
         check_child(m, c);
-        m->heap[0] = m->heap[--m->hn];
-        sift_down(m, 0);
     }
+    /* the child is done (or done with the scan's range): the others go on */
+    m->heap[0] = m->heap[--m->hn];
+    sift_down(m, 0);
 }
 
 static int save_key(merge_iter *m)
@@ -157,12 +195,47 @@ static void mi_next(iter *it)
     step_top(m, 0);
 }
 
-/* The other children may still hold entries of the current user key: they come next. */
+/* Whether internal keys a and b have the same user key. */
+static int same_user_key(slice a, slice b)
+{
+    return a.len == b.len && ukey_equal(a.data, b.data, a.len - IKEY_TRAILER);
+}
+
+/* Step past the current user key every child but the top that stands on it (older versions
+ * in other sources: a file's entry rewritten since its table was written).  Such children sit
+ * right under the top (a heap entry lies between its parent and its children), so only
+ * heap[1] and heap[2] are looked at; the top stays the least key, so the heap stays valid. */
+static void skip_same_key(merge_iter *m)
+{
+    slice top = m->keys[m->heap[0]];
+    for (int i = 1; i <= 2 && i < m->hn;) {
+        int c = m->heap[i];
+        if (!same_user_key(m->keys[c], top)) {
+            i++;
+            continue;
+        }
+        iter_next_key(m->child[c]);
+        if (iter_valid(m->child[c]) && !past_bound(m, m->keys[c] = iter_key(m->child[c]))) {
+            sift_down(m, i);
+            continue;
+        }
+        if (!iter_valid(m->child[c]) && check_child(m, c)) return;
+        m->heap[i] = m->heap[--m->hn]; /* from below the root, so not less than the top */
+        sift_down(m, i);
+    }
+}
+
+/* Past the current user key: the other children's entries of it are skipped here, where one
+ * comparison each finds them, rather than shown to the caller one by one. */
 static void mi_next_key(iter *it)
 {
     merge_iter *m = (merge_iter *)it;
-    if (m->reverse) mi_next(it);
-    else step_top(m, 1);
+    if (m->reverse) {
+        mi_next(it);
+        return;
+    }
+    if (m->hn > 1) skip_same_key(m);
+    if (m->status == 0) step_top(m, 1);
 }
 
 static void mi_prev(iter *it)
@@ -181,6 +254,7 @@ static void mi_prev(iter *it)
         }
         iter_prev(m->child[cur]);
         m->reverse = 1;
+        m->pruning = 0;
         rebuild(m);
         return;
     }
@@ -216,6 +290,7 @@ static const struct iter_ops merge_ops = {
     .seek_first = mi_seek_first, .seek_last = mi_seek_last, .seek = mi_seek, .next = mi_next,
     .prev = mi_prev, .valid = mi_valid, .key = mi_key, .value = mi_value,
     .status = mi_status, .destroy = mi_destroy, .next_key = mi_next_key,
+    .seek_scan = mi_seek_scan,
 };
 
 iter *merge_iter_new(iter **children, int n)

@@ -64,7 +64,7 @@ static void pi_destroy(iter *it)
 }
 static const struct iter_ops prefix_ops = {pi_seek_first, pi_seek_last, pi_seek, pi_next,
                                            pi_prev, pi_valid, pi_key, pi_value, pi_status,
-                                           pi_destroy, NULL};
+                                           pi_destroy, NULL, NULL};
 
 /* A damaged block skipped while a table is salvaged: its entries are lost. */
 static void salvage_report(void *arg, const char *line)

@@ -111,6 +111,7 @@ static int sign(int v) { return (v > 0) - (v < 0); }
 
 /* ukey_compare against memcmp-then-length on random pairs that share a prefix and differ in
  * one byte, for every length up to 40 (the word, half-word and byte paths and their tails). */
+/* ukey_equal is checked on the same pairs, over their common length. */
 Test(ikey, ukey_compare_matches_memcmp)
 {
     uint8_t a[48], b[48];
@@ -134,5 +135,6 @@ Test(ikey, ukey_compare_matches_memcmp)
         cr_assert_eq(sign(ukey_compare(a, alen, b, blen)), want, "lengths %zu and %zu", alen,
                      blen);
         cr_assert_eq(sign(ukey_compare(b, blen, a, alen)), -want);
+        cr_assert_eq(ukey_equal(a, b, m), memcmp(a, b, m) == 0, "ukey_equal, length %zu", m);
     }
 }
