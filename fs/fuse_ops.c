@@ -1461,6 +1461,36 @@ static const char *dir_name(const struct dir_handle *d, off_t off)
 
 /* Write a plain READDIR entry into at (room bytes) if it fits; returns its size.  As
  * fuse_add_direntry, but with the name's length known. */
+/* memcpy of a name of n bytes (1..255) without a call for the short names listings are made
+ * of: whole words, the last one overlapping, reading and writing only the n bytes. */
+static inline void copy_name(char *dst, const char *src, size_t n)
+{
+    if (n < 8) {
+        uint32_t h;
+        if (n < 4) {
+            for (size_t i = 0; i < n; i++)
+                dst[i] = src[i];
+            return;
+        }
+        memcpy(&h, src, 4);
+        memcpy(dst, &h, 4);
+        memcpy(&h, src + n - 4, 4);
+        memcpy(dst + n - 4, &h, 4);
+        return;
+    }
+    if (n > 32) {
+        memcpy(dst, src, n);
+        return;
+    }
+    uint64_t w;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&w, src + i, 8);
+        memcpy(dst + i, &w, 8);
+    }
+    memcpy(&w, src + n - 8, 8);
+    memcpy(dst + n - 8, &w, 8);
+}
+
 static size_t put_dirent(char *at, size_t room, const char *name, size_t len,
                          const struct stat *st, off_t next)
 {
@@ -1473,7 +1503,7 @@ static size_t put_dirent(char *at, size_t room, const char *name, size_t len,
     de->off = (uint64_t)next;
     de->namelen = (uint32_t)len;
     de->type = (st->st_mode & S_IFMT) >> 12;
-    memcpy(de->name, name, len);
+    copy_name(de->name, name, len);
     return size;
 }
 
@@ -1533,7 +1563,7 @@ static int fill_one(void *arg, const char *name, size_t len, const struct stat *
         if (need > x->size - x->pos)
             return 1;
         x->pos += need;
-        memcpy(pool->data + start, name, len);
+        copy_name(pool->data + start, name, len);
         pool->data[start + len] = '\0';
         pool->len += len + 1;
         return 0;

@@ -5,10 +5,11 @@
  * max-heap when moving backward; the current entry is always heap[0].
  *
  * After seek_scan (a forward scan that stops at an upper bound) the heap leaves out the
- * children that stand at or past the bound: at the seek, and when a step takes a child there
- * while others remain.  A scan of one directory's entries then steps its one source, without a
- * comparison per step against each source that the seek left at later keys.  Any other
- * positioning (another seek, or prev, which repositions every child) ends that.
+ * children that the seek left at or past the bound.  A scan of one directory's entries then
+ * steps its one source, without a comparison per step against each source that holds nothing
+ * of the directory.  (A child that steps past the bound later stays: checking every step for
+ * it would cost more than the comparisons it costs until the scan ends.)  Any other
+ * positioning (another seek, or prev, which repositions every child) ends the pruning.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,18 +146,13 @@ static void step_top(merge_iter *m, int by_key)
     else iter_next(m->child[c]);
     if (iter_valid(m->child[c])) {
         m->keys[c] = iter_key(m->child[c]);
-        if (m->hn == 1) /* a scan within one source: the common case, nothing to reorder */
-            return;
-        if (!past_bound(m, m->keys[c])) {
+        if (m->hn > 1) /* a scan within one source: the common case, nothing to reorder */
             sift_down(m, 0);
-            return;
-        }
     } else {
         check_child(m, c);
+        m->heap[0] = m->heap[--m->hn];
+        sift_down(m, 0);
     }
-    /* the child is done (or done with the scan's range): the others go on */
-    m->heap[0] = m->heap[--m->hn];
-    sift_down(m, 0);
 }
 
 static int save_key(merge_iter *m)
@@ -215,12 +211,12 @@ static void skip_same_key(merge_iter *m)
             continue;
         }
         iter_next_key(m->child[c]);
-        if (iter_valid(m->child[c]) && !past_bound(m, m->keys[c] = iter_key(m->child[c]))) {
-            sift_down(m, i);
-            continue;
+        if (iter_valid(m->child[c])) {
+            m->keys[c] = iter_key(m->child[c]);
+        } else {
+            if (check_child(m, c)) return;
+            m->heap[i] = m->heap[--m->hn]; /* from below the root: not less than the top */
         }
-        if (!iter_valid(m->child[c]) && check_child(m, c)) return;
-        m->heap[i] = m->heap[--m->hn]; /* from below the root, so not less than the top */
         sift_down(m, i);
     }
 }
