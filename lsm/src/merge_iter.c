@@ -40,7 +40,7 @@ static int past_bound(const merge_iter *m, slice k)
     return m->pruning && ukey_compare(u.data, u.len, m->ub, m->ub_len) >= 0;
 }
 
-static int mi_less(const merge_iter *m, int a, int b)
+static inline int mi_less(const merge_iter *m, int a, int b)
 {
     const slice *ka = &m->keys[a], *kb = &m->keys[b];
     int c = ikey_compare(ka->data, ka->len, kb->data, kb->len);
@@ -146,8 +146,16 @@ static void step_top(merge_iter *m, int by_key)
     else iter_next(m->child[c]);
     if (iter_valid(m->child[c])) {
         m->keys[c] = iter_key(m->child[c]);
-        if (m->hn > 1) /* a scan within one source: the common case, nothing to reorder */
+        /* one source: nothing to reorder; two (a listing of entries that were rewritten since
+         * their table was written): one comparison, without sift_down's call */
+        if (m->hn == 2) {
+            if (mi_less(m, m->heap[1], c)) {
+                m->heap[0] = m->heap[1];
+                m->heap[1] = c;
+            }
+        } else if (m->hn > 2) {
             sift_down(m, 0);
+        }
     } else {
         check_child(m, c);
         m->heap[0] = m->heap[--m->hn];
@@ -217,7 +225,7 @@ static void skip_same_key(merge_iter *m)
             if (check_child(m, c)) return;
             m->heap[i] = m->heap[--m->hn]; /* from below the root: not less than the top */
         }
-        sift_down(m, i);
+        if (2 * i + 1 < m->hn) sift_down(m, i);
     }
 }
 
