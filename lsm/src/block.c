@@ -31,7 +31,22 @@ int block_init(block *b, const uint8_t *data, size_t size)
 
 static inline uint32_t restart_point(const block_iter *it, uint32_t i)
 {
-    return get_fixed32(it->b.data + it->b.restarts + 4 * (size_t)i);
+    const uint8_t *p = it->b.data + it->b.restarts + 4 * (size_t)i;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
+    return get_fixed32(p);
+#endif
+}
+
+/* Move restart_index up to the restart block of the current entry. */
+static void catch_up_restart(block_iter *it)
+{
+    while (it->restart_index + 1 < it->b.num_restarts &&
+           restart_point(it, it->restart_index + 1) <= it->current)
+        it->restart_index++;
 }
 
 static void set_invalid(block_iter *it)
@@ -185,15 +200,14 @@ void block_iter_next(block_iter *it)
         set_invalid(it);
         return;
     }
-    if (parse_at(it, it->next)) return;
-    while (it->restart_index + 1 < it->b.num_restarts &&
-           restart_point(it, it->restart_index + 1) <= it->current)
-        it->restart_index++;
+    parse_at(it, it->next); /* restart_index stays behind: only prev needs it (every scan step
+                             * would otherwise load a restart point) */
 }
 
 void block_iter_prev(block_iter *it)
 {
     uint32_t original = it->current;
+    catch_up_restart(it);
     uint32_t i = it->restart_index;
     while (restart_point(it, i) >= original) {
         if (i == 0) {
@@ -252,8 +266,7 @@ void block_iter_seek(block_iter *it, const uint8_t *target, size_t tlen)
     if (seek_restart(it, left)) return;
     /* Scan forward within restart interval `left`: the binary search guarantees the key at
      * restart left+1 (if any) is >= target, so the scan normally stops there at the latest;
-     * restart_index is caught up once at the end (a loop, in case a damaged block is not
-     * sorted) instead of on every step as block_iter_next does. */
+     * restart_index stays at `left`, which prev catches up from. */
     while (ikey_compare(it->key, it->key_len, target, tlen) < 0) {
         if (it->next >= it->b.restarts) {
             set_invalid(it);
@@ -261,9 +274,6 @@ void block_iter_seek(block_iter *it, const uint8_t *target, size_t tlen)
         }
         if (parse_at(it, it->next)) return;
     }
-    while (it->restart_index + 1 < it->b.num_restarts &&
-           restart_point(it, it->restart_index + 1) <= it->current)
-        it->restart_index++;
 }
 
 /* ---- as a heap iterator ---- */

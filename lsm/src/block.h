@@ -38,7 +38,8 @@ typedef struct block_iter {
     block b;
     uint32_t current;       /* offset of the current entry; b.restarts when not valid */
     uint32_t next;          /* offset just past the current entry */
-    uint32_t restart_index; /* restart block the current entry is in */
+    uint32_t restart_index; /* a restart block at or before the current entry's (next does not
+                             * keep it up; prev catches up from it) */
     const uint8_t *key;     /* points into the block or into kbuf */
     size_t key_len;
     const uint8_t *val;     /* always points into the block */

@@ -581,6 +581,8 @@ static void si_next(iter *b)
 {
     sst_iter *it = (sst_iter *)b;
     block_iter_next(&it->data);
+    if (!it->data.status && block_iter_valid(&it->data))
+        return; /* still within the block: the common case, without skip's call */
     skip(it, 1);
 }
 
