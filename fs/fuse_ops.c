@@ -1459,8 +1459,6 @@ static const char *dir_name(const struct dir_handle *d, off_t off)
     return d->pool.data + at;
 }
 
-/* Write a plain READDIR entry into at (room bytes) if it fits; returns its size.  As
- * fuse_add_direntry, but with the name's length known. */
 /* memcpy of a name of n bytes (1..255) without a call for the short names listings are made
  * of: whole words, the last one overlapping, reading and writing only the n bytes. */
 static inline void copy_name(char *dst, const char *src, size_t n)
@@ -1491,6 +1489,8 @@ static inline void copy_name(char *dst, const char *src, size_t n)
     memcpy(dst + n - 8, &w, 8);
 }
 
+/* Write a plain READDIR entry into at (room bytes) if it fits; returns its size.  As
+ * fuse_add_direntry, but with the name's length known. */
 static size_t put_dirent(char *at, size_t room, const char *name, size_t len,
                          const struct stat *st, off_t next)
 {
