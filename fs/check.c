@@ -158,10 +158,7 @@ static int scan(struct checker *c, char kind,
 {
     char lo = kind, hi = (char)(kind + 1);
     lsm_read_options ro;
-    lsm_read_options_init(&ro);
-    ro.upper_bound = &hi;
-    ro.upper_bound_len = 1;
-    ro.fill_cache = 0;
+    fs_range_options(&ro, &lo, 1, &hi, 1, 0);
     lsm_iter *it;
     int r = lsm_iter_new(c->fs->db, &ro, &it);
     if (r)

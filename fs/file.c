@@ -497,8 +497,7 @@ int fs_open_commit_all_locked(fscore *fs)
     return first;
 }
 
-/* Find or create the shared fs_file of the regular file resolved in n; takes a reference. */
-static int file_get_locked(fscore *fs, const fs_node *n, fs_file **out)
+int fs_file_get_locked(fscore *fs, const fs_node *n, fs_file **out)
 {
     fs_file *f = fs_open_find_locked(fs, n->a.ino);
     if (f) {
@@ -550,14 +549,13 @@ static int type_error(mode_t mode)
 }
 
 static int truncate_locked(fs_file *f, uint64_t size);
-static int file_put_locked(fs_file *f);
 
 /* The shared file of node n, resolved with result r: it must be a regular file. */
 static int get_regular_locked(fscore *fs, const fs_node *n, int r, fs_file **out)
 {
     if (r == 0 && !S_ISREG(n->a.mode))
         r = type_error(n->a.mode);
-    return r ? r : file_get_locked(fs, n, out);
+    return r ? r : fs_file_get_locked(fs, n, out);
 }
 
 int fs_file_open(fscore *fs, const char *path, int trunc, fs_file **out)
@@ -570,7 +568,7 @@ int fs_file_open(fscore *fs, const char *path, int trunc, fs_file **out)
     if (r == 0 && trunc) {
         r = truncate_locked(*out, 0);
         if (r)
-            file_put_locked(*out); /* a failed open must not keep the file */
+            fs_file_put_locked(*out); /* a failed open must not keep the file */
     }
     pthread_rwlock_unlock(&fs->lock);
     fs_node_free(&n);
@@ -608,7 +606,7 @@ int fs_file_create(fscore *fs, const char *path, mode_t mode, int excl, const fs
         r = fs_create_locked(fs, path, S_IFREG | (mode & 07777), 0, who, NULL, &n);
     }
     if (r == 0)
-        r = file_get_locked(fs, &n, out);
+        r = fs_file_get_locked(fs, &n, out);
     pthread_rwlock_unlock(&fs->lock);
     fs_node_free(&n);
     if (r)
@@ -1209,9 +1207,7 @@ int fs_file_commit(fs_file *f, int sync)
     return r;
 }
 
-/* Drop one reference; the last one deletes an orphan's data and frees f.  Returns the first
- * error of that deletion. */
-static int file_put_locked(fs_file *f)
+int fs_file_put_locked(fs_file *f)
 {
     fscore *fs = f->fs;
     int r = 0;
@@ -1254,7 +1250,7 @@ int fs_file_close(fs_file *f)
     fscore *fs = f->fs;
     pthread_rwlock_wrlock(&fs->lock);
     int r = take_late_err(f, fs->read_only ? 0 : fs_file_commit_locked(f, 0, 0));
-    int r2 = file_put_locked(f);
+    int r2 = fs_file_put_locked(f);
     pthread_rwlock_unlock(&fs->lock);
     return r ? r : r2;
 }

@@ -272,10 +272,7 @@ static long delete_range(fscore *fs, lsm_batch *b, const char *lo, size_t lo_len
                          const char *hi, size_t hi_len, long *empties)
 {
     lsm_read_options ro;
-    lsm_read_options_init(&ro);
-    ro.upper_bound = hi;
-    ro.upper_bound_len = hi_len;
-    ro.fill_cache = 0;
+    fs_range_options(&ro, lo, lo_len, hi, hi_len, 0);
     lsm_iter *it;
     int r = lsm_iter_new(fs->db, &ro, &it);
     if (r)
@@ -325,14 +322,22 @@ long fs_batch_delete_chunks(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t lo,
     return r;
 }
 
+void fs_range_options(lsm_read_options *ro, const void *lo, size_t lo_len, const void *hi,
+                      size_t hi_len, int fill_cache)
+{
+    lsm_read_options_init(ro);
+    ro->lower_bound = lo;
+    ro->lower_bound_len = lo_len;
+    ro->upper_bound = hi;
+    ro->upper_bound_len = hi_len;
+    ro->fill_cache = fill_cache;
+}
+
 int fs_iter_range(fscore *fs, const fs_buf *lo, const fs_buf *hi, int fill_cache,
                   lsm_iter **out)
 {
     lsm_read_options ro;
-    lsm_read_options_init(&ro);
-    ro.upper_bound = hi->data;
-    ro.upper_bound_len = hi->len;
-    ro.fill_cache = fill_cache;
+    fs_range_options(&ro, lo->data, lo->len, hi->data, hi->len, fill_cache);
     int r = lsm_iter_new(fs->db, &ro, out);
     if (r == 0)
         lsm_iter_seek(*out, lo->data, lo->len);
@@ -423,7 +428,8 @@ uint64_t fs_chunks_below(uint64_t size, int beyond)
 /* The chunks of ino below index hi, when hi is at most FEW_CHUNKS: a point lookup each
  * (bloom filters skip the tables without it) costs a fraction of an iterator's seek, which
  * reads a block of every level; the last unlink of a small file is the common case.  Counts as
- * fs_batch_delete_chunks does. */
+ * fs_batch_delete_chunks does.  With no unwritten chunk in the store the lookup could only
+ * tell a chunk from a hole, and a tombstone for a hole costs less than asking: no lookup. */
 #define FEW_CHUNKS 4
 static long delete_few_chunks(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t hi, fs_delta *d)
 {
@@ -433,11 +439,11 @@ static long delete_few_chunks(fscore *fs, lsm_batch *b, uint64_t ino, uint64_t h
     fs_buf k;
     fs_buf_init(&k);
     long n = 0;
-    int r = 0;
+    int r = 0, ask = fs->unwritten != 0;
     for (uint64_t i = 0; i < hi && r == 0; i++) {
-        size_t vl = 0;
+        size_t vl = 1;
         r = fs_key_chunk(&k, ino, i);
-        int g = r ? 0 : lsm_get_into(fs->db, &ro, k.data, k.len, NULL, 0, &vl);
+        int g = r || !ask ? 0 : lsm_get_into(fs->db, &ro, k.data, k.len, NULL, 0, &vl);
         if (g == LSM_ENOTFOUND)
             continue;
         if (r == 0)
@@ -1146,13 +1152,10 @@ int fscore_readdir_after(fscore *fs, const char *path, const char *after, int pl
         r = fs_key_children(&lo, path, strlen(path));
     if (r == 0)
         r = fs_prefix_end(&lo, &hi);
-    lsm_read_options ro;
-    lsm_read_options_init(&ro);
-    ro.upper_bound = hi.data;
-    ro.upper_bound_len = hi.len;
     /* a listing reads each block once, and its blocks carry small files' contents: caching
      * them would evict what lookups and reads use, at the cost of an eviction per block */
-    ro.fill_cache = 0;
+    lsm_read_options ro;
+    fs_range_options(&ro, lo.data, lo.len, hi.data, hi.len, 0);
     if (r == 0)
         r = lsm_iter_new(fs->db, &ro, &it);
     if (r == 0) {

@@ -74,6 +74,11 @@ int fscore_rmdir(fscore *fs, const char *path);
  * count 0, ctime now), for a caller that still answers for it (the kernel may hold the node:
  * a removed directory that is a cwd, an open FIFO); gone->st_ino is 0 otherwise. */
 int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone);
+/* fscore_unlink_gone that, when path names a regular file and kept is not NULL, also opens it
+ * into *kept (as fs_file_open; NULL otherwise) before its name goes: if that was its last
+ * name, the file lives on, unlinked, until fs_file_close (the FUSE daemon answers for it until
+ * the kernel forgets it).  The caller closes *kept, whether or not the unlink succeeded. */
+int fscore_unlink_keep(fscore *fs, const char *path, struct stat *gone, fs_file **kept);
 int fscore_rmdir_gone(fscore *fs, const char *path, struct stat *gone);
 
 /* Call cb for every entry of directory path (not "." and ".."), in byte order of the names,

@@ -152,8 +152,13 @@ int fs_batch_put_rec(lsm_batch *b, const fs_node *n, const fs_attr *a, const voi
 long fs_batch_delete_range(fscore *fs, lsm_batch *b, const char *lo, size_t lo_len,
                            const char *hi, size_t hi_len);
 
-/* A new iterator over the keys in [lo, hi), positioned at lo (hi must outlive it); fill_cache
- * as in lsm_read_options. */
+/* *ro for a scan of the keys in [lo, hi) (fill_cache as in lsm_read_options): both bounds set,
+ * so that the iterator leaves out every table that holds nothing of the range. */
+void fs_range_options(lsm_read_options *ro, const void *lo, size_t lo_len, const void *hi,
+                      size_t hi_len, int fill_cache);
+
+/* A new iterator over the keys in [lo, hi), positioned at lo; fill_cache as in
+ * lsm_read_options. */
 int fs_iter_range(fscore *fs, const fs_buf *lo, const fs_buf *hi, int fill_cache,
                   lsm_iter **out);
 
@@ -225,6 +230,11 @@ int fs_write_delta_locked(fscore *fs, lsm_batch *b, const fs_delta *d);
 int fs_counts_set(fscore *fs, lsm_batch *b, uint64_t inodes, uint64_t unwritten);
 
 /* ---- open files (file.c) ---- */
+/* Find or create the shared fs_file of the regular file resolved in n; takes a reference. */
+int fs_file_get_locked(fscore *fs, const fs_node *n, fs_file **out);
+/* Drop one reference; the last one deletes an orphan's data and frees f.  Returns the first
+ * error of that deletion. */
+int fs_file_put_locked(fs_file *f);
 fs_file *fs_open_find_locked(fscore *fs, uint64_t ino);
 /* Overlay the buffered size/times of an open file on st. */
 void fs_open_overlay_locked(fscore *fs, struct stat *st);

@@ -598,10 +598,9 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
     struct stat gone;
     pthread_rwlock_wrlock(&c->ns);
     int r = fs_nodes_child_path(c->nodes, parent, name, path, sizeof path);
-    if (r == 0 && !dir)
-        victim = keep_victim(c, path);
-    if (r == 0)
-        r = dir ? fscore_rmdir_gone(c->fs, path, &gone) : fscore_unlink_gone(c->fs, path, &gone);
+    if (r == 0) /* with kernel opens the file is kept as keep_victim would, in the same lookup */
+        r = dir ? fscore_rmdir_gone(c->fs, path, &gone)
+                : fscore_unlink_keep(c->fs, path, &gone, c->kernel_opens ? &victim : NULL);
     if (r == 0)
         fs_nodes_unname(c->nodes, parent, name);
     pthread_rwlock_unlock(&c->ns);

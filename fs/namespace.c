@@ -101,8 +101,14 @@ int fscore_unlink(fscore *fs, const char *path) { return fscore_unlink_gone(fs, 
 
 int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone)
 {
+    return fscore_unlink_keep(fs, path, gone, NULL);
+}
+
+int fscore_unlink_keep(fscore *fs, const char *path, struct stat *gone, fs_file **kept)
+{
     if (gone)
         gone->st_ino = 0;
+    fs_file *f = NULL;
     fs_node n, p;
     fs_node_init(&n);
     fs_node_init(&p);
@@ -119,6 +125,8 @@ int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone)
         r = -EISDIR;
     if (r == 0)
         r = fs_resolve_parent_locked(fs, path, &p);
+    if (r == 0 && kept && S_ISREG(n.a.mode))
+        r = fs_file_get_locked(fs, &n, &f); /* open before the drop sees whether it is */
     if (r == 0)
         r = lsm_batch_delete(b, n.ekey.data, n.ekey.len);
     if (r == 0)
@@ -132,6 +140,8 @@ int fscore_unlink_gone(fscore *fs, const char *path, struct stat *gone)
     if (r == 0 && (!n.linked || n.a.nlink <= 1))
         note_gone_locked(fs, &n, &now, gone);
     pthread_rwlock_unlock(&fs->lock);
+    if (kept)
+        *kept = f;
     lsm_batch_free(b);
     fs_node_free(&n);
     fs_node_free(&p);
@@ -149,9 +159,7 @@ static int dir_is_empty(fscore *fs, const char *dir)
     if (r == 0)
         r = fs_prefix_end(&lo, &hi);
     lsm_read_options ro;
-    lsm_read_options_init(&ro);
-    ro.upper_bound = hi.data;
-    ro.upper_bound_len = hi.len;
+    fs_range_options(&ro, lo.data, lo.len, hi.data, hi.len, 1);
     if (r == 0)
         r = lsm_iter_new(fs->db, &ro, &it);
     if (r == 0) {
@@ -307,9 +315,7 @@ static int move_subtree(fscore *fs, lsm_batch *b, const char *from, const char *
         if (r == 0)
             r = fs_prefix_end(&lo, &hi);
         lsm_read_options ro;
-        lsm_read_options_init(&ro);
-        ro.upper_bound = hi.data;
-        ro.upper_bound_len = hi.len;
+        fs_range_options(&ro, lo.data, lo.len, hi.data, hi.len, 1);
         lsm_iter *it = NULL;
         if (r == 0)
             r = lsm_iter_new(fs->db, &ro, &it);

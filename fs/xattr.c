@@ -138,9 +138,7 @@ int fscore_listxattr_node(fscore *fs, const char *path, uint64_t ino, char *list
     if (r == 0)
         r = fs_prefix_end(&lo, &hi);
     lsm_read_options ro;
-    lsm_read_options_init(&ro);
-    ro.upper_bound = hi.data;
-    ro.upper_bound_len = hi.len;
+    fs_range_options(&ro, lo.data, lo.len, hi.data, hi.len, 1);
     lsm_iter *it = NULL;
     if (r == 0)
         r = lsm_iter_new(fs->db, &ro, &it);

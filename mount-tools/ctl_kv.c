@@ -605,6 +605,8 @@ static int scan_raw(struct scan_state *s, const char *prefix_arg)
     lsm_read_options ro;
     lsm_read_options_init(&ro);
     ro.fill_cache = 0;
+    ro.lower_bound = prefix;
+    ro.lower_bound_len = (size_t)plen;
     char *upper = malloc((size_t)plen + 1);
     long ulen = plen;
     if (upper) {

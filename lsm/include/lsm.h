@@ -107,6 +107,12 @@ typedef struct lsm_read_options {
     int fill_cache;               /* default 1: blocks read are added to the block cache */
     const void *upper_bound;      /* iterators only: stop before the first key >= this */
     size_t upper_bound_len;
+    const void *lower_bound;      /* iterators only: show no key < this (seek_first and
+                                     any seek before it land on it; prev stops before it) */
+    size_t lower_bound_len;
+    /* With a bound, an iterator leaves out every table whose keys all lie outside
+     * [lower_bound, upper_bound): a scan of a short range costs the tables it overlaps, not
+     * every table of the store. */
 } lsm_read_options;
 
 typedef struct lsm_write_options {

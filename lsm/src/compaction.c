@@ -750,14 +750,6 @@ int compaction_run_one(lsm_db *db)
     return rc < 0 ? rc : 1;
 }
 
-/* Whether table f holds user keys in [begin, end] (NULL: unbounded). */
-static int file_in_range(const file_meta *f, const slice *begin, const slice *end)
-{
-    slice lo = file_smallest_user(f), hi = file_largest_user(f);
-    return !(begin && ukey_compare(hi.data, hi.len, begin->data, begin->len) < 0) &&
-           !(end && ukey_compare(lo.data, lo.len, end->data, end->len) > 0);
-}
-
 /* Tiered: merge the runs from the newest to the oldest that overlap [begin, end] (the runs
  * between them too, since only adjacent runs may merge), unless that is one run with nothing
  * to drop. */
@@ -766,7 +758,7 @@ static int tiered_range(lsm_db *db, const slice *begin, const slice *end)
     version *v = db->vs.current;
     size_t n = v->nfiles[0], lo = n, hi = 0;
     for (size_t i = 0; i < n; i++)
-        if (file_in_range(v->files[0][i], begin, end)) {
+        if (file_overlaps(v->files[0][i], begin, end, 1)) {
             if (lo == n) lo = i;
             hi = i + 1;
         }

@@ -1004,9 +1004,20 @@ static void iter_pin_release(void *arg)
     free(p);
 }
 
-/* Build the merged internal iterator of a read view. */
-static iter *view_iter(lsm_db *db, read_view *rv, int fill)
+/* Build the merged internal iterator of a read view, of the tables that may hold a key
+ * within ropt's bounds (every table without ropt or bounds). */
+static iter *view_iter(lsm_db *db, read_view *rv, const lsm_read_options *ropt)
 {
+    int fill = ropt ? ropt->fill_cache : 1;
+    slice lo_s, hi_s, *lo = NULL, *hi = NULL;
+    if (ropt && ropt->lower_bound) {
+        lo_s = (slice){ropt->lower_bound, ropt->lower_bound_len};
+        lo = &lo_s;
+    }
+    if (ropt && ropt->upper_bound) {
+        hi_s = (slice){ropt->upper_bound, ropt->upper_bound_len};
+        hi = &hi_s;
+    }
     int cap = 1 + rv->nimm + (int)rv->v->nfiles[0] + LSM_NUM_LEVELS;
     iter **ch = malloc((size_t)cap * sizeof *ch);
     if (!ch) return NULL;
@@ -1014,10 +1025,12 @@ static iter *view_iter(lsm_db *db, read_view *rv, int fill)
     ch[n++] = memtable_iter(rv->mem);
     for (int i = 0; i < rv->nimm; i++) ch[n++] = memtable_iter(rv->imm[i]);
     for (size_t i = 0; i < rv->v->nfiles[0]; i++)
-        ch[n++] = tc_iter(db->tc, rv->v->files[0][i]->number, fill);
-    for (int l = 1; l < LSM_NUM_LEVELS; l++)
-        if (rv->v->nfiles[l])
-            ch[n++] = level_iter_new(db->tc, rv->v->files[l], rv->v->nfiles[l], fill);
+        if (file_overlaps(rv->v->files[0][i], lo, hi, 0))
+            ch[n++] = tc_iter(db->tc, rv->v->files[0][i]->number, fill);
+    for (int l = 1; l < LSM_NUM_LEVELS; l++) {
+        size_t first, k = version_level_span(rv->v, l, lo, hi, &first);
+        if (k) ch[n++] = level_iter_new(db->tc, rv->v->files[l] + first, k, fill);
+    }
     for (int i = 0; i < n; i++)
         if (!ch[i]) {
             for (int j = 0; j < n; j++) iter_destroy(ch[j]);
@@ -1033,13 +1046,12 @@ int lsm_iter_new(lsm_db *db, const lsm_read_options *ropt, lsm_iter **out)
     iter_pin *p = malloc(sizeof *p);
     if (!p) return lsm_error(LSM_ENOMEM, "out of memory");
     view_acquire(db, ropt, &p->rv);
-    iter *it = view_iter(db, &p->rv, ropt ? ropt->fill_cache : 1);
+    iter *it = view_iter(db, &p->rv, ropt);
     if (!it) {
         iter_pin_release(p);
         return lsm_error(LSM_ENOMEM, "out of memory creating iterator");
     }
-    *out = db_iter_new(it, p->rv.seq, ropt ? ropt->upper_bound : NULL,
-                       ropt ? ropt->upper_bound_len : 0, iter_pin_release, p);
+    *out = db_iter_new(it, p->rv.seq, ropt, iter_pin_release, p);
     return *out ? 0 : lsm_error(LSM_ENOMEM, "out of memory creating iterator");
 }
 

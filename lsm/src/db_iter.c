@@ -19,8 +19,8 @@ struct lsm_iter {
     int reverse;
     int valid;
     buf saved_key, saved_value;
-    buf ub;
-    int has_ub;
+    buf ub, lb;
+    int has_ub, has_lb;
     int status; /* our own failure (out of memory) */
     void (*release)(void *);
     void *arg;
@@ -45,6 +45,11 @@ static int set_buf(lsm_iter *d, buf *b, const uint8_t *p, size_t n)
 static int over_bound(const lsm_iter *d, slice u)
 {
     return d->has_ub && ukey_compare(u.data, u.len, d->ub.data, d->ub.len) >= 0;
+}
+
+static int under_bound(const lsm_iter *d, const void *u, size_t len)
+{
+    return d->has_lb && ukey_compare(u, len, d->lb.data, d->lb.len) < 0;
 }
 
 /* Forward: from the current internal entry, find the next visible user entry.  With skipping,
@@ -84,6 +89,8 @@ static void find_prev(lsm_iter *d)
     while (iter_valid(it)) {
         slice k = iter_key(it);
         slice u = ikey_user(k.data, k.len);
+        if (under_bound(d, u.data, u.len))
+            break; /* nothing before the bound is shown: as if the entries ended here */
         uint64_t tr = ikey_load_le64(k.data + k.len - IKEY_TRAILER);
         if ((tr >> 8) <= d->seq) {
             if (type != IKEY_TYPE_DELETE &&
@@ -127,6 +134,10 @@ static int build_target(lsm_iter *d, const void *key, size_t len, uint64_t seq, 
 
 void lsm_iter_seek_first(lsm_iter *d)
 {
+    if (d->has_lb) {
+        lsm_iter_seek(d, d->lb.data, d->lb.len);
+        return;
+    }
     d->reverse = 0;
     d->saved_value.len = 0;
     d->saved_key.len = 0;
@@ -137,6 +148,10 @@ void lsm_iter_seek_first(lsm_iter *d)
 
 void lsm_iter_seek(lsm_iter *d, const void *key, size_t len)
 {
+    if (under_bound(d, key, len)) {
+        key = d->lb.data;
+        len = d->lb.len;
+    }
     d->reverse = 0;
     d->saved_value.len = 0;
     if (build_target(d, key, len, d->seq, IKEY_TYPE_SEEK)) return;
@@ -295,14 +310,22 @@ void lsm_iter_free(lsm_iter *d)
     buf_free(&d->saved_key);
     buf_free(&d->saved_value);
     buf_free(&d->ub);
+    buf_free(&d->lb);
     free(d);
 }
 
-lsm_iter *db_iter_new(iter *internal, uint64_t seq, const void *upper_bound, size_t ub_len,
+lsm_iter *db_iter_new(iter *internal, uint64_t seq, const lsm_read_options *ropt,
                       void (*release)(void *arg), void *arg)
 {
     lsm_iter *d = calloc(1, sizeof *d);
-    if (!d || (upper_bound && buf_append(&d->ub, upper_bound, ub_len) != 0)) {
+    const void *upper_bound = ropt ? ropt->upper_bound : NULL;
+    const void *lower_bound = ropt ? ropt->lower_bound : NULL;
+    if (!d || (upper_bound && buf_append(&d->ub, upper_bound, ropt->upper_bound_len) != 0) ||
+        (lower_bound && buf_append(&d->lb, lower_bound, ropt->lower_bound_len) != 0)) {
+        if (d) {
+            buf_free(&d->ub);
+            buf_free(&d->lb);
+        }
         free(d);
         iter_destroy(internal);
         if (release) release(arg);
@@ -311,6 +334,7 @@ lsm_iter *db_iter_new(iter *internal, uint64_t seq, const void *upper_bound, siz
     d->it = internal;
     d->seq = seq;
     d->has_ub = upper_bound != NULL;
+    d->has_lb = lower_bound != NULL;
     d->release = release;
     d->arg = arg;
     return d;

@@ -3,7 +3,7 @@
  *
  * The internal iterator yields every version and tombstone; this layer shows, for each user
  * key, only the newest version with sequence <= the iterator's sequence, hides keys whose
- * newest visible version is a tombstone, and stops before upper_bound.  (Algorithm as LevelDB's
+ * newest visible version is a tombstone, and shows nothing outside [lower_bound, upper_bound).  (Algorithm as LevelDB's
  * DBIter: forward it skips by user key; backward it walks to the oldest entry of the previous
  * user key, remembering the newest visible value.)
  */
@@ -15,8 +15,9 @@
 
 /* Wrap internal (ownership taken).  release(arg) runs when the iterator is freed, after
  * internal is destroyed (the db drops its version/memtable references there).
- * upper_bound is copied (NULL: none).  NULL on out of memory (internal destroyed, release run). */
-lsm_iter *db_iter_new(iter *internal, uint64_t seq, const void *upper_bound, size_t ub_len,
+ * ropt's bounds are copied (ropt NULL, or a bound NULL: none).  NULL on out of memory
+ * (internal destroyed, release run). */
+lsm_iter *db_iter_new(iter *internal, uint64_t seq, const lsm_read_options *ropt,
                       void (*release)(void *arg), void *arg);
 
 #endif

@@ -58,12 +58,29 @@ size_t version_find_file(const version *v, int level, const uint8_t *ukey, size_
     return lo;
 }
 
-static int file_overlaps(const file_meta *f, const slice *begin, const slice *end)
+int file_overlaps(const file_meta *f, const slice *lo, const slice *hi, int hi_inclusive)
 {
     slice s = file_smallest_user(f), l = file_largest_user(f);
-    if (begin && ukey_compare(l.data, l.len, begin->data, begin->len) < 0) return 0;
-    if (end && ukey_compare(s.data, s.len, end->data, end->len) > 0) return 0;
-    return 1;
+    if (lo && ukey_compare(l.data, l.len, lo->data, lo->len) < 0) return 0;
+    return !hi || ukey_compare(s.data, s.len, hi->data, hi->len) < hi_inclusive;
+}
+
+size_t version_level_span(const version *v, int level, const slice *lo, const slice *hi,
+                          size_t *first)
+{
+    size_t b = lo ? version_find_file(v, level, lo->data, lo->len) : 0;
+    size_t e = v->nfiles[level];
+    if (hi) { /* the first table from b on that starts at or past hi */
+        size_t l = b;
+        while (l < e) {
+            size_t mid = l + (e - l) / 2;
+            slice sm = file_smallest_user(v->files[level][mid]);
+            if (ukey_compare(sm.data, sm.len, hi->data, hi->len) < 0) l = mid + 1;
+            else e = mid;
+        }
+    }
+    *first = b;
+    return e - b;
 }
 
 int version_overlapping(const version *v, int level, const slice *begin, const slice *end,
@@ -76,7 +93,7 @@ int version_overlapping(const version *v, int level, const slice *begin, const s
     if (!a) return lsm_error(LSM_ENOMEM, "version: out of memory");
     size_t k = 0;
     for (size_t i = 0; i < v->nfiles[level]; i++)
-        if (file_overlaps(v->files[level][i], begin, end)) a[k++] = v->files[level][i];
+        if (file_overlaps(v->files[level][i], begin, end, 1)) a[k++] = v->files[level][i];
     if (k == 0) {
         free(a);
         return 0;
@@ -89,7 +106,7 @@ int version_overlapping(const version *v, int level, const slice *begin, const s
 size_t version_overlap_count(const version *v, int level, const slice *begin, const slice *end)
 {
     size_t k = 0;
-    for (size_t i = 0; i < v->nfiles[level]; i++) k += (size_t)file_overlaps(v->files[level][i], begin, end);
+    for (size_t i = 0; i < v->nfiles[level]; i++) k += (size_t)file_overlaps(v->files[level][i], begin, end, 1);
     return k;
 }
 

@@ -58,6 +58,15 @@ slice file_largest_user(const file_meta *f);
  * (nfiles if none). */
 size_t version_find_file(const version *v, int level, const uint8_t *ukey, size_t len);
 
+/* True when table f may hold a user key in [lo, hi), or [lo, hi] when hi_inclusive (lo or hi
+ * NULL: unbounded on that side). */
+int file_overlaps(const file_meta *f, const slice *lo, const slice *hi, int hi_inclusive);
+
+/* The tables of a sorted level (>= 1) that may hold a user key in [lo, hi) (NULL: unbounded):
+ * files[level][*first .. *first + n), n returned (0: none). */
+size_t version_level_span(const version *v, int level, const slice *lo, const slice *hi,
+                          size_t *first);
+
 /* Tables of level that overlap the user-key range [begin, end] (NULL = unbounded), in level
  * order, as a malloc'd array of borrowed pointers (*out NULL when *n == 0).  0 or LSM_ENOMEM. */
 int version_overlapping(const version *v, int level, const slice *begin, const slice *end,

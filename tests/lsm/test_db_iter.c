@@ -1,6 +1,6 @@
 /* test_db_iter.c — the public iterator: prefix and range scans, reverse scans, direction
- * changes, snapshots (an iterator and a snapshot see the past while writes go on), upper
- * bounds, seek_for_prev, and tombstones/overwrites spread across memtable and tables. */
+ * changes, snapshots (an iterator and a snapshot see the past while writes go on), lower and
+ * upper bounds, seek_for_prev, and tombstones/overwrites spread across memtable and tables. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,15 +114,28 @@ Test(db_iter, reverse_and_direction_changes)
     lsm_iter_free(it);
 }
 
+/* A new iterator showing only keys in [lo, hi) (NULL: unbounded). */
+static lsm_iter *bounded(const char *lo, const char *hi)
+{
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    if (lo) {
+        ro.lower_bound = lo;
+        ro.lower_bound_len = strlen(lo);
+    }
+    if (hi) {
+        ro.upper_bound = hi;
+        ro.upper_bound_len = strlen(hi);
+    }
+    lsm_iter *it;
+    cr_assert_eq(lsm_iter_new(db, &ro, &it), 0, "%s", lsm_last_error());
+    return it;
+}
+
 Test(db_iter, upper_bound)
 {
     fill();
-    lsm_read_options ro;
-    lsm_read_options_init(&ro);
-    ro.upper_bound = "user/c";
-    ro.upper_bound_len = 6;
-    lsm_iter *it;
-    cr_assert_eq(lsm_iter_new(db, &ro, &it), 0);
+    lsm_iter *it = bounded(NULL, "user/c");
     int n = 0;
     for (lsm_iter_seek(it, "user/", 5); lsm_iter_valid(it); lsm_iter_next(it)) n++;
     cr_assert_eq(n, 2);
@@ -132,6 +145,78 @@ Test(db_iter, upper_bound)
     is_at(it, "user/bob", "2b");
     lsm_iter_seek(it, "user/d", 6);
     cr_assert(!lsm_iter_valid(it));
+    lsm_iter_free(it);
+}
+
+Test(db_iter, lower_bound)
+{
+    fill();
+    lsm_iter *it = bounded("user/b", NULL);
+    lsm_iter_seek_first(it);
+    is_at(it, "user/bob", "2b");
+    lsm_iter_prev(it); /* user/alice lies before the bound */
+    cr_assert(!lsm_iter_valid(it));
+    lsm_iter_seek(it, "group/", 6);
+    is_at(it, "user/bob", "2b");
+    lsm_iter_seek_for_prev(it, "user/alice", 10);
+    cr_assert(!lsm_iter_valid(it));
+    lsm_iter_seek_for_prev(it, "user/c", 6);
+    is_at(it, "user/bob", "2b");
+    lsm_iter_seek_last(it);
+    is_at(it, "user/erin", "5"); /* zeta is deleted */
+    int n = 1;
+    for (lsm_iter_prev(it); lsm_iter_valid(it); lsm_iter_prev(it)) n++;
+    cr_assert_eq(n, 3, "bob, dave, erin: got %d", n);
+    lsm_iter_free(it);
+
+    it = bounded("user/b", "user/e");
+    lsm_iter_seek_last(it);
+    is_at(it, "user/dave", "4");
+    lsm_iter_prev(it);
+    is_at(it, "user/bob", "2b");
+    lsm_iter_next(it);
+    is_at(it, "user/dave", "4");
+    lsm_iter_next(it);
+    cr_assert(!lsm_iter_valid(it));
+    cr_assert_eq(lsm_iter_status(it), 0);
+    lsm_iter_free(it);
+}
+
+/* Bounds leave out the tables that lie wholly outside them: what remains still shows every
+ * key of the range, its newest version, across the memtable, level 0 and sorted levels. */
+Test(db_iter, bounds_leave_out_tables)
+{
+    char k[32], v[32];
+    for (int round = 0; round < 3; round++) {
+        for (char p = 'a'; p <= 'e'; p++) {
+            for (int i = 0; i < 200; i++) {
+                snprintf(k, sizeof k, "%c%05d", p, i);
+                snprintf(v, sizeof v, "%d-%d", round, i);
+                put(k, v);
+            }
+            cr_assert_eq(lsm_flush(db), 0);
+        }
+        if (round == 0) /* round 0 goes to the sorted levels, the others stay in level 0 */
+            cr_assert_eq(lsm_compact_range(db, NULL, 0, NULL, 0), 0, "%s", lsm_last_error());
+    }
+    put("c00100", "memtable");
+    lsm_iter *it = bounded("c", "d");
+    int n = 0;
+    for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it), n++) {
+        snprintf(k, sizeof k, "c%05d", n);
+        if (n == 100) strcpy(v, "memtable");
+        else snprintf(v, sizeof v, "2-%d", n);
+        is_at(it, k, v);
+    }
+    cr_assert_eq(n, 200);
+    cr_assert_eq(lsm_iter_status(it), 0);
+    lsm_iter_free(it);
+    it = bounded("f", NULL); /* past every table: only the memtable is left, it ends before */
+    lsm_iter_seek_first(it);
+    cr_assert(!lsm_iter_valid(it));
+    lsm_iter_seek_last(it);
+    cr_assert(!lsm_iter_valid(it));
+    cr_assert_eq(lsm_iter_status(it), 0);
     lsm_iter_free(it);
 }
 

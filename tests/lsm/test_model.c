@@ -1,5 +1,5 @@
 /* test_model.c — randomized model test: puts, deletes, batches, gets, iterations (both
- * directions, seeks, upper bounds) and snapshots checked against an in-memory ordered map,
+ * directions, seeks, lower and upper bounds) and snapshots checked against an in-memory ordered map,
  * with flushes, manual compactions and close+reopen in between, a 64 KiB memtable so that
  * many tables and compactions happen, for leveled and tiered compaction.
  * LSM_TEST_SEED overrides the seed, LSM_TEST_SCALE scales the number of operations. */
@@ -101,6 +101,21 @@ static void do_iter(run *r, int si)
         ro.upper_bound = m->keys[limit].data;
         ro.upper_bound_len = m->keys[limit].len;
     }
+    size_t low = 0; /* rank of the first key at or past the lower bound */
+    uint8_t lbk[16];
+    if (tu_uniform(&r->rng, 3) == 0) {
+        size_t lbl;
+        if (tu_uniform(&r->rng, 2)) {
+            random_key(r, lbk, &lbl);
+            low = mm_lower_bound(m, lbk, lbl);
+        } else {
+            low = tu_uniform(&r->rng, m->n);
+            lbl = m->keys[low].len;
+            memcpy(lbk, m->keys[low].data, lbl);
+        }
+        ro.lower_bound = lbk;
+        ro.lower_bound_len = lbl;
+    }
     lsm_iter *it;
     cr_assert_eq(lsm_iter_new(r->db, &ro, &it), 0, "iter_new: %s", lsm_last_error());
     size_t pos;
@@ -111,7 +126,7 @@ static void do_iter(run *r, int si)
     case 0:
         how = "seek_first";
         lsm_iter_seek_first(it);
-        pos = mm_next_present(m, ver, 0);
+        pos = mm_next_present(m, ver, low);
         break;
     case 1:
         how = "seek_last";
@@ -122,15 +137,17 @@ static void do_iter(run *r, int si)
         how = "seek";
         size_t at = tu_uniform(&r->rng, m->n);
         lsm_iter_seek(it, m->keys[at].data, m->keys[at].len);
-        pos = mm_next_present(m, ver, at);
+        pos = mm_next_present(m, ver, at > low ? at : low);
         break;
     }
-    case 3:
+    case 3: {
         how = "seek(random)";
         random_key(r, kb, &kl);
         lsm_iter_seek(it, kb, kl);
-        pos = mm_next_present(m, ver, mm_lower_bound(m, kb, kl));
+        size_t at = mm_lower_bound(m, kb, kl);
+        pos = mm_next_present(m, ver, at > low ? at : low);
         break;
+    }
     default: {
         how = "seek_for_prev";
         random_key(r, kb, &kl);
@@ -150,10 +167,11 @@ static void do_iter(run *r, int si)
     }
     int steps = (int)tu_uniform(&r->rng, 40);
     for (int s = 0;; s++) {
-        int exp_valid = pos != SIZE_MAX && pos < limit;
+        int exp_valid = pos != SIZE_MAX && pos < limit && pos >= low;
         cr_assert_eq(lsm_iter_valid(it), exp_valid,
-                     "%s (snapshot %d, limit %zu) step %d: valid %d, expected %d (rank %zu) %s",
-                     how, si, limit, s, lsm_iter_valid(it), exp_valid, pos,
+                     "%s (snapshot %d, bounds %zu..%zu) step %d: valid %d, expected %d (rank "
+                     "%zu) %s",
+                     how, si, low, limit, s, lsm_iter_valid(it), exp_valid, pos,
                      lsm_last_error());
         if (!exp_valid) break;
         size_t klen, vlen;
