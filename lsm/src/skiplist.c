@@ -73,20 +73,23 @@ static int random_height(skiplist *s)
 }
 
 /* Last node < target at every level into prev[] (head where none); returns the node after
- * prev[0] at level 0 (first node >= target) or NULL. */
+ * prev[0] at level 0 (first node >= target) or NULL.  The node that stopped a level often
+ * stops the next one down too: it is known to be >= target, so it is not compared again
+ * (RocksDB's InlineSkipList does the same). */
 static sl_node *find_ge(const skiplist *s, const uint8_t *ukey, size_t ulen, uint64_t trailer,
                         sl_node **prev)
 {
-    sl_node *x = s->head;
+    sl_node *x = s->head, *stop = NULL;
     int level = atomic_load_explicit(&((skiplist *)s)->height, memory_order_relaxed) - 1;
     for (;;) {
         sl_node *next = load_next(x, level);
-        if (next && node_cmp(next, ukey, ulen, trailer) < 0) {
+        if (next && next != stop && node_cmp(next, ukey, ulen, trailer) < 0) {
             x = next;
             continue;
         }
         if (prev) prev[level] = x;
         if (level == 0) return next;
+        stop = next;
         level--;
     }
 }
