@@ -158,12 +158,9 @@ static int dir_is_empty(fscore *fs, const char *dir)
     int r = fs_key_children(&lo, dir, strlen(dir));
     if (r == 0)
         r = fs_prefix_end(&lo, &hi);
-    lsm_read_options ro;
-    fs_range_options(&ro, lo.data, lo.len, hi.data, hi.len, 1);
     if (r == 0)
-        r = lsm_iter_new(fs->db, &ro, &it);
+        r = fs_iter_range(fs, &lo, &hi, 1, &it);
     if (r == 0) {
-        lsm_iter_seek(it, lo.data, lo.len);
         r = lsm_iter_valid(it) ? 0 : lsm_iter_status(it);
         if (r == 0 && !lsm_iter_valid(it))
             r = 1;
@@ -314,15 +311,12 @@ static int move_subtree(fscore *fs, lsm_batch *b, const char *from, const char *
         r = range == 0 ? fs_key_children(&lo, from, fl) : fs_key_descendants(&lo, from, fl);
         if (r == 0)
             r = fs_prefix_end(&lo, &hi);
-        lsm_read_options ro;
-        fs_range_options(&ro, lo.data, lo.len, hi.data, hi.len, 1);
         lsm_iter *it = NULL;
         if (r == 0)
-            r = lsm_iter_new(fs->db, &ro, &it);
+            r = fs_iter_range(fs, &lo, &hi, 1, &it);
         if (r)
             break;
-        for (lsm_iter_seek(it, lo.data, lo.len); r == 0 && lsm_iter_valid(it);
-             lsm_iter_next(it)) {
+        for (; r == 0 && lsm_iter_valid(it); lsm_iter_next(it)) {
             size_t kl, vl;
             const char *k = lsm_iter_key(it, &kl);
             if (!puts) {

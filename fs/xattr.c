@@ -137,14 +137,11 @@ int fscore_listxattr_node(fscore *fs, const char *path, uint64_t ino, char *list
         r = fs_key_xattr(&lo, n.a.ino, NULL);
     if (r == 0)
         r = fs_prefix_end(&lo, &hi);
-    lsm_read_options ro;
-    fs_range_options(&ro, lo.data, lo.len, hi.data, hi.len, 1);
     lsm_iter *it = NULL;
     if (r == 0)
-        r = lsm_iter_new(fs->db, &ro, &it);
+        r = fs_iter_range(fs, &lo, &hi, 1, &it);
     if (r == 0) {
-        for (lsm_iter_seek(it, lo.data, lo.len); r == 0 && lsm_iter_valid(it);
-             lsm_iter_next(it)) {
+        for (; r == 0 && lsm_iter_valid(it); lsm_iter_next(it)) {
             size_t kl;
             const char *k = lsm_iter_key(it, &kl);
             size_t nl = kl - lo.len;
